@@ -1,0 +1,96 @@
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <streamrun/base/ids.h>
+#include <streamrun/base/result.h>
+#include <streamrun/kafka/client_config.h>
+#include <streamrun/kafka/errors.h>
+#include <streamrun/kafka/message.h>
+
+namespace streamrun::kafka {
+
+// An offset to commit or to start from. By Kafka convention it is the offset of the *next*
+// record to read, i.e. last processed + 1.
+struct PartitionOffset {
+  TopicPartition topic_partition;
+  Offset offset;
+  bool operator==(const PartitionOffset&) const = default;
+};
+
+using StartOffsets = std::map<TopicPartition, Offset>;
+
+// Told about every change of the consumer's assignment. Called inside Consumer::poll() or
+// close(), on the polling thread, before the change takes effect in the client.
+class RebalanceListener {
+ public:
+  virtual ~RebalanceListener() = default;
+  // Partitions newly given to this member. Entries put into `start_at` override the committed
+  // offset for that partition (e.g. an offset stored with local state).
+  virtual void on_assigned(const std::vector<TopicPartition>& partitions, StartOffsets& start_at) = 0;
+  // Partitions about to be taken away in an orderly rebalance: commit them now, the consumer
+  // gives them up when this returns.
+  virtual void on_revoked(const std::vector<TopicPartition>& partitions) = 0;
+  // Partitions already owned by someone else (session timed out): committing them would be
+  // rejected, so only drop local work.
+  virtual void on_lost(const std::vector<TopicPartition>& partitions) { on_revoked(partitions); }
+};
+
+// A consumer-group member with manual commits.
+//
+// Offsets are never committed automatically (enable.auto.commit=false): callers commit exactly
+// what they have made durable. The assignment strategy defaults to cooperative-sticky, so a
+// rebalance only revokes the partitions that move. Polling with a zero timeout never blocks,
+// which is what a fiber scheduler needs. Not thread-safe: one owner polls it.
+class Consumer {
+ public:
+  // `listener` (may be null) must outlive the consumer.
+  [[nodiscard]] static Result<std::unique_ptr<Consumer>> create(const ClientProperties& properties,
+                                                                RebalanceListener* listener);
+  ~Consumer();
+  Consumer(const Consumer&) = delete;
+  Consumer& operator=(const Consumer&) = delete;
+
+  [[nodiscard]] Result<void> subscribe(const std::vector<std::string>& topics);
+
+  // Appends up to `max_records` records to `out`; waits at most `timeout` for the first one.
+  // Serves rebalance and commit callbacks. Returns an error only when the consumer cannot go
+  // on (fatal client error); transient broker errors are logged and retried by the client.
+  [[nodiscard]] Result<std::size_t> poll(std::vector<Message>& out, std::size_t max_records,
+                                         std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
+
+  // Commits and waits for the broker's answer.
+  [[nodiscard]] Result<void> commit(const std::vector<PartitionOffset>& offsets);
+  // Commits without waiting; `done` runs inside a later poll() with the broker's answer.
+  [[nodiscard]] Result<void> commit_async(const std::vector<PartitionOffset>& offsets,
+                                          std::function<void(Result<void>)> done);
+  // The group's committed offsets; partitions without one are left out.
+  [[nodiscard]] Result<std::vector<PartitionOffset>> committed(
+      const std::vector<TopicPartition>& partitions, std::chrono::milliseconds timeout);
+
+  // Stops (resumes) fetching from the partitions; the position is kept.
+  [[nodiscard]] Result<void> pause(const std::vector<TopicPartition>& partitions);
+  [[nodiscard]] Result<void> resume(const std::vector<TopicPartition>& partitions);
+
+  [[nodiscard]] std::vector<TopicPartition> assignment() const;
+  [[nodiscard]] std::string member_id() const;
+
+  [[nodiscard]] Result<void> check_connection(std::chrono::milliseconds timeout);
+
+  // Leaves the group (the listener gets on_revoked for what is still assigned). Idempotent;
+  // the destructor calls it.
+  [[nodiscard]] Result<void> close();
+
+  struct Impl;
+
+ private:
+  explicit Consumer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace streamrun::kafka

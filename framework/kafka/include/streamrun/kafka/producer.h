@@ -1,0 +1,64 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include <streamrun/base/ids.h>
+#include <streamrun/base/result.h>
+#include <streamrun/kafka/client_config.h>
+#include <streamrun/kafka/errors.h>
+#include <streamrun/kafka/message.h>
+
+namespace streamrun::kafka {
+
+struct DeliveryReport {
+  TopicPartition topic_partition;
+  Offset offset;                // valid only when error is empty
+  std::optional<Error> error;   // why the broker did not acknowledge the record
+};
+
+using DeliveryCallback = std::function<void(const DeliveryReport&)>;
+
+// A Kafka producer that reports the outcome of every record.
+//
+// Idempotent by default (enable.idempotence=true, acks=all) so that retries inside the client
+// never duplicate or reorder. Delivery callbacks run inside poll() or flush(), on the caller's
+// thread; nothing here starts a thread. Not thread-safe: one owner polls it.
+class Producer {
+ public:
+  [[nodiscard]] static Result<std::unique_ptr<Producer>> create(const ClientProperties& properties);
+  ~Producer();
+  Producer(const Producer&) = delete;
+  Producer& operator=(const Producer&) = delete;
+
+  // Queues one record. errc::queue_full means the local queue is at its bound: poll() and send
+  // again (never drop). Any other error means the record can never be sent as it is.
+  [[nodiscard]] Result<void> send(const ProducerRecord& record, DeliveryCallback on_delivery = {});
+
+  // Serves delivery reports; returns how many were served. timeout 0 never blocks.
+  int poll(std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
+
+  // Records queued whose delivery report has not been served yet.
+  [[nodiscard]] std::int64_t in_flight() const noexcept;
+
+  // Blocks until every queued record has its delivery report served, or the timeout passes.
+  [[nodiscard]] Result<void> flush(std::chrono::milliseconds timeout);
+
+  // Asks the cluster for metadata; names the bootstrap address and the last connection error
+  // when no broker answers within the timeout.
+  [[nodiscard]] Result<void> check_connection(std::chrono::milliseconds timeout);
+
+  // Number of partitions of `topic`, from the cluster's metadata.
+  [[nodiscard]] Result<int> partition_count(std::string_view topic, std::chrono::milliseconds timeout);
+
+  struct Impl;
+
+ private:
+  explicit Producer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace streamrun::kafka

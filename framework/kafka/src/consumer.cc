@@ -1,0 +1,294 @@
+#include <cstring>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <streamrun/base/log.h>
+#include <streamrun/kafka/consumer.h>
+
+#include "client.h"
+
+namespace streamrun::kafka {
+
+struct Consumer::Impl : ClientContext {
+  Impl() : ClientContext("consumer") {}
+
+  KafkaHandle rk;
+  QueueHandle consumer_queue;  // where async commit results are delivered (served by poll)
+  RebalanceListener* listener = nullptr;
+  bool closed = false;
+};
+
+using CommitDone = std::function<void(Result<void>)>;
+
+namespace {
+
+Consumer::Impl* impl_of(void* opaque) {
+  return static_cast<Consumer::Impl*>(static_cast<ClientContext*>(opaque));
+}
+
+// The first per-partition error in a commit result, if any.
+Result<void> commit_result(rd_kafka_resp_err_t err, const rd_kafka_topic_partition_list_t* offsets) {
+  if (err == RD_KAFKA_RESP_ERR__NO_OFFSET) return {};  // nothing to commit
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    auto e = make_error(err, "offset commit");
+    return Error(errc::commit_failed, e.message());
+  }
+  for (int i = 0; offsets != nullptr && i < offsets->cnt; ++i) {
+    const auto& p = offsets->elems[i];
+    if (p.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return Error(errc::commit_failed,
+                   fmt::format("offset commit of {}[{}] at {}: {} ({})", p.topic, p.partition,
+                               p.offset, rd_kafka_err2str(p.err), rd_kafka_err2name(p.err)));
+    }
+  }
+  return {};
+}
+
+void commit_callback(rd_kafka_t* /*rk*/, rd_kafka_resp_err_t err,
+                     rd_kafka_topic_partition_list_t* offsets, void* opaque) {
+  std::unique_ptr<CommitDone> done(static_cast<CommitDone*>(opaque));
+  if (done && *done) (*done)(commit_result(err, offsets));
+}
+
+void rebalance_callback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                        rd_kafka_topic_partition_list_t* partitions, void* opaque) {
+  auto* impl = impl_of(opaque);
+  const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+  auto tps = to_topic_partitions(partitions);
+  auto& logger = *impl->logger();
+
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    StartOffsets start_at;
+    if (impl->listener != nullptr) {
+      try {
+        impl->listener->on_assigned(tps, start_at);
+      } catch (const std::exception& e) {
+        logger.error("rebalance listener failed on assignment of {}: {}", fmt::join(tps, ", "),
+                     e.what());
+      }
+    }
+    for (int i = 0; i < partitions->cnt; ++i) {
+      auto& p = partitions->elems[i];
+      auto it = start_at.find({TopicName(p.topic), PartitionId(p.partition)});
+      if (it != start_at.end()) p.offset = it->second.value();
+    }
+    logger.info("assigned {} ({})", fmt::join(tps, ", "), cooperative ? "incremental" : "eager");
+    if (cooperative) {
+      ErrorHandle error(rd_kafka_incremental_assign(rk, partitions));
+      if (error) logger.error("{}", make_error(std::move(error), "incremental assign").message());
+    } else if (auto e = rd_kafka_assign(rk, partitions); e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      logger.error("{}", make_error(e, "assign").message());
+    }
+    return;
+  }
+
+  const bool lost = rd_kafka_assignment_lost(rk) != 0;
+  if (impl->listener != nullptr) {
+    try {
+      lost ? impl->listener->on_lost(tps) : impl->listener->on_revoked(tps);
+    } catch (const std::exception& e) {
+      logger.error("rebalance listener failed on revocation of {}: {}", fmt::join(tps, ", "),
+                   e.what());
+    }
+  }
+  logger.info("{} {}", lost ? "lost" : "revoked", fmt::join(tps, ", "));
+  if (cooperative) {
+    ErrorHandle error(rd_kafka_incremental_unassign(rk, partitions));
+    if (error) logger.error("{}", make_error(std::move(error), "incremental unassign").message());
+  } else if (auto e = rd_kafka_assign(rk, nullptr); e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    logger.error("{}", make_error(e, "unassign").message());
+  }
+}
+
+const ClientProperties& consumer_defaults() {
+  static const ClientProperties defaults = {
+      {"enable.auto.commit", "false"},
+      {"enable.auto.offset.store", "false"},
+      {"enable.partition.eof", "false"},
+      {"auto.offset.reset", "earliest"},
+      {"partition.assignment.strategy", "cooperative-sticky"},
+      {"log.connection.close", "false"},
+  };
+  return defaults;
+}
+
+}  // namespace
+
+Consumer::Consumer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Consumer::~Consumer() {
+  if (auto result = close(); !result) impl_->logger()->warn("{}", result.error().message());
+  impl_->consumer_queue.reset();
+}
+
+Result<std::unique_ptr<Consumer>> Consumer::create(const ClientProperties& properties,
+                                                   RebalanceListener* listener) {
+  for (const char* key : {"enable.auto.commit", "enable.auto.offset.store"}) {
+    if (auto it = properties.find(key); it != properties.end() && it->second != "false") {
+      return Error(errc::invalid_config,
+                   fmt::format("consumer property '{}' = '{}': streamrun commits offsets itself, "
+                               "only after the records' results are durable; leave it unset",
+                               key, it->second));
+    }
+  }
+  if (!properties.contains("group.id")) {
+    return Error(errc::invalid_config,
+                 "consumer property 'group.id' is required (the application id names the group)");
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->listener = listener;
+  auto conf = impl->make_conf(consumer_defaults(), properties);
+  if (!conf) return conf.error();
+  rd_kafka_conf_set_rebalance_cb(conf->get(), rebalance_callback);
+  char errstr[512];
+  impl->rk.reset(rd_kafka_new(RD_KAFKA_CONSUMER, conf->get(), errstr, sizeof errstr));
+  if (!impl->rk) {
+    return Error(errc::invalid_config, fmt::format("cannot create consumer: {}", errstr));
+  }
+  conf->release();  // owned by rk now
+  // One queue for everything (fetched records, rebalances, errors, commit results), served by
+  // rd_kafka_consumer_poll.
+  rd_kafka_poll_set_consumer(impl->rk.get());
+  impl->consumer_queue.reset(rd_kafka_queue_get_consumer(impl->rk.get()));
+  return std::unique_ptr<Consumer>(new Consumer(std::move(impl)));
+}
+
+Result<void> Consumer::subscribe(const std::vector<std::string>& topics) {
+  PartitionListHandle list(rd_kafka_topic_partition_list_new(static_cast<int>(topics.size())));
+  for (const auto& topic : topics) {
+    rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), RD_KAFKA_PARTITION_UA);
+  }
+  if (auto err = rd_kafka_subscribe(impl_->rk.get(), list.get()); err) {
+    return make_error(err, fmt::format("subscribe to {}", fmt::join(topics, ", ")));
+  }
+  return {};
+}
+
+Result<std::size_t> Consumer::poll(std::vector<Message>& out, std::size_t max_records,
+                                   std::chrono::milliseconds timeout) {
+  if (impl_->closed) return Error(errc::closed, "poll on a closed consumer");
+  std::size_t received = 0;
+  int wait_ms = static_cast<int>(timeout.count());
+  while (received < max_records) {
+    rd_kafka_message_t* raw = rd_kafka_consumer_poll(impl_->rk.get(), wait_ms);
+    wait_ms = 0;
+    if (raw == nullptr) break;
+    if (raw->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      out.emplace_back(raw);
+      ++received;
+      continue;
+    }
+    Message error_message(raw);  // owns it from here
+    if (raw->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) continue;
+    if (raw->err == RD_KAFKA_RESP_ERR__FATAL) {
+      char reason[512];
+      const auto fatal = rd_kafka_fatal_error(impl_->rk.get(), reason, sizeof reason);
+      return Error(errc::fatal, fmt::format("consumer of {} cannot continue: {} ({})",
+                                            impl_->bootstrap_servers(), reason,
+                                            rd_kafka_err2name(fatal)));
+    }
+    const std::string where =
+        raw->rkt != nullptr ? fmt::format("{}[{}]: ", rd_kafka_topic_name(raw->rkt), raw->partition)
+                            : std::string();
+    impl_->record_error(raw->err, where + rd_kafka_message_errstr(raw));
+  }
+  return received;
+}
+
+Result<void> Consumer::commit(const std::vector<PartitionOffset>& offsets) {
+  if (offsets.empty()) return {};
+  auto list = to_partition_list(offsets);
+  const auto err = rd_kafka_commit(impl_->rk.get(), list.get(), 0);
+  return commit_result(err, list.get());
+}
+
+Result<void> Consumer::commit_async(const std::vector<PartitionOffset>& offsets, CommitDone done) {
+  if (offsets.empty()) {
+    if (done) done({});
+    return {};
+  }
+  auto list = to_partition_list(offsets);
+  auto* opaque = new CommitDone(std::move(done));
+  const auto err = rd_kafka_commit_queue(impl_->rk.get(), list.get(), impl_->consumer_queue.get(),
+                                         commit_callback, opaque);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    delete opaque;
+    return make_error(err, "offset commit");
+  }
+  return {};
+}
+
+Result<std::vector<PartitionOffset>> Consumer::committed(
+    const std::vector<TopicPartition>& partitions, std::chrono::milliseconds timeout) {
+  auto list = to_partition_list(partitions);
+  const auto err =
+      rd_kafka_committed(impl_->rk.get(), list.get(), static_cast<int>(timeout.count()));
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return make_error(err, "fetch committed offsets");
+  std::vector<PartitionOffset> result;
+  for (int i = 0; i < list->cnt; ++i) {
+    const auto& p = list->elems[i];
+    if (p.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return make_error(p.err, fmt::format("committed offset of {}[{}]", p.topic, p.partition));
+    }
+    if (p.offset >= 0) {
+      result.push_back({{TopicName(p.topic), PartitionId(p.partition)}, Offset(p.offset)});
+    }
+  }
+  return result;
+}
+
+namespace {
+Result<void> partition_op(rd_kafka_t* rk, const std::vector<TopicPartition>& partitions, bool pause) {
+  auto list = to_partition_list(partitions);
+  auto err = pause ? rd_kafka_pause_partitions(rk, list.get())
+                   : rd_kafka_resume_partitions(rk, list.get());
+  const char* what = pause ? "pause" : "resume";
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return make_error(err, what);
+  for (int i = 0; i < list->cnt; ++i) {
+    if (list->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return make_error(list->elems[i].err,
+                        fmt::format("{} {}[{}]", what, list->elems[i].topic, list->elems[i].partition));
+    }
+  }
+  return {};
+}
+}  // namespace
+
+Result<void> Consumer::pause(const std::vector<TopicPartition>& partitions) {
+  return partition_op(impl_->rk.get(), partitions, true);
+}
+
+Result<void> Consumer::resume(const std::vector<TopicPartition>& partitions) {
+  return partition_op(impl_->rk.get(), partitions, false);
+}
+
+std::vector<TopicPartition> Consumer::assignment() const {
+  rd_kafka_topic_partition_list_t* raw = nullptr;
+  if (rd_kafka_assignment(impl_->rk.get(), &raw) != RD_KAFKA_RESP_ERR_NO_ERROR) return {};
+  PartitionListHandle list(raw);
+  return to_topic_partitions(list.get());
+}
+
+std::string Consumer::member_id() const {
+  char* id = rd_kafka_memberid(impl_->rk.get());
+  if (id == nullptr) return {};
+  std::string result(id);
+  rd_kafka_mem_free(impl_->rk.get(), id);
+  return result;
+}
+
+Result<void> Consumer::check_connection(std::chrono::milliseconds timeout) {
+  return impl_->check_connection(impl_->rk.get(), timeout);
+}
+
+Result<void> Consumer::close() {
+  if (impl_->closed) return {};
+  impl_->closed = true;
+  if (auto err = rd_kafka_consumer_close(impl_->rk.get()); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return make_error(err, fmt::format("leave consumer group at {}", impl_->bootstrap_servers()));
+  }
+  return {};
+}
+
+}  // namespace streamrun::kafka

@@ -1,0 +1,183 @@
+#include <atomic>
+#include <map>
+
+#include <fmt/format.h>
+
+#include <streamrun/base/log.h>
+#include <streamrun/kafka/producer.h>
+
+#include "client.h"
+
+namespace streamrun::kafka {
+
+struct Producer::Impl : ClientContext {
+  Impl() : ClientContext("producer") {}
+  ~Impl() {
+    for (auto& [name, topic] : topics) rd_kafka_topic_destroy(topic);
+    topics.clear();
+  }
+
+  rd_kafka_topic_t* topic_handle(std::string_view name) {
+    if (auto it = topics.find(name); it != topics.end()) return it->second;
+    auto* handle = rd_kafka_topic_new(rk.get(), std::string(name).c_str(), nullptr);
+    if (handle != nullptr) topics.emplace(std::string(name), handle);
+    return handle;
+  }
+
+  // Declared first so that it is destroyed last, after the topic handles.
+  KafkaHandle rk;
+  std::map<std::string, rd_kafka_topic_t*, std::less<>> topics;
+  std::atomic<std::int64_t> in_flight{0};
+  // Set while the producer is destroyed: callbacks are released without being invoked, since
+  // what they capture may already be gone.
+  bool destroying = false;
+};
+
+namespace {
+
+void delivery_callback(rd_kafka_t* /*rk*/, const rd_kafka_message_t* message, void* opaque) {
+  auto* impl = static_cast<Producer::Impl*>(static_cast<ClientContext*>(opaque));
+  impl->in_flight.fetch_sub(1, std::memory_order_relaxed);
+  std::unique_ptr<DeliveryCallback> callback(static_cast<DeliveryCallback*>(message->_private));
+  if (!callback || !*callback || impl->destroying) return;
+  DeliveryReport report{
+      {TopicName(rd_kafka_topic_name(message->rkt)), PartitionId(message->partition)},
+      Offset(message->offset),
+      std::nullopt};
+  if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    auto error = make_error(message->err, fmt::format("delivery to {}", report.topic_partition));
+    report.error = Error(message->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE
+                             ? make_error_code(errc::record_too_large)
+                             : make_error_code(errc::delivery_failed),
+                         error.message());
+  }
+  try {
+    (*callback)(report);
+  } catch (const std::exception& e) {
+    // An exception must not unwind through librdkafka's C frames.
+    impl->logger()->error("delivery callback for {} threw: {}", report.topic_partition, e.what());
+  }
+}
+
+const ClientProperties& producer_defaults() {
+  static const ClientProperties defaults = {
+      // No duplicates or reordering from client retries.
+      {"enable.idempotence", "true"},
+      // Same key -> same partition as the Java client, so topics are co-partitioned with
+      // producers written in other languages.
+      {"partitioner", "murmur2_random"},
+      {"linger.ms", "5"},
+      {"log.connection.close", "false"},
+  };
+  return defaults;
+}
+
+}  // namespace
+
+Producer::Producer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Producer::~Producer() {
+  if (const auto pending = in_flight(); pending > 0) {
+    impl_->logger()->warn("producer for {} destroyed with {} records unacknowledged; they may or "
+                          "may not have been written",
+                          impl_->bootstrap_servers(), pending);
+  }
+  impl_->destroying = true;
+  rd_kafka_purge(impl_->rk.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+  // Serves the purge reports so that every callback is released.
+  static_cast<void>(rd_kafka_flush(impl_->rk.get(), 1000));
+}
+
+Result<std::unique_ptr<Producer>> Producer::create(const ClientProperties& properties) {
+  auto impl = std::make_unique<Impl>();
+  auto conf = impl->make_conf(producer_defaults(), properties);
+  if (!conf) return conf.error();
+  rd_kafka_conf_set_dr_msg_cb(conf->get(), delivery_callback);
+  char errstr[512];
+  impl->rk.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf->get(), errstr, sizeof errstr));
+  if (!impl->rk) {
+    return Error(errc::invalid_config, fmt::format("cannot create producer: {}", errstr));
+  }
+  conf->release();  // owned by rk now
+  return std::unique_ptr<Producer>(new Producer(std::move(impl)));
+}
+
+Result<void> Producer::send(const ProducerRecord& record, DeliveryCallback on_delivery) {
+  auto* topic = impl_->topic_handle(record.topic);
+  if (topic == nullptr) {
+    return make_error(rd_kafka_last_error(), fmt::format("topic '{}'", record.topic));
+  }
+
+  std::array<rd_kafka_vu_t, 8> vus{};
+  std::size_t n = 0;
+  vus[n].vtype = RD_KAFKA_VTYPE_RKT;
+  vus[n++].u.rkt = topic;
+  vus[n].vtype = RD_KAFKA_VTYPE_PARTITION;
+  vus[n++].u.i32 = record.partition.value_or(RD_KAFKA_PARTITION_UA);
+  vus[n].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+  vus[n++].u.i = RD_KAFKA_MSG_F_COPY;
+  if (record.key) {
+    vus[n].vtype = RD_KAFKA_VTYPE_KEY;
+    vus[n].u.mem.ptr = const_cast<char*>(record.key->data());
+    vus[n++].u.mem.size = record.key->size();
+  }
+  if (record.value) {
+    vus[n].vtype = RD_KAFKA_VTYPE_VALUE;
+    vus[n].u.mem.ptr = const_cast<char*>(record.value->data());
+    vus[n++].u.mem.size = record.value->size();
+  }
+  if (record.timestamp_ms) {
+    vus[n].vtype = RD_KAFKA_VTYPE_TIMESTAMP;
+    vus[n++].u.i64 = *record.timestamp_ms;
+  }
+  rd_kafka_headers_t* headers = nullptr;
+  if (!record.headers.empty()) {
+    headers = rd_kafka_headers_new(record.headers.size());
+    for (const auto& header : record.headers) {
+      rd_kafka_header_add(headers, header.key.data(), static_cast<ssize_t>(header.key.size()),
+                          header.value ? header.value->data() : nullptr,
+                          header.value ? static_cast<ssize_t>(header.value->size()) : 0);
+    }
+    vus[n].vtype = RD_KAFKA_VTYPE_HEADERS;
+    vus[n++].u.headers = headers;
+  }
+  auto* callback = on_delivery ? new DeliveryCallback(std::move(on_delivery)) : nullptr;
+  vus[n].vtype = RD_KAFKA_VTYPE_OPAQUE;
+  vus[n++].u.ptr = callback;
+
+  impl_->in_flight.fetch_add(1, std::memory_order_relaxed);
+  ErrorHandle error(rd_kafka_produceva(impl_->rk.get(), vus.data(), n));
+  if (error) {
+    impl_->in_flight.fetch_sub(1, std::memory_order_relaxed);
+    delete callback;
+    if (headers != nullptr) rd_kafka_headers_destroy(headers);  // not taken on failure
+    return make_error(std::move(error), fmt::format("produce to topic '{}'", record.topic));
+  }
+  return {};
+}
+
+int Producer::poll(std::chrono::milliseconds timeout) {
+  return rd_kafka_poll(impl_->rk.get(), static_cast<int>(timeout.count()));
+}
+
+std::int64_t Producer::in_flight() const noexcept {
+  return impl_->in_flight.load(std::memory_order_relaxed);
+}
+
+Result<void> Producer::flush(std::chrono::milliseconds timeout) {
+  const auto err = rd_kafka_flush(impl_->rk.get(), static_cast<int>(timeout.count()));
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return {};
+  return Error(errc::timed_out,
+               fmt::format("{} records still unacknowledged by {} after {} ms", in_flight(),
+                           impl_->bootstrap_servers(), timeout.count()));
+}
+
+Result<void> Producer::check_connection(std::chrono::milliseconds timeout) {
+  return impl_->check_connection(impl_->rk.get(), timeout);
+}
+
+Result<int> Producer::partition_count(std::string_view topic, std::chrono::milliseconds timeout) {
+  return impl_->partition_count(impl_->rk.get(), topic, timeout);
+}
+
+}  // namespace streamrun::kafka
