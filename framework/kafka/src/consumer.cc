@@ -1,4 +1,6 @@
+#include <algorithm>
 #include <cstring>
+#include <set>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -17,6 +19,11 @@ struct Consumer::Impl : ClientContext {
   QueueHandle consumer_queue;  // where async commit results are delivered (served by poll)
   RebalanceListener* listener = nullptr;
   bool closed = false;
+  // The batch poll() is filling, from `batch_start` on: records of partitions revoked while it
+  // is being filled are taken out before the listener hears of the revocation, so the caller
+  // never sees a record of a partition it no longer owns.
+  std::vector<Message>* batch = nullptr;
+  std::size_t batch_start = 0;
 };
 
 using CommitDone = std::function<void(Result<void>)>;
@@ -73,7 +80,8 @@ void rebalance_callback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
       auto it = start_at.find({TopicName(p.topic), PartitionId(p.partition)});
       if (it != start_at.end()) p.offset = it->second.value();
     }
-    logger.info("assigned {} ({})", fmt::join(tps, ", "), cooperative ? "incremental" : "eager");
+    logger.info("{}: assigned {} ({})", rd_kafka_name(rk), fmt::join(tps, ", "),
+                cooperative ? "incremental" : "eager");
     if (cooperative) {
       ErrorHandle error(rd_kafka_incremental_assign(rk, partitions));
       if (error) logger.error("{}", make_error(std::move(error), "incremental assign").message());
@@ -84,6 +92,14 @@ void rebalance_callback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
   }
 
   const bool lost = rd_kafka_assignment_lost(rk) != 0;
+  if (impl->batch != nullptr) {
+    const std::set<TopicPartition> revoked(tps.begin(), tps.end());
+    auto& batch = *impl->batch;
+    batch.erase(std::remove_if(batch.begin() + static_cast<std::ptrdiff_t>(impl->batch_start),
+                               batch.end(),
+                               [&](const Message& m) { return revoked.contains(m.topic_partition()); }),
+                batch.end());
+  }
   if (impl->listener != nullptr) {
     try {
       lost ? impl->listener->on_lost(tps) : impl->listener->on_revoked(tps);
@@ -92,7 +108,7 @@ void rebalance_callback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                    e.what());
     }
   }
-  logger.info("{} {}", lost ? "lost" : "revoked", fmt::join(tps, ", "));
+  logger.info("{}: {} {}", rd_kafka_name(rk), lost ? "lost" : "revoked", fmt::join(tps, ", "));
   if (cooperative) {
     ErrorHandle error(rd_kafka_incremental_unassign(rk, partitions));
     if (error) logger.error("{}", make_error(std::move(error), "incremental unassign").message());
@@ -168,15 +184,20 @@ Result<void> Consumer::subscribe(const std::vector<std::string>& topics) {
 Result<std::size_t> Consumer::poll(std::vector<Message>& out, std::size_t max_records,
                                    std::chrono::milliseconds timeout) {
   if (impl_->closed) return Error(errc::closed, "poll on a closed consumer");
-  std::size_t received = 0;
+  const std::size_t start = out.size();
+  impl_->batch = &out;
+  impl_->batch_start = start;
+  struct BatchReset {
+    Impl& impl;
+    ~BatchReset() { impl.batch = nullptr; }
+  } reset{*impl_};
   int wait_ms = static_cast<int>(timeout.count());
-  while (received < max_records) {
+  while (out.size() - start < max_records) {
     rd_kafka_message_t* raw = rd_kafka_consumer_poll(impl_->rk.get(), wait_ms);
     wait_ms = 0;
     if (raw == nullptr) break;
     if (raw->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       out.emplace_back(raw);
-      ++received;
       continue;
     }
     Message error_message(raw);  // owns it from here
@@ -193,7 +214,7 @@ Result<std::size_t> Consumer::poll(std::vector<Message>& out, std::size_t max_re
                             : std::string();
     impl_->record_error(raw->err, where + rd_kafka_message_errstr(raw));
   }
-  return received;
+  return out.size() - start;
 }
 
 Result<void> Consumer::commit(const std::vector<PartitionOffset>& offsets) {
