@@ -44,7 +44,8 @@ int main(int argc, char** argv) {
   std::string group = fmt::format("quickstart-{}", ::getpid());
   app.add_option("--bootstrap", bootstrap, "bootstrap.servers")->capture_default_str();
   app.add_option("--topic", topic, "Topic to use")->capture_default_str();
-  app.add_option("--records", records, "Records to produce")->check(CLI::Range(1, 10'000'000))
+  app.add_option("--records", records, "Records to produce")
+      ->check(CLI::Range(1, 10'000'000))
       ->capture_default_str();
   app.add_option("--group", group, "Consumer group (default: unique per run)");
   CLI11_PARSE(app, argc, argv);
@@ -72,8 +73,8 @@ int main(int argc, char** argv) {
   const auto produce_start = Clock::now();
   for (int i = 0; i < records; ++i) {
     const auto key = fmt::format("user-{}", i % 97);
-    const auto value = fmt::format(R"({{"order":{},"user":"{}","sku":"sku-{}","qty":1}})", i, key,
-                                   i % 7);
+    const auto value =
+        fmt::format(R"({{"order":{},"user":"{}","sku":"sku-{}","qty":1}})", i, key, i % 7);
     const auto sequence = std::to_string(i);
     const std::array headers = {kafka::HeaderView{"source", "quickstart"},
                                 kafka::HeaderView{"seq", sequence}};
@@ -87,11 +88,13 @@ int main(int argc, char** argv) {
       ++acked;
       auto& p = report[delivery.topic_partition.partition.value()];
       ++p.produced;
-      if (p.first_offset < 0) p.first_offset = delivery.offset.value();
+      if (p.first_offset < 0)
+        p.first_offset = delivery.offset.value();
     };
     while (true) {
       auto sent = (*producer)->send(record, on_delivery);
-      if (sent) break;
+      if (sent)
+        break;
       if (sent.error().code() != kafka::errc::queue_full) {
         logger->error("{}", sent.error().message());
         return 1;
@@ -105,8 +108,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   const double produce_seconds = seconds_since(produce_start);
-  fmt::print("produced {} records to '{}' ({} partitions) in {:.3f} s: {} acknowledged, {} failed\n",
-             records, topic, *partitions, produce_seconds, acked, failed);
+  fmt::print(
+      "produced {} records to '{}' ({} partitions) in {:.3f} s: {} acknowledged, {} failed\n",
+      records, topic, *partitions, produce_seconds, acked, failed);
 
   auto consumer = kafka::Consumer::create(
       {{"bootstrap.servers", bootstrap}, {"group.id", group}, {"session.timeout.ms", "6000"}},
@@ -132,17 +136,19 @@ int main(int argc, char** argv) {
     }
     for (const auto& message : batch) {
       auto& p = report[message.partition().value()];
-      if (message.offset().value() < p.first_offset) continue;  // from an earlier run
+      if (message.offset().value() < p.first_offset)
+        continue;  // from an earlier run
       ++consumed;
       ++p.consumed;
       p.last_offset = message.offset().value();
       const auto seq = message.header("seq");
       const auto sequence = seq ? std::stoll(std::string(*seq)) : -1;
-      if (sequence <= p.last_sequence) p.in_order = false;
+      if (sequence <= p.last_sequence)
+        p.in_order = false;
       p.last_sequence = sequence;
-      if (message.header("source") == "quickstart" && message.key() &&
-          message.value() && message.value()->find(fmt::format(R"("order":{},)", sequence)) !=
-                                 std::string_view::npos) {
+      if (message.header("source") == "quickstart" && message.key() && message.value() &&
+          message.value()->find(fmt::format(R"("order":{},)", sequence)) !=
+              std::string_view::npos) {
         ++intact;
       }
     }
@@ -157,9 +163,10 @@ int main(int argc, char** argv) {
     }
   }
   auto committed = (*consumer)->commit(commits);
-  fmt::print("consumed {} records in {:.3f} s (group '{}', including the join); {} intact "
-             "(key, value and headers as produced)\n",
-             consumed, consume_seconds, group, intact);
+  fmt::print(
+      "consumed {} records in {:.3f} s (group '{}', including the join); {} intact "
+      "(key, value and headers as produced)\n",
+      consumed, consume_seconds, group, intact);
   bool ordered = true;
   for (const auto& [partition, p] : report) {
     ordered = ordered && p.in_order;
@@ -167,7 +174,8 @@ int main(int argc, char** argv) {
                partition, p.produced, p.consumed, p.first_offset, p.last_offset,
                p.in_order ? "in order" : "OUT OF ORDER", p.last_offset + 1);
   }
-  if (!committed) logger->error("{}", committed.error().message());
+  if (!committed)
+    logger->error("{}", committed.error().message());
   const bool ok = failed == 0 && consumed == records && intact == records && ordered && committed;
   fmt::print("{}\n", ok ? "quickstart OK: every record delivered once, intact and in order"
                         : "quickstart FAILED");

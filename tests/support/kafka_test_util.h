@@ -20,7 +20,8 @@ inline void send_waiting(kafka::Producer& producer, const kafka::ProducerRecord&
                          kafka::DeliveryCallback on_delivery = {}) {
   while (true) {
     auto sent = producer.send(record, on_delivery);
-    if (sent) return;
+    if (sent)
+      return;
     ASSERT_EQ(sent.error().code(), kafka::errc::queue_full) << sent.error().message();
     producer.poll(std::chrono::milliseconds(5));
   }
@@ -34,12 +35,15 @@ inline bool poll_until(kafka::Consumer& consumer, const std::function<bool()>& d
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::vector<kafka::Message> batch;
   while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
+    if (std::chrono::steady_clock::now() > deadline)
+      return false;
     batch.clear();
     auto polled = consumer.poll(batch, 500, std::chrono::milliseconds(50));
     EXPECT_TRUE(polled.ok()) << polled.error().message();
-    if (!polled) return false;
-    for (const auto& message : batch) on_record(message);
+    if (!polled)
+      return false;
+    for (const auto& message : batch)
+      on_record(message);
   }
   return true;
 }

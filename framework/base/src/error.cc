@@ -22,11 +22,16 @@ class BaseCategory final : public std::error_category {
   const char* name() const noexcept override { return "streamrun"; }
   std::string message(int value) const override {
     switch (static_cast<errc>(value)) {
-      case errc::invalid_argument: return "invalid argument";
-      case errc::io_error: return "I/O error";
-      case errc::timed_out: return "timed out";
-      case errc::cancelled: return "cancelled";
-      case errc::unavailable: return "unavailable";
+      case errc::invalid_argument:
+        return "invalid argument";
+      case errc::io_error:
+        return "I/O error";
+      case errc::timed_out:
+        return "timed out";
+      case errc::cancelled:
+        return "cancelled";
+      case errc::unavailable:
+        return "unavailable";
     }
     return "unknown error " + std::to_string(value);
   }

@@ -23,7 +23,8 @@ Registry& registry() {
 // Logs go to stderr so that a program's stdout stays its own (the broker's "ready" line,
 // a CLI's JSON output).
 spdlog::sink_ptr make_sink_locked(Registry& r) {
-  if (!r.sink) r.sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+  if (!r.sink)
+    r.sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
   return r.sink;
 }
 
@@ -32,9 +33,11 @@ spdlog::sink_ptr make_sink_locked(Registry& r) {
 std::optional<spdlog::level::level_enum> parse_level(std::string_view name) {
   for (int i = 0; i < spdlog::level::n_levels; ++i) {
     auto level = static_cast<spdlog::level::level_enum>(i);
-    if (spdlog::level::to_string_view(level) == name) return level;
+    if (spdlog::level::to_string_view(level) == name)
+      return level;
   }
-  if (name == "warning") return spdlog::level::warn;
+  if (name == "warning")
+    return spdlog::level::warn;
   return std::nullopt;
 }
 
@@ -42,21 +45,22 @@ void configure(const LogOptions& options) {
   auto& r = registry();
   std::lock_guard lock(r.mutex);
   std::string_view level_name = options.level;
-  if (const char* env = std::getenv("STREAMRUN_LOG_LEVEL"); env && *env) level_name = env;
+  if (const char* env = std::getenv("STREAMRUN_LOG_LEVEL"); env && *env)
+    level_name = env;
   r.level = parse_level(level_name).value_or(spdlog::level::info);
   r.pattern = options.pattern;
   auto sink = make_sink_locked(r);
   sink->set_pattern(r.pattern);
-  spdlog::apply_all([&](const std::shared_ptr<spdlog::logger>& logger) {
-    logger->set_level(r.level);
-  });
+  spdlog::apply_all(
+      [&](const std::shared_ptr<spdlog::logger>& logger) { logger->set_level(r.level); });
 }
 
 std::shared_ptr<spdlog::logger> get(std::string_view component) {
   auto& r = registry();
   std::lock_guard lock(r.mutex);
   std::string name(component);
-  if (auto existing = spdlog::get(name)) return existing;
+  if (auto existing = spdlog::get(name))
+    return existing;
   if (r.pattern.empty()) {
     // Not configured yet: honour the environment so that tools and tests get sane output.
     r.pattern = LogOptions{}.pattern;

@@ -19,9 +19,10 @@ void add_broker_command(CLI::App& app, BrokerOptions& options) {
       "Serve the development broker (librdkafka's in-memory mock cluster) on loopback.\n"
       "Prints one line containing 'ready' and the bootstrap address once clients can connect;\n"
       "stops on SIGINT or SIGTERM. Everything is in memory: a restart starts empty.");
-  broker->add_option("--listen", options.listen,
-                     "HOST:PORT of the first broker; broker N listens on PORT+N-1. Port 0 picks "
-                     "free ports. Loopback addresses only.")
+  broker
+      ->add_option("--listen", options.listen,
+                   "HOST:PORT of the first broker; broker N listens on PORT+N-1. Port 0 picks "
+                   "free ports. Loopback addresses only.")
       ->capture_default_str();
   broker->add_option("--brokers", options.brokers, "Number of brokers in the cluster")
       ->check(CLI::Range(1, 16))
@@ -39,11 +40,13 @@ int run_broker(const BrokerOptions& options) {
   };
 
   auto address = ListenAddress::parse(options.listen);
-  if (!address) return fail(address.error());
+  if (!address)
+    return fail(address.error());
   kafka::DevBrokerOptions broker_options{options.brokers, {}};
   for (const auto& text : options.topics) {
     auto topic = kafka::TopicSpec::parse(text);
-    if (!topic) return fail(topic.error());
+    if (!topic)
+      return fail(topic.error());
     broker_options.topics.push_back(*topic);
   }
 
@@ -56,9 +59,11 @@ int run_broker(const BrokerOptions& options) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   auto pins = PortPins::bind(*address, options.brokers);
-  if (!pins) return fail(pins.error());
+  if (!pins)
+    return fail(pins.error());
   auto broker = kafka::DevBroker::start(broker_options);
-  if (!broker) return fail(broker.error());
+  if (!broker)
+    return fail(broker.error());
   if (pins->unclaimed() != 0) {
     return fail(Error(errc::unavailable,
                       "the development broker did not take the pinned listeners; this "

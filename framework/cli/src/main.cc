@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   streamrun::log::configure({.level = log_level});
 
-  if (app.got_subcommand("broker")) return streamrun::cli::run_broker(broker_options);
+  if (app.got_subcommand("broker"))
+    return streamrun::cli::run_broker(broker_options);
   return 0;
 }

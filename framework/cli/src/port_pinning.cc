@@ -1,3 +1,5 @@
+#include "port_pinning.h"
+
 #include <arpa/inet.h>
 #include <cerrno>
 #include <charconv>
@@ -14,8 +16,6 @@
 
 #include <streamrun/base/errc.h>
 
-#include "port_pinning.h"
-
 namespace streamrun::cli {
 namespace {
 
@@ -31,12 +31,15 @@ PinState& pins() {
 
 // Takes the next pinned socket for a bind() of `fd` to an IPv4 port-0 address, or -1.
 int claim_pinned(const sockaddr* address) {
-  if (address == nullptr || address->sa_family != AF_INET) return -1;
+  if (address == nullptr || address->sa_family != AF_INET)
+    return -1;
   const auto* in = reinterpret_cast<const sockaddr_in*>(address);
-  if (in->sin_port != 0) return -1;
+  if (in->sin_port != 0)
+    return -1;
   auto& state = pins();
   std::lock_guard lock(state.mutex);
-  if (state.sockets.empty()) return -1;
+  if (state.sockets.empty())
+    return -1;
   const int pinned = state.sockets.front();
   state.sockets.pop_front();
   return pinned;
@@ -46,14 +49,17 @@ int claim_pinned(const sockaddr* address) {
 
 Result<ListenAddress> ListenAddress::parse(std::string_view text) {
   auto invalid = [&](std::string_view why) {
-    return Error(errc::invalid_argument,
-                 fmt::format("--listen '{}': {} (expected HOST:PORT, e.g. 127.0.0.1:9092)", text, why));
+    return Error(
+        errc::invalid_argument,
+        fmt::format("--listen '{}': {} (expected HOST:PORT, e.g. 127.0.0.1:9092)", text, why));
   };
   const auto colon = text.rfind(':');
-  if (colon == std::string_view::npos) return invalid("no port");
+  if (colon == std::string_view::npos)
+    return invalid("no port");
   ListenAddress address;
   address.host = std::string(text.substr(0, colon));
-  if (address.host == "localhost") address.host = "127.0.0.1";
+  if (address.host == "localhost")
+    address.host = "127.0.0.1";
   const auto port = text.substr(colon + 1);
   auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), address.port);
   if (ec != std::errc() || ptr != port.data() + port.size() || address.port < 0 ||
@@ -73,7 +79,8 @@ Result<ListenAddress> ListenAddress::parse(std::string_view text) {
 Result<PortPins> PortPins::bind(const ListenAddress& first, int count) {
   std::vector<int> bound;
   auto release = [&] {
-    for (int fd : bound) close(fd);
+    for (int fd : bound)
+      close(fd);
   };
   for (int i = 0; i < count; ++i) {
     const int port = first.port == 0 ? 0 : first.port + i;
@@ -92,12 +99,12 @@ Result<PortPins> PortPins::bind(const ListenAddress& first, int count) {
       const int error = errno;
       close(fd);
       release();
-      return Error(errc::unavailable,
-                   fmt::format("cannot listen on {}:{}: {}{}", first.host, port,
-                               std::strerror(error),
-                               error == EADDRINUSE ? " (another broker or program uses it; pick "
-                                                     "another port with --listen)"
-                                                   : ""));
+      return Error(
+          errc::unavailable,
+          fmt::format("cannot listen on {}:{}: {}{}", first.host, port, std::strerror(error),
+                      error == EADDRINUSE ? " (another broker or program uses it; pick "
+                                            "another port with --listen)"
+                                          : ""));
     }
     bound.push_back(fd);
   }
@@ -112,10 +119,12 @@ Result<PortPins> PortPins::bind(const ListenAddress& first, int count) {
 PortPins::PortPins(PortPins&& other) noexcept : active_(std::exchange(other.active_, false)) {}
 
 PortPins::~PortPins() {
-  if (!active_) return;
+  if (!active_)
+    return;
   auto& state = pins();
   std::lock_guard lock(state.mutex);
-  for (int fd : state.sockets) close(fd);
+  for (int fd : state.sockets)
+    close(fd);
   state.sockets.clear();
 }
 
@@ -133,7 +142,8 @@ extern "C" int bind(int fd, const sockaddr* address, socklen_t length) {
   using BindFn = int (*)(int, const sockaddr*, socklen_t);
   static const auto real_bind = reinterpret_cast<BindFn>(dlsym(RTLD_NEXT, "bind"));
   const int pinned = streamrun::cli::claim_pinned(address);
-  if (pinned < 0) return real_bind(fd, address, length);
+  if (pinned < 0)
+    return real_bind(fd, address, length);
   // Put the pre-bound socket where the caller's fd was, keeping the caller's fd flags.
   const int status_flags = fcntl(fd, F_GETFL);
   if (dup3(pinned, fd, O_CLOEXEC) < 0) {
@@ -143,6 +153,7 @@ extern "C" int bind(int fd, const sockaddr* address, socklen_t length) {
     return -1;
   }
   close(pinned);
-  if (status_flags >= 0) fcntl(fd, F_SETFL, status_flags);
+  if (status_flags >= 0)
+    fcntl(fd, F_SETFL, status_flags);
   return 0;
 }

@@ -15,10 +15,14 @@ class ConfigCategory final : public std::error_category {
   const char* name() const noexcept override { return "streamrun.config"; }
   std::string message(int value) const override {
     switch (static_cast<errc>(value)) {
-      case errc::unknown_key: return "unknown configuration key";
-      case errc::invalid_value: return "invalid configuration value";
-      case errc::missing_required: return "missing required configuration";
-      case errc::unreadable: return "configuration not readable";
+      case errc::unknown_key:
+        return "unknown configuration key";
+      case errc::invalid_value:
+        return "invalid configuration value";
+      case errc::missing_required:
+        return "missing required configuration";
+      case errc::unreadable:
+        return "configuration not readable";
     }
     return "config error " + std::to_string(value);
   }
@@ -28,22 +32,27 @@ std::optional<std::int64_t> parse_int(std::string_view text) {
   std::int64_t value = 0;
   const auto* end = text.data() + text.size();
   auto [ptr, ec] = std::from_chars(text.data(), end, value);
-  if (ec != std::errc() || ptr != end || text.empty()) return std::nullopt;
+  if (ec != std::errc() || ptr != end || text.empty())
+    return std::nullopt;
   return value;
 }
 
 std::optional<double> parse_double(std::string_view text) {
-  if (text.empty()) return std::nullopt;
+  if (text.empty())
+    return std::nullopt;
   std::string copy(text);
   char* end = nullptr;
   const double value = std::strtod(copy.c_str(), &end);
-  if (end != copy.c_str() + copy.size()) return std::nullopt;
+  if (end != copy.c_str() + copy.size())
+    return std::nullopt;
   return value;
 }
 
 std::optional<bool> parse_bool(std::string_view text) {
-  if (text == "true") return true;
-  if (text == "false") return false;
+  if (text == "true")
+    return true;
+  if (text == "false")
+    return false;
   return std::nullopt;
 }
 
@@ -52,20 +61,27 @@ std::vector<std::string> split_list(std::string_view text) {
   std::size_t start = 0;
   while (start <= text.size()) {
     auto end = text.find(',', start);
-    if (end == std::string_view::npos) end = text.size();
+    if (end == std::string_view::npos)
+      end = text.size();
     auto item = text.substr(start, end - start);
-    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
-    if (!item.empty()) items.emplace_back(item);
+    while (!item.empty() && item.front() == ' ')
+      item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ')
+      item.remove_suffix(1);
+    if (!item.empty())
+      items.emplace_back(item);
     start = end + 1;
   }
   return items;
 }
 
 std::string bounds_text(const PropertySpec& spec) {
-  if (spec.min && spec.max) return fmt::format(" in [{}, {}]", *spec.min, *spec.max);
-  if (spec.min) return fmt::format(" >= {}", *spec.min);
-  if (spec.max) return fmt::format(" <= {}", *spec.max);
+  if (spec.min && spec.max)
+    return fmt::format(" in [{}, {}]", *spec.min, *spec.max);
+  if (spec.min)
+    return fmt::format(" >= {}", *spec.min);
+  if (spec.max)
+    return fmt::format(" <= {}", *spec.max);
   return "";
 }
 
@@ -73,7 +89,8 @@ std::string bounds_text(const PropertySpec& spec) {
 std::optional<std::string> check_value(const PropertySpec& spec, std::string_view value) {
   switch (spec.type) {
     case ValueType::boolean:
-      if (!parse_bool(value)) return "expected true or false";
+      if (!parse_bool(value))
+        return "expected true or false";
       return std::nullopt;
     case ValueType::integer: {
       auto parsed = parse_int(value);
@@ -104,7 +121,8 @@ std::optional<std::string> check_value(const PropertySpec& spec, std::string_vie
 
 std::size_t edit_distance(std::string_view a, std::string_view b) {
   std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t j = 0; j <= b.size(); ++j)
+    row[j] = j;
   for (std::size_t i = 1; i <= a.size(); ++i) {
     std::size_t diagonal = row[0];
     row[0] = i;
@@ -126,12 +144,18 @@ const std::error_category& config_category() noexcept {
 
 std::string_view to_string(ValueType type) {
   switch (type) {
-    case ValueType::boolean: return "boolean";
-    case ValueType::integer: return "integer";
-    case ValueType::floating: return "number";
-    case ValueType::string: return "string";
-    case ValueType::list: return "list";
-    case ValueType::choice: return "choice";
+    case ValueType::boolean:
+      return "boolean";
+    case ValueType::integer:
+      return "integer";
+    case ValueType::floating:
+      return "number";
+    case ValueType::string:
+      return "string";
+    case ValueType::list:
+      return "list";
+    case ValueType::choice:
+      return "choice";
   }
   return "?";
 }
@@ -151,7 +175,8 @@ std::optional<std::string> closest_match(std::string_view key,
 }
 
 ConfigDef::ConfigDef(std::initializer_list<const PropertySpec*> specs) {
-  for (const auto* spec : specs) add(*spec);
+  for (const auto* spec : specs)
+    add(*spec);
 }
 
 ConfigDef& ConfigDef::add(const PropertySpec& spec) {
@@ -169,13 +194,15 @@ ConfigDef& ConfigDef::add(const PropertySpec& spec) {
 }
 
 ConfigDef& ConfigDef::add_all(const ConfigDef& other) {
-  for (const auto* spec : other.specs_) add(*spec);
+  for (const auto* spec : other.specs_)
+    add(*spec);
   return *this;
 }
 
 const PropertySpec* ConfigDef::find(std::string_view key) const {
   for (const auto* spec : specs_) {
-    if (spec->key == key) return spec;
+    if (spec->key == key)
+      return spec;
   }
   return nullptr;
 }
@@ -184,12 +211,13 @@ std::string ConfigDef::to_markdown() const {
   std::string out = "| key | type | default | description |\n|---|---|---|---|\n";
   for (const auto* spec : specs_) {
     std::string type(to_string(spec->type));
-    if (spec->type == ValueType::choice) type += ": " + fmt::format("{}", fmt::join(spec->choices, ", "));
+    if (spec->type == ValueType::choice)
+      type += ": " + fmt::format("{}", fmt::join(spec->choices, ", "));
     type += bounds_text(*spec);
-    out += fmt::format("| `{}` | {} | {} | {} |\n", spec->key, type,
-                       spec->default_value ? fmt::format("`{}`", *spec->default_value)
-                                           : std::string("(required)"),
-                       spec->doc);
+    out += fmt::format(
+        "| `{}` | {} | {} | {} |\n", spec->key, type,
+        spec->default_value ? fmt::format("`{}`", *spec->default_value) : std::string("(required)"),
+        spec->doc);
   }
   return out;
 }
@@ -200,10 +228,12 @@ Result<Config> Config::load(const Properties& properties, const ConfigDef& def,
   std::vector<std::string> problems;
 
   std::vector<std::string> known_keys;
-  for (const auto* spec : def.specs()) known_keys.push_back(spec->key);
+  for (const auto* spec : def.specs())
+    known_keys.push_back(spec->key);
   std::vector<std::string> role_prefixes;
   if (passthrough) {
-    for (auto& key : passthrough->keys()) known_keys.push_back(std::move(key));
+    for (auto& key : passthrough->keys())
+      known_keys.push_back(std::move(key));
     role_prefixes = passthrough->role_prefixes();
     config.role_prefixes_ = role_prefixes;
   }
@@ -212,10 +242,10 @@ Result<Config> Config::load(const Properties& properties, const ConfigDef& def,
     const auto where = entry.source.to_string();
     if (const auto* spec = def.find(entry.key)) {
       if (auto problem = check_value(*spec, entry.value)) {
-        problems.push_back(fmt::format(
-            "{}: invalid value {} for '{}': {}", where,
-            spec->secret ? std::string("(redacted)") : fmt::format("'{}'", entry.value),
-            entry.key, *problem));
+        problems.push_back(
+            fmt::format("{}: invalid value {} for '{}': {}", where,
+                        spec->secret ? std::string("(redacted)") : fmt::format("'{}'", entry.value),
+                        entry.key, *problem));
         continue;
       }
       config.declared_[entry.key] = entry.value;
@@ -225,7 +255,8 @@ Result<Config> Config::load(const Properties& properties, const ConfigDef& def,
     if (passthrough) {
       std::string_view client_key = entry.key;
       for (const auto& prefix : role_prefixes) {
-        if (client_key.starts_with(prefix) && passthrough->knows(client_key.substr(prefix.size()))) {
+        if (client_key.starts_with(prefix) &&
+            passthrough->knows(client_key.substr(prefix.size()))) {
           client_key.remove_prefix(prefix.size());
           break;
         }
@@ -242,9 +273,9 @@ Result<Config> Config::load(const Properties& properties, const ConfigDef& def,
       }
     }
     auto suggestion = closest_match(entry.key, known_keys);
-    problems.push_back(fmt::format("{}: unknown configuration key '{}'{}", where, entry.key,
-                                   suggestion ? fmt::format(" (did you mean '{}'?)", *suggestion)
-                                              : std::string()));
+    problems.push_back(fmt::format(
+        "{}: unknown configuration key '{}'{}", where, entry.key,
+        suggestion ? fmt::format(" (did you mean '{}'?)", *suggestion) : std::string()));
   }
 
   for (const auto* spec : def.specs()) {
@@ -258,16 +289,18 @@ Result<Config> Config::load(const Properties& properties, const ConfigDef& def,
     // The first problem decides the code; the message lists them all.
     const bool unknown = problems.front().find("unknown configuration key") != std::string::npos;
     const bool missing = problems.front().starts_with("missing required");
-    const auto code = unknown ? errc::unknown_key
-                              : (missing ? errc::missing_required : errc::invalid_value);
+    const auto code =
+        unknown ? errc::unknown_key : (missing ? errc::missing_required : errc::invalid_value);
     return Error(code, fmt::format("{}", fmt::join(problems, "\n")));
   }
   return config;
 }
 
 const std::string* Config::raw(const PropertySpec& spec) const {
-  if (auto it = declared_.find(spec.key); it != declared_.end()) return &it->second;
-  if (spec.default_value) return &*spec.default_value;
+  if (auto it = declared_.find(spec.key); it != declared_.end())
+    return &it->second;
+  if (spec.default_value)
+    return &*spec.default_value;
   throw std::logic_error("config property read but never declared or set: " + spec.key);
 }
 
@@ -295,11 +328,13 @@ std::map<std::string, std::string> Config::passthrough_for(std::string_view role
   };
   std::map<std::string, std::string> result;
   for (const auto& [key, value] : passthrough_) {
-    if (!scoped(key)) result.emplace(key, value);
+    if (!scoped(key))
+      result.emplace(key, value);
   }
   // Role-scoped keys win over unscoped ones, whatever order they were given in.
   for (const auto& [key, value] : passthrough_) {
-    if (key.starts_with(own_prefix)) result[key.substr(own_prefix.size())] = value;
+    if (key.starts_with(own_prefix))
+      result[key.substr(own_prefix.size())] = value;
   }
   return result;
 }

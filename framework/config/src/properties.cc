@@ -10,7 +10,8 @@ namespace {
 
 std::string_view trim(std::string_view s) {
   const auto first = s.find_first_not_of(" \t\r");
-  if (first == std::string_view::npos) return {};
+  if (first == std::string_view::npos)
+    return {};
   const auto last = s.find_last_not_of(" \t\r");
   return s.substr(first, last - first + 1);
 }
@@ -22,7 +23,8 @@ std::string Source::to_string() const {
 }
 
 Properties::Properties(std::initializer_list<std::pair<std::string, std::string>> entries) {
-  for (const auto& [key, value] : entries) set(key, value);
+  for (const auto& [key, value] : entries)
+    set(key, value);
 }
 
 void Properties::set(std::string key, std::string value, Source source) {
@@ -44,12 +46,12 @@ Result<Properties> Properties::from_file(const std::filesystem::path& path) {
   while (std::getline(in, line)) {
     ++number;
     const auto text = trim(line);
-    if (text.empty() || text.front() == '#' || text.front() == '!') continue;
+    if (text.empty() || text.front() == '#' || text.front() == '!')
+      continue;
     const auto sep = text.find_first_of("=:");
     if (sep == std::string_view::npos) {
-      return Error(errc::invalid_value,
-                   fmt::format("{}:{}: expected 'key=value', got '{}'", path.string(), number,
-                               text));
+      return Error(errc::invalid_value, fmt::format("{}:{}: expected 'key=value', got '{}'",
+                                                    path.string(), number, text));
     }
     props.set(std::string(trim(text.substr(0, sep))), std::string(trim(text.substr(sep + 1))),
               {path.string(), number});

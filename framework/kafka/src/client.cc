@@ -1,17 +1,20 @@
+#include "client.h"
+
 #include <fmt/format.h>
 
 #include <streamrun/base/log.h>
 
-#include "client.h"
-
 namespace streamrun::kafka {
 namespace {
 
-ClientContext* context_of(void* opaque) { return static_cast<ClientContext*>(opaque); }
+ClientContext* context_of(void* opaque) {
+  return static_cast<ClientContext*>(opaque);
+}
 
 void log_callback(const rd_kafka_t* rk, int level, const char* facility, const char* text) {
   auto* context = context_of(rd_kafka_opaque(rk));
-  if (context == nullptr) return;
+  if (context == nullptr)
+    return;
   // librdkafka reports every problem that matters through the error callback as well; its log
   // lines are detail for debugging, except the critical ones.
   const auto spd_level = level <= 2 ? spdlog::level::err : spdlog::level::debug;
@@ -49,8 +52,10 @@ Result<ConfHandle> ClientContext::make_conf(const ClientProperties& defaults,
     }
     return {};
   };
-  if (auto r = apply(defaults); !r) return r.error();
-  if (auto r = apply(properties); !r) return r.error();
+  if (auto r = apply(defaults); !r)
+    return r.error();
+  if (auto r = apply(properties); !r)
+    return r.error();
 
   char buf[1024];
   size_t size = sizeof buf;
@@ -77,7 +82,8 @@ void ClientContext::record_error(rd_kafka_resp_err_t err, std::string_view reaso
       log_it = true;
     }
   }
-  if (log_it) logger_->warn("{} ({}): {}", role_, bootstrap_, text);
+  if (log_it)
+    logger_->warn("{} ({}): {}", role_, bootstrap_, text);
 }
 
 std::string ClientContext::last_error() const {
@@ -89,7 +95,8 @@ Result<void> ClientContext::check_connection(rd_kafka_t* rk, std::chrono::millis
   const rd_kafka_metadata_t* raw = nullptr;
   const auto err = rd_kafka_metadata(rk, 0, nullptr, &raw, static_cast<int>(timeout.count()));
   MetadataHandle metadata(raw);
-  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return {};
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+    return {};
   auto last = last_error();
   return Error(errc::unreachable,
                fmt::format("cannot reach Kafka at bootstrap.servers={} within {} ms: {}",
@@ -102,15 +109,15 @@ Result<int> ClientContext::partition_count(rd_kafka_t* rk, std::string_view topi
   std::unique_ptr<rd_kafka_topic_t, decltype(&rd_kafka_topic_destroy)> handle(
       rd_kafka_topic_new(rk, std::string(topic).c_str(), nullptr), &rd_kafka_topic_destroy);
   const rd_kafka_metadata_t* raw = nullptr;
-  const auto err =
-      rd_kafka_metadata(rk, 0, handle.get(), &raw, static_cast<int>(timeout.count()));
+  const auto err = rd_kafka_metadata(rk, 0, handle.get(), &raw, static_cast<int>(timeout.count()));
   MetadataHandle metadata(raw);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return make_error(err, fmt::format("metadata for topic '{}' from {}", topic, bootstrap_));
   }
   for (int i = 0; i < metadata->topic_cnt; ++i) {
     const auto& t = metadata->topics[i];
-    if (topic != t.topic) continue;
+    if (topic != t.topic)
+      continue;
     if (t.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       return make_error(t.err, fmt::format("topic '{}'", topic));
     }

@@ -28,8 +28,10 @@ std::set<std::string, std::less<>> read_librdkafka_property_names() {
       continue;
     }
     auto name = line.substr(0, bar);
-    while (!name.empty() && name.back() == ' ') name.remove_suffix(1);
-    if (!name.empty() && name.find(' ') == std::string_view::npos) names.emplace(name);
+    while (!name.empty() && name.back() == ' ')
+      name.remove_suffix(1);
+    if (!name.empty() && name.find(' ') == std::string_view::npos)
+      names.emplace(name);
   }
   std::free(buffer);
   return names;
@@ -49,7 +51,8 @@ class LibrdkafkaSchema final : public config::PassthroughSchema {
                           errstr, sizeof errstr) == RD_KAFKA_CONF_OK) {
       return std::nullopt;
     }
-    if (is_secret(key)) return "value rejected by librdkafka";
+    if (is_secret(key))
+      return "value rejected by librdkafka";
     return std::string(errstr);
   }
 
@@ -68,8 +71,9 @@ class LibrdkafkaSchema final : public config::PassthroughSchema {
 bool is_secret_property(std::string_view key) {
   static constexpr std::array<std::string_view, 5> kSecretParts = {
       "password", "secret", "ssl.key.pem", "ssl_key", "sasl.oauthbearer.config"};
-  return std::any_of(kSecretParts.begin(), kSecretParts.end(),
-                     [&](std::string_view part) { return key.find(part) != std::string_view::npos; });
+  return std::any_of(kSecretParts.begin(), kSecretParts.end(), [&](std::string_view part) {
+    return key.find(part) != std::string_view::npos;
+  });
 }
 
 const config::PassthroughSchema& client_property_schema() {

@@ -35,8 +35,10 @@ Consumer::Impl* impl_of(void* opaque) {
 }
 
 // The first per-partition error in a commit result, if any.
-Result<void> commit_result(rd_kafka_resp_err_t err, const rd_kafka_topic_partition_list_t* offsets) {
-  if (err == RD_KAFKA_RESP_ERR__NO_OFFSET) return {};  // nothing to commit
+Result<void> commit_result(rd_kafka_resp_err_t err,
+                           const rd_kafka_topic_partition_list_t* offsets) {
+  if (err == RD_KAFKA_RESP_ERR__NO_OFFSET)
+    return {};  // nothing to commit
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     auto e = make_error(err, "offset commit");
     return Error(errc::commit_failed, e.message());
@@ -55,7 +57,8 @@ Result<void> commit_result(rd_kafka_resp_err_t err, const rd_kafka_topic_partiti
 void commit_callback(rd_kafka_t* /*rk*/, rd_kafka_resp_err_t err,
                      rd_kafka_topic_partition_list_t* offsets, void* opaque) {
   std::unique_ptr<CommitDone> done(static_cast<CommitDone*>(opaque));
-  if (done && *done) (*done)(commit_result(err, offsets));
+  if (done && *done)
+    (*done)(commit_result(err, offsets));
 }
 
 void rebalance_callback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
@@ -78,13 +81,15 @@ void rebalance_callback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
     for (int i = 0; i < partitions->cnt; ++i) {
       auto& p = partitions->elems[i];
       auto it = start_at.find({TopicName(p.topic), PartitionId(p.partition)});
-      if (it != start_at.end()) p.offset = it->second.value();
+      if (it != start_at.end())
+        p.offset = it->second.value();
     }
     logger.info("{}: assigned {} ({})", rd_kafka_name(rk), fmt::join(tps, ", "),
                 cooperative ? "incremental" : "eager");
     if (cooperative) {
       ErrorHandle error(rd_kafka_incremental_assign(rk, partitions));
-      if (error) logger.error("{}", make_error(std::move(error), "incremental assign").message());
+      if (error)
+        logger.error("{}", make_error(std::move(error), "incremental assign").message());
     } else if (auto e = rd_kafka_assign(rk, partitions); e != RD_KAFKA_RESP_ERR_NO_ERROR) {
       logger.error("{}", make_error(e, "assign").message());
     }
@@ -95,10 +100,10 @@ void rebalance_callback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
   if (impl->batch != nullptr) {
     const std::set<TopicPartition> revoked(tps.begin(), tps.end());
     auto& batch = *impl->batch;
-    batch.erase(std::remove_if(batch.begin() + static_cast<std::ptrdiff_t>(impl->batch_start),
-                               batch.end(),
-                               [&](const Message& m) { return revoked.contains(m.topic_partition()); }),
-                batch.end());
+    batch.erase(
+        std::remove_if(batch.begin() + static_cast<std::ptrdiff_t>(impl->batch_start), batch.end(),
+                       [&](const Message& m) { return revoked.contains(m.topic_partition()); }),
+        batch.end());
   }
   if (impl->listener != nullptr) {
     try {
@@ -111,7 +116,8 @@ void rebalance_callback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
   logger.info("{}: {} {}", rd_kafka_name(rk), lost ? "lost" : "revoked", fmt::join(tps, ", "));
   if (cooperative) {
     ErrorHandle error(rd_kafka_incremental_unassign(rk, partitions));
-    if (error) logger.error("{}", make_error(std::move(error), "incremental unassign").message());
+    if (error)
+      logger.error("{}", make_error(std::move(error), "incremental unassign").message());
   } else if (auto e = rd_kafka_assign(rk, nullptr); e != RD_KAFKA_RESP_ERR_NO_ERROR) {
     logger.error("{}", make_error(e, "unassign").message());
   }
@@ -134,7 +140,8 @@ const ClientProperties& consumer_defaults() {
 Consumer::Consumer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Consumer::~Consumer() {
-  if (auto result = close(); !result) impl_->logger()->warn("{}", result.error().message());
+  if (auto result = close(); !result)
+    impl_->logger()->warn("{}", result.error().message());
   impl_->consumer_queue.reset();
 }
 
@@ -155,7 +162,8 @@ Result<std::unique_ptr<Consumer>> Consumer::create(const ClientProperties& prope
   auto impl = std::make_unique<Impl>();
   impl->listener = listener;
   auto conf = impl->make_conf(consumer_defaults(), properties);
-  if (!conf) return conf.error();
+  if (!conf)
+    return conf.error();
   rd_kafka_conf_set_rebalance_cb(conf->get(), rebalance_callback);
   char errstr[512];
   impl->rk.reset(rd_kafka_new(RD_KAFKA_CONSUMER, conf->get(), errstr, sizeof errstr));
@@ -183,7 +191,8 @@ Result<void> Consumer::subscribe(const std::vector<std::string>& topics) {
 
 Result<std::size_t> Consumer::poll(std::vector<Message>& out, std::size_t max_records,
                                    std::chrono::milliseconds timeout) {
-  if (impl_->closed) return Error(errc::closed, "poll on a closed consumer");
+  if (impl_->closed)
+    return Error(errc::closed, "poll on a closed consumer");
   const std::size_t start = out.size();
   impl_->batch = &out;
   impl_->batch_start = start;
@@ -195,19 +204,21 @@ Result<std::size_t> Consumer::poll(std::vector<Message>& out, std::size_t max_re
   while (out.size() - start < max_records) {
     rd_kafka_message_t* raw = rd_kafka_consumer_poll(impl_->rk.get(), wait_ms);
     wait_ms = 0;
-    if (raw == nullptr) break;
+    if (raw == nullptr)
+      break;
     if (raw->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       out.emplace_back(raw);
       continue;
     }
     Message error_message(raw);  // owns it from here
-    if (raw->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) continue;
+    if (raw->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+      continue;
     if (raw->err == RD_KAFKA_RESP_ERR__FATAL) {
       char reason[512];
       const auto fatal = rd_kafka_fatal_error(impl_->rk.get(), reason, sizeof reason);
-      return Error(errc::fatal, fmt::format("consumer of {} cannot continue: {} ({})",
-                                            impl_->bootstrap_servers(), reason,
-                                            rd_kafka_err2name(fatal)));
+      return Error(errc::fatal,
+                   fmt::format("consumer of {} cannot continue: {} ({})",
+                               impl_->bootstrap_servers(), reason, rd_kafka_err2name(fatal)));
     }
     const std::string where =
         raw->rkt != nullptr ? fmt::format("{}[{}]: ", rd_kafka_topic_name(raw->rkt), raw->partition)
@@ -218,7 +229,8 @@ Result<std::size_t> Consumer::poll(std::vector<Message>& out, std::size_t max_re
 }
 
 Result<void> Consumer::commit(const std::vector<PartitionOffset>& offsets) {
-  if (offsets.empty()) return {};
+  if (offsets.empty())
+    return {};
   auto list = to_partition_list(offsets);
   const auto err = rd_kafka_commit(impl_->rk.get(), list.get(), 0);
   return commit_result(err, list.get());
@@ -226,7 +238,8 @@ Result<void> Consumer::commit(const std::vector<PartitionOffset>& offsets) {
 
 Result<void> Consumer::commit_async(const std::vector<PartitionOffset>& offsets, CommitDone done) {
   if (offsets.empty()) {
-    if (done) done({});
+    if (done)
+      done({});
     return {};
   }
   auto list = to_partition_list(offsets);
@@ -245,7 +258,8 @@ Result<std::vector<PartitionOffset>> Consumer::committed(
   auto list = to_partition_list(partitions);
   const auto err =
       rd_kafka_committed(impl_->rk.get(), list.get(), static_cast<int>(timeout.count()));
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return make_error(err, "fetch committed offsets");
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return make_error(err, "fetch committed offsets");
   std::vector<PartitionOffset> result;
   for (int i = 0; i < list->cnt; ++i) {
     const auto& p = list->elems[i];
@@ -260,16 +274,18 @@ Result<std::vector<PartitionOffset>> Consumer::committed(
 }
 
 namespace {
-Result<void> partition_op(rd_kafka_t* rk, const std::vector<TopicPartition>& partitions, bool pause) {
+Result<void> partition_op(rd_kafka_t* rk, const std::vector<TopicPartition>& partitions,
+                          bool pause) {
   auto list = to_partition_list(partitions);
   auto err = pause ? rd_kafka_pause_partitions(rk, list.get())
                    : rd_kafka_resume_partitions(rk, list.get());
   const char* what = pause ? "pause" : "resume";
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return make_error(err, what);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return make_error(err, what);
   for (int i = 0; i < list->cnt; ++i) {
     if (list->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return make_error(list->elems[i].err,
-                        fmt::format("{} {}[{}]", what, list->elems[i].topic, list->elems[i].partition));
+      return make_error(list->elems[i].err, fmt::format("{} {}[{}]", what, list->elems[i].topic,
+                                                        list->elems[i].partition));
     }
   }
   return {};
@@ -286,14 +302,16 @@ Result<void> Consumer::resume(const std::vector<TopicPartition>& partitions) {
 
 std::vector<TopicPartition> Consumer::assignment() const {
   rd_kafka_topic_partition_list_t* raw = nullptr;
-  if (rd_kafka_assignment(impl_->rk.get(), &raw) != RD_KAFKA_RESP_ERR_NO_ERROR) return {};
+  if (rd_kafka_assignment(impl_->rk.get(), &raw) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return {};
   PartitionListHandle list(raw);
   return to_topic_partitions(list.get());
 }
 
 std::string Consumer::member_id() const {
   char* id = rd_kafka_memberid(impl_->rk.get());
-  if (id == nullptr) return {};
+  if (id == nullptr)
+    return {};
   std::string result(id);
   rd_kafka_mem_free(impl_->rk.get(), id);
   return result;
@@ -304,7 +322,8 @@ Result<void> Consumer::check_connection(std::chrono::milliseconds timeout) {
 }
 
 Result<void> Consumer::close() {
-  if (impl_->closed) return {};
+  if (impl_->closed)
+    return {};
   impl_->closed = true;
   if (auto err = rd_kafka_consumer_close(impl_->rk.get()); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return make_error(err, fmt::format("leave consumer group at {}", impl_->bootstrap_servers()));

@@ -22,10 +22,12 @@ struct DevBroker::Impl : ClientContext {
 Result<TopicSpec> TopicSpec::parse(std::string_view text) {
   const auto colon = text.rfind(':');
   auto invalid = [&](std::string_view why) {
-    return Error(errc::invalid_config,
-                 fmt::format("topic '{}': {} (expected NAME:PARTITIONS, e.g. orders:8)", text, why));
+    return Error(
+        errc::invalid_config,
+        fmt::format("topic '{}': {} (expected NAME:PARTITIONS, e.g. orders:8)", text, why));
   };
-  if (colon == std::string_view::npos) return invalid("no partition count");
+  if (colon == std::string_view::npos)
+    return invalid("no partition count");
   TopicSpec spec;
   spec.name = std::string(text.substr(0, colon));
   const auto count = text.substr(colon + 1);
@@ -35,7 +37,8 @@ Result<TopicSpec> TopicSpec::parse(std::string_view text) {
     return invalid("partition count must be an integer in [1, 10000]");
   }
   if (spec.name.empty() || spec.name.size() > 249 ||
-      spec.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+      spec.name.find_first_not_of(
+          "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
           std::string::npos) {
     return invalid("a topic name is 1-249 characters of [a-zA-Z0-9._-]");
   }
@@ -52,10 +55,12 @@ Result<std::unique_ptr<DevBroker>> DevBroker::start(const DevBrokerOptions& opti
   }
   auto impl = std::make_unique<Impl>();
   auto conf = impl->make_conf({}, {});
-  if (!conf) return conf.error();
+  if (!conf)
+    return conf.error();
   char errstr[512];
   impl->rk.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf->get(), errstr, sizeof errstr));
-  if (!impl->rk) return Error(errc::other, fmt::format("cannot start the development broker: {}", errstr));
+  if (!impl->rk)
+    return Error(errc::other, fmt::format("cannot start the development broker: {}", errstr));
   conf->release();
   impl->cluster.reset(rd_kafka_mock_cluster_new(impl->rk.get(), options.brokers));
   if (!impl->cluster) {
@@ -66,13 +71,18 @@ Result<std::unique_ptr<DevBroker>> DevBroker::start(const DevBrokerOptions& opti
   impl->brokers = options.brokers;
   auto broker = std::unique_ptr<DevBroker>(new DevBroker(std::move(impl)));
   for (const auto& topic : options.topics) {
-    if (auto created = broker->create_topic(topic); !created) return created.error();
+    if (auto created = broker->create_topic(topic); !created)
+      return created.error();
   }
   return broker;
 }
 
-const std::string& DevBroker::bootstrap_servers() const noexcept { return impl_->bootstrap; }
-int DevBroker::broker_count() const noexcept { return impl_->brokers; }
+const std::string& DevBroker::bootstrap_servers() const noexcept {
+  return impl_->bootstrap;
+}
+int DevBroker::broker_count() const noexcept {
+  return impl_->brokers;
+}
 
 Result<void> DevBroker::create_topic(const TopicSpec& topic) {
   const int replication =
@@ -80,15 +90,16 @@ Result<void> DevBroker::create_topic(const TopicSpec& topic) {
   const auto err = rd_kafka_mock_topic_create(impl_->cluster.get(), topic.name.c_str(),
                                               topic.partitions, replication);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return make_error(err, fmt::format("create topic '{}' with {} partitions", topic.name,
-                                       topic.partitions));
+    return make_error(
+        err, fmt::format("create topic '{}' with {} partitions", topic.name, topic.partitions));
   }
   return {};
 }
 
 namespace {
 Result<void> broker_op(rd_kafka_resp_err_t err, int broker_id, std::string_view what) {
-  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return {};
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+    return {};
   return make_error(err, fmt::format("{} broker {}", what, broker_id));
 }
 }  // namespace
@@ -104,9 +115,9 @@ Result<void> DevBroker::set_broker_up(int broker_id) {
 }
 
 Result<void> DevBroker::set_broker_rtt(int broker_id, std::chrono::milliseconds rtt) {
-  return broker_op(rd_kafka_mock_broker_set_rtt(impl_->cluster.get(), broker_id,
-                                                static_cast<int>(rtt.count())),
-                   broker_id, "set round-trip time of");
+  return broker_op(
+      rd_kafka_mock_broker_set_rtt(impl_->cluster.get(), broker_id, static_cast<int>(rtt.count())),
+      broker_id, "set round-trip time of");
 }
 
 }  // namespace streamrun::kafka

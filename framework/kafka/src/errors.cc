@@ -12,19 +12,32 @@ class KafkaCategory final : public std::error_category {
   const char* name() const noexcept override { return "streamrun.kafka"; }
   std::string message(int value) const override {
     switch (static_cast<errc>(value)) {
-      case errc::queue_full: return "producer queue full";
-      case errc::timed_out: return "timed out";
-      case errc::unreachable: return "no broker reachable";
-      case errc::invalid_config: return "invalid client configuration";
-      case errc::unknown_topic: return "unknown topic or partition";
-      case errc::record_too_large: return "record too large";
-      case errc::delivery_failed: return "delivery failed";
-      case errc::commit_failed: return "offset commit failed";
-      case errc::rebalance_in_progress: return "rebalance in progress";
-      case errc::fatal: return "fatal client error";
-      case errc::closed: return "client closed";
-      case errc::port_in_use: return "port in use";
-      case errc::other: return "kafka error";
+      case errc::queue_full:
+        return "producer queue full";
+      case errc::timed_out:
+        return "timed out";
+      case errc::unreachable:
+        return "no broker reachable";
+      case errc::invalid_config:
+        return "invalid client configuration";
+      case errc::unknown_topic:
+        return "unknown topic or partition";
+      case errc::record_too_large:
+        return "record too large";
+      case errc::delivery_failed:
+        return "delivery failed";
+      case errc::commit_failed:
+        return "offset commit failed";
+      case errc::rebalance_in_progress:
+        return "rebalance in progress";
+      case errc::fatal:
+        return "fatal client error";
+      case errc::closed:
+        return "client closed";
+      case errc::port_in_use:
+        return "port in use";
+      case errc::other:
+        return "kafka error";
     }
     return "kafka error " + std::to_string(value);
   }
@@ -39,23 +52,32 @@ const std::error_category& kafka_category() noexcept {
 
 errc to_errc(rd_kafka_resp_err_t err) noexcept {
   switch (err) {
-    case RD_KAFKA_RESP_ERR__QUEUE_FULL: return errc::queue_full;
+    case RD_KAFKA_RESP_ERR__QUEUE_FULL:
+      return errc::queue_full;
     case RD_KAFKA_RESP_ERR__TIMED_OUT:
     case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
-    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT: return errc::timed_out;
+    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+      return errc::timed_out;
     case RD_KAFKA_RESP_ERR__TRANSPORT:
     case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
-    case RD_KAFKA_RESP_ERR__RESOLVE: return errc::unreachable;
+    case RD_KAFKA_RESP_ERR__RESOLVE:
+      return errc::unreachable;
     case RD_KAFKA_RESP_ERR__INVALID_ARG:
-    case RD_KAFKA_RESP_ERR__INVALID_TYPE: return errc::invalid_config;
+    case RD_KAFKA_RESP_ERR__INVALID_TYPE:
+      return errc::invalid_config;
     case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
     case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
-    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART: return errc::unknown_topic;
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+      return errc::unknown_topic;
     case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
-    case RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS: return errc::rebalance_in_progress;
-    case RD_KAFKA_RESP_ERR__FATAL: return errc::fatal;
-    case RD_KAFKA_RESP_ERR__DESTROY: return errc::closed;
-    default: return errc::other;
+    case RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS:
+      return errc::rebalance_in_progress;
+    case RD_KAFKA_RESP_ERR__FATAL:
+      return errc::fatal;
+    case RD_KAFKA_RESP_ERR__DESTROY:
+      return errc::closed;
+    default:
+      return errc::other;
   }
 }
 
@@ -91,7 +113,8 @@ PartitionListHandle to_partition_list(const std::vector<PartitionOffset>& offset
 
 std::vector<TopicPartition> to_topic_partitions(const rd_kafka_topic_partition_list_t* list) {
   std::vector<TopicPartition> result;
-  if (list == nullptr) return result;
+  if (list == nullptr)
+    return result;
   result.reserve(static_cast<std::size_t>(list->cnt));
   for (int i = 0; i < list->cnt; ++i) {
     result.push_back({TopicName(list->elems[i].topic), PartitionId(list->elems[i].partition)});

@@ -13,14 +13,17 @@ namespace streamrun::kafka {
 struct Producer::Impl : ClientContext {
   Impl() : ClientContext("producer") {}
   ~Impl() {
-    for (auto& [name, topic] : topics) rd_kafka_topic_destroy(topic);
+    for (auto& [name, topic] : topics)
+      rd_kafka_topic_destroy(topic);
     topics.clear();
   }
 
   rd_kafka_topic_t* topic_handle(std::string_view name) {
-    if (auto it = topics.find(name); it != topics.end()) return it->second;
+    if (auto it = topics.find(name); it != topics.end())
+      return it->second;
     auto* handle = rd_kafka_topic_new(rk.get(), std::string(name).c_str(), nullptr);
-    if (handle != nullptr) topics.emplace(std::string(name), handle);
+    if (handle != nullptr)
+      topics.emplace(std::string(name), handle);
     return handle;
   }
 
@@ -39,7 +42,8 @@ void delivery_callback(rd_kafka_t* /*rk*/, const rd_kafka_message_t* message, vo
   auto* impl = static_cast<Producer::Impl*>(static_cast<ClientContext*>(opaque));
   impl->in_flight.fetch_sub(1, std::memory_order_relaxed);
   std::unique_ptr<DeliveryCallback> callback(static_cast<DeliveryCallback*>(message->_private));
-  if (!callback || !*callback || impl->destroying) return;
+  if (!callback || !*callback || impl->destroying)
+    return;
   DeliveryReport report{
       {TopicName(rd_kafka_topic_name(message->rkt)), PartitionId(message->partition)},
       Offset(message->offset),
@@ -78,9 +82,10 @@ Producer::Producer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Producer::~Producer() {
   if (const auto pending = in_flight(); pending > 0) {
-    impl_->logger()->warn("producer for {} destroyed with {} records unacknowledged; they may or "
-                          "may not have been written",
-                          impl_->bootstrap_servers(), pending);
+    impl_->logger()->warn(
+        "producer for {} destroyed with {} records unacknowledged; they may or "
+        "may not have been written",
+        impl_->bootstrap_servers(), pending);
   }
   impl_->destroying = true;
   rd_kafka_purge(impl_->rk.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
@@ -91,7 +96,8 @@ Producer::~Producer() {
 Result<std::unique_ptr<Producer>> Producer::create(const ClientProperties& properties) {
   auto impl = std::make_unique<Impl>();
   auto conf = impl->make_conf(producer_defaults(), properties);
-  if (!conf) return conf.error();
+  if (!conf)
+    return conf.error();
   rd_kafka_conf_set_dr_msg_cb(conf->get(), delivery_callback);
   char errstr[512];
   impl->rk.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf->get(), errstr, sizeof errstr));
@@ -150,7 +156,8 @@ Result<void> Producer::send(const ProducerRecord& record, DeliveryCallback on_de
   if (error) {
     impl_->in_flight.fetch_sub(1, std::memory_order_relaxed);
     delete callback;
-    if (headers != nullptr) rd_kafka_headers_destroy(headers);  // not taken on failure
+    if (headers != nullptr)
+      rd_kafka_headers_destroy(headers);  // not taken on failure
     return make_error(std::move(error), fmt::format("produce to topic '{}'", record.topic));
   }
   return {};
@@ -166,7 +173,8 @@ std::int64_t Producer::in_flight() const noexcept {
 
 Result<void> Producer::flush(std::chrono::milliseconds timeout) {
   const auto err = rd_kafka_flush(impl_->rk.get(), static_cast<int>(timeout.count()));
-  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return {};
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+    return {};
   return Error(errc::timed_out,
                fmt::format("{} records still unacknowledged by {} after {} ms", in_flight(),
                            impl_->bootstrap_servers(), timeout.count()));

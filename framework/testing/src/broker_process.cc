@@ -8,8 +8,8 @@
 namespace streamrun::testing {
 
 Result<BrokerProcess> BrokerProcess::start(const std::string& streamrun_binary,
-                                           const std::vector<kafka::TopicSpec>& topics,
-                                           int brokers, const std::string& listen) {
+                                           const std::vector<kafka::TopicSpec>& topics, int brokers,
+                                           const std::string& listen) {
   std::vector<std::string> args = {"broker", "--listen", listen, "--brokers",
                                    std::to_string(brokers)};
   for (const auto& topic : topics) {
@@ -17,13 +17,14 @@ Result<BrokerProcess> BrokerProcess::start(const std::string& streamrun_binary,
     args.push_back(fmt::format("{}:{}", topic.name, topic.partitions));
   }
   auto process = ChildProcess::spawn(streamrun_binary, args);
-  if (!process) return process.error();
+  if (!process)
+    return process.error();
   auto line = process->wait_for_line("ready", std::chrono::seconds(30));
   if (!line) {
-    return Error(errc::unavailable,
-                 fmt::format("'{} broker' did not print a ready line within 30 s (exit status {})",
-                             streamrun_binary,
-                             process->wait(std::chrono::milliseconds(100)).value_or(-1)));
+    return Error(
+        errc::unavailable,
+        fmt::format("'{} broker' did not print a ready line within 30 s (exit status {})",
+                    streamrun_binary, process->wait(std::chrono::milliseconds(100)).value_or(-1)));
   }
   // The ready line ends with the bootstrap address.
   const auto space = line->rfind(' ');
@@ -31,7 +32,8 @@ Result<BrokerProcess> BrokerProcess::start(const std::string& streamrun_binary,
 }
 
 BrokerProcess::~BrokerProcess() {
-  if (!stopped_ && process_.pid() > 0) static_cast<void>(stop());
+  if (!stopped_ && process_.pid() > 0)
+    static_cast<void>(stop());
 }
 
 std::optional<int> BrokerProcess::stop() {

@@ -26,10 +26,12 @@ Result<ChildProcess> ChildProcess::spawn(const std::string& program,
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
-  if (merge_stderr) posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
+  if (merge_stderr)
+    posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
   std::vector<char*> argv;
   argv.push_back(const_cast<char*>(program.c_str()));
-  for (const auto& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
+  for (const auto& arg : args)
+    argv.push_back(const_cast<char*>(arg.c_str()));
   argv.push_back(nullptr);
   pid_t pid = -1;
   const int rc = posix_spawn(&pid, program.c_str(), &actions, nullptr, argv.data(), environ);
@@ -62,7 +64,8 @@ ChildProcess::~ChildProcess() {
     ::kill(pid_, SIGKILL);
     static_cast<void>(wait(std::chrono::seconds(10)));
   }
-  if (stdout_fd_ >= 0) close(stdout_fd_);
+  if (stdout_fd_ >= 0)
+    close(stdout_fd_);
 }
 
 std::optional<std::string> ChildProcess::read_line(std::chrono::milliseconds timeout) {
@@ -71,24 +74,30 @@ std::optional<std::string> ChildProcess::read_line(std::chrono::milliseconds tim
     if (auto newline = buffer_.find('\n'); newline != std::string::npos) {
       std::string line = buffer_.substr(0, newline);
       buffer_.erase(0, newline + 1);
-      if (!output_.empty()) output_ += '\n';
+      if (!output_.empty())
+        output_ += '\n';
       output_ += line;
       return line;
     }
-    if (stdout_fd_ < 0) return std::nullopt;
+    if (stdout_fd_ < 0)
+      return std::nullopt;
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return std::nullopt;
+    if (left.count() <= 0)
+      return std::nullopt;
     pollfd pfd{stdout_fd_, POLLIN, 0};
     const int ready = ::poll(&pfd, 1, static_cast<int>(left.count()));
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready <= 0) return std::nullopt;
+    if (ready < 0 && errno == EINTR)
+      continue;
+    if (ready <= 0)
+      return std::nullopt;
     char chunk[4096];
     const auto n = ::read(stdout_fd_, chunk, sizeof chunk);
     if (n <= 0) {
       close(stdout_fd_);
       stdout_fd_ = -1;
-      if (!buffer_.empty()) buffer_ += '\n';  // last line without a newline
+      if (!buffer_.empty())
+        buffer_ += '\n';  // last line without a newline
       continue;
     }
     buffer_.append(chunk, static_cast<std::size_t>(n));
@@ -101,19 +110,24 @@ std::optional<std::string> ChildProcess::wait_for_line(std::string_view needle,
   while (true) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return std::nullopt;
+    if (left.count() <= 0)
+      return std::nullopt;
     auto line = read_line(left);
-    if (!line) return std::nullopt;
-    if (line->find(needle) != std::string::npos) return line;
+    if (!line)
+      return std::nullopt;
+    if (line->find(needle) != std::string::npos)
+      return line;
   }
 }
 
 void ChildProcess::signal(int signo) const {
-  if (pid_ > 0 && !exit_status_) ::kill(pid_, signo);
+  if (pid_ > 0 && !exit_status_)
+    ::kill(pid_, signo);
 }
 
 std::optional<int> ChildProcess::wait(std::chrono::milliseconds timeout) {
-  if (exit_status_) return exit_status_;
+  if (exit_status_)
+    return exit_status_;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
     int status = 0;
@@ -122,8 +136,10 @@ std::optional<int> ChildProcess::wait(std::chrono::milliseconds timeout) {
       exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
       return exit_status_;
     }
-    if (done < 0 && errno != EINTR) return std::nullopt;
-    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    if (done < 0 && errno != EINTR)
+      return std::nullopt;
+    if (std::chrono::steady_clock::now() >= deadline)
+      return std::nullopt;
     // No portable way to wait for a child with a timeout before pidfd; 5 ms granularity is
     // plenty for tests.
     std::this_thread::sleep_for(std::chrono::milliseconds(5));

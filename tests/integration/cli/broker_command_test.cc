@@ -2,11 +2,10 @@
 
 #include <arpa/inet.h>
 #include <csignal>
+#include <filesystem>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <filesystem>
 
 #include <gtest/gtest.h>
 
@@ -37,7 +36,8 @@ class ListeningSocket {
   }
   ~ListeningSocket() { close(); }
   void close() {
-    if (fd_ >= 0) ::close(fd_);
+    if (fd_ >= 0)
+      ::close(fd_);
     fd_ = -1;
   }
   bool ok() const { return ok_; }
@@ -54,7 +54,8 @@ int free_port_pair() {
   for (int attempt = 0; attempt < 50; ++attempt) {
     ListeningSocket first;
     ListeningSocket second(first.port() + 1);
-    if (first.ok() && second.ok()) return first.port();
+    if (first.ok() && second.ok())
+      return first.port();
   }
   return 0;
 }
@@ -88,8 +89,8 @@ TEST(BrokerCommandTest, ServesClientsOnTheAddressItPrints) {
   ASSERT_TRUE(consumer.ok());
   ASSERT_TRUE((*consumer)->subscribe({"orders"}).ok());
   int received = 0;
-  EXPECT_TRUE(poll_until(**consumer, [&] { return received >= 30; },
-                         [&](const kafka::Message&) { ++received; }));
+  EXPECT_TRUE(poll_until(
+      **consumer, [&] { return received >= 30; }, [&](const kafka::Message&) { ++received; }));
   EXPECT_EQ(received, 30);
 }
 
@@ -132,10 +133,13 @@ TEST(BrokerCommandTest, StopsCleanlyOnSigintAndSigterm) {
 
 TEST(BrokerCommandTest, BadArgumentsAreOneLineErrorsNamingTheArgument) {
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
-      {{"broker", "--listen", "10.1.2.3:9092"}, "--listen '10.1.2.3:9092': the development broker serves loopback only"},
+      {{"broker", "--listen", "10.1.2.3:9092"},
+       "--listen '10.1.2.3:9092': the development broker serves loopback only"},
       {{"broker", "--listen", "127.0.0.1"}, "--listen '127.0.0.1': no port"},
-      {{"broker", "--listen", "127.0.0.1:0", "--topic", "orders"}, "topic 'orders': no partition count"},
-      {{"broker", "--listen", "127.0.0.1:0", "--topic", "orders:zero"}, "topic 'orders:zero': partition count must be"},
+      {{"broker", "--listen", "127.0.0.1:0", "--topic", "orders"},
+       "topic 'orders': no partition count"},
+      {{"broker", "--listen", "127.0.0.1:0", "--topic", "orders:zero"},
+       "topic 'orders:zero': partition count must be"},
   };
   for (const auto& [args, expected] : cases) {
     auto process = run_cli(args);
@@ -147,7 +151,8 @@ TEST(BrokerCommandTest, BadArgumentsAreOneLineErrorsNamingTheArgument) {
 
 TEST(BrokerCommandTest, KcatListsTheTopicsOfARunningBroker) {
   const char* kcat = "/usr/bin/kcat";
-  if (!std::filesystem::exists(kcat)) GTEST_SKIP() << "kcat is not installed (apt-get install kcat)";
+  if (!std::filesystem::exists(kcat))
+    GTEST_SKIP() << "kcat is not installed (apt-get install kcat)";
   auto broker = BrokerProcess::start(STREAMRUN_CLI_PATH, {{"orders", 3}, {"payments", 2}});
   ASSERT_TRUE(broker.ok()) << broker.error().message();
   auto process = ChildProcess::spawn(kcat, {"-b", broker->bootstrap_servers(), "-L"}, true);
@@ -162,9 +167,9 @@ TEST(BrokerCommandTest, KcatListsTheTopicsOfARunningBroker) {
 TEST(QuickstartTest, ProducesAndConsumesThroughTheBrokerProcess) {
   auto broker = BrokerProcess::start(STREAMRUN_CLI_PATH, {{"quickstart", 4}});
   ASSERT_TRUE(broker.ok()) << broker.error().message();
-  auto process = ChildProcess::spawn(
-      STREAMRUN_QUICKSTART_PATH,
-      {"--bootstrap", broker->bootstrap_servers(), "--records", "3000"}, true);
+  auto process =
+      ChildProcess::spawn(STREAMRUN_QUICKSTART_PATH,
+                          {"--bootstrap", broker->bootstrap_servers(), "--records", "3000"}, true);
   ASSERT_TRUE(process.ok());
   EXPECT_TRUE(process->wait_for_line("quickstart OK", 90s).has_value()) << process->output();
   EXPECT_EQ(process->wait(30s), std::optional<int>(0));
@@ -174,8 +179,8 @@ TEST(QuickstartTest, UnreachableBrokerIsOneLineNamingTheAddress) {
   ListeningSocket reserved;  // a port nothing answers Kafka on once closed
   const int port = reserved.port();
   reserved.close();
-  auto process = ChildProcess::spawn(
-      STREAMRUN_QUICKSTART_PATH, {"--bootstrap", "127.0.0.1:" + std::to_string(port)}, true);
+  auto process = ChildProcess::spawn(STREAMRUN_QUICKSTART_PATH,
+                                     {"--bootstrap", "127.0.0.1:" + std::to_string(port)}, true);
   ASSERT_TRUE(process.ok());
   EXPECT_EQ(process->wait(30s), std::optional<int>(1));
   auto line = process->wait_for_line("cannot reach Kafka", 5s);

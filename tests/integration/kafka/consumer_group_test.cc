@@ -37,7 +37,8 @@ class OwnershipLedger {
   void release(int member, const std::vector<TopicPartition>& partitions) {
     std::lock_guard lock(mutex_);
     for (const auto& tp : partitions) {
-      if (auto it = owner_.find(tp); it != owner_.end() && it->second == member) owner_.erase(it);
+      if (auto it = owner_.find(tp); it != owner_.end() && it->second == member)
+        owner_.erase(it);
     }
   }
   void consumed(int member, const Message& message) {
@@ -46,14 +47,15 @@ class OwnershipLedger {
     if (it == owner_.end() || it->second != member) {
       violations_.push_back(fmt::format("member {} consumed {} offset {} without owning it ({})",
                                         member, to_string(message.topic_partition()),
-                                        message.offset().value(), it == owner_.end() ? -1 : it->second));
+                                        message.offset().value(),
+                                        it == owner_.end() ? -1 : it->second));
     }
     if (!records_.emplace(message.partition().value(), message.offset().value()).second) {
       ++duplicates_;
       if (!after_failed_commit_locked(message)) {
-        violations_.push_back(fmt::format(
-            "member {} got {} offset {} again although it was committed", member,
-            to_string(message.topic_partition()), message.offset().value()));
+        violations_.push_back(
+            fmt::format("member {} got {} offset {} again although it was committed", member,
+                        to_string(message.topic_partition()), message.offset().value()));
       }
     }
   }
@@ -117,14 +119,16 @@ class Member : public RebalanceListener {
 
   void stop() {
     running_ = false;
-    if (thread_.joinable()) thread_.join();
+    if (thread_.joinable())
+      thread_.join();
   }
   // Asks the member to commit everything it consumed while the group is stable; returns once
   // the commit is done. (The development broker refuses commits while a rebalance is pending,
   // so members commit before anyone leaves, as the runtime's graceful stop does.)
   void commit_now() {
     commit_requested_ = true;
-    while (commit_requested_) std::this_thread::sleep_for(5ms);
+    while (commit_requested_)
+      std::this_thread::sleep_for(5ms);
   }
   std::size_t owned() const { return owned_count_.load(); }
 
@@ -167,9 +171,11 @@ class Member : public RebalanceListener {
       if (commit_requested_) {
         std::vector<PartitionOffset> commits;
         for (const auto& tp : consumer_->assignment()) {
-          if (auto it = next_.find(tp); it != next_.end()) commits.push_back({tp, it->second});
+          if (auto it = next_.find(tp); it != next_.end())
+            commits.push_back({tp, it->second});
         }
-        EXPECT_TRUE(commit(commits)) << "member " << id_ << ": the final commit is in a stable group";
+        EXPECT_TRUE(commit(commits))
+            << "member " << id_ << ": the final commit is in a stable group";
         commit_requested_ = false;
       }
     }
@@ -178,8 +184,10 @@ class Member : public RebalanceListener {
 
   bool commit(const std::vector<PartitionOffset>& offsets) {
     auto committed = consumer_->commit(offsets);
-    if (!committed) return false;
-    for (const auto& po : offsets) committed_[po.topic_partition] = po.offset;
+    if (!committed)
+      return false;
+    for (const auto& po : offsets)
+      committed_[po.topic_partition] = po.offset;
     return true;
   }
 
@@ -202,7 +210,8 @@ class ConsumerGroupTest : public testing::BrokerFixture {
 bool eventually(const std::function<bool()>& condition, std::chrono::seconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!condition()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
+    if (std::chrono::steady_clock::now() > deadline)
+      return false;
     std::this_thread::sleep_for(20ms);  // observing other threads; no event to wait on
   }
   return true;
@@ -229,10 +238,15 @@ TEST_F(ConsumerGroupTest, MembersSplitPartitionsAndAJoinerNeverCausesDoubleOwner
 
   OwnershipLedger ledger;
   auto properties = consumer_properties("splitters");
-  if (const char* debug = std::getenv("KAFKA_DEBUG")) properties["debug"] = debug;
+  if (const char* debug = std::getenv("KAFKA_DEBUG"))
+    properties["debug"] = debug;
   auto first = std::make_unique<Member>(1, properties, ledger);
   auto second = std::make_unique<Member>(2, properties, ledger);
-  ASSERT_TRUE(eventually([&] { return first->owned() + second->owned() == 6 && first->owned() > 0 && second->owned() > 0; }, 60s))
+  ASSERT_TRUE(eventually(
+      [&] {
+        return first->owned() + second->owned() == 6 && first->owned() > 0 && second->owned() > 0;
+      },
+      60s))
       << "two members should split 6 partitions, have " << first->owned() << " + "
       << second->owned();
 
@@ -243,15 +257,17 @@ TEST_F(ConsumerGroupTest, MembersSplitPartitionsAndAJoinerNeverCausesDoubleOwner
                first->owned() + second->owned() + third->owned() == 6;
       },
       60s))
-      << "the joiner should get its share: " << first->owned() << " + " << second->owned()
-      << " + " << third->owned();
+      << "the joiner should get its share: " << first->owned() << " + " << second->owned() << " + "
+      << third->owned();
 
   producing = false;
   writer.join();
   // Every record is consumed by someone before the members stop.
-  ASSERT_TRUE(eventually([&] { return ledger.distinct_records() >= static_cast<std::size_t>(produced.load()); }, 60s))
+  ASSERT_TRUE(eventually(
+      [&] { return ledger.distinct_records() >= static_cast<std::size_t>(produced.load()); }, 60s))
       << ledger.distinct_records() << " of " << produced.load();
-  for (auto* member : {first.get(), second.get(), third.get()}) member->commit_now();
+  for (auto* member : {first.get(), second.get(), third.get()})
+    member->commit_now();
   third->stop();
   second->stop();
   first->stop();
@@ -260,8 +276,9 @@ TEST_F(ConsumerGroupTest, MembersSplitPartitionsAndAJoinerNeverCausesDoubleOwner
   EXPECT_EQ(ledger.distinct_records(), static_cast<std::size_t>(produced.load()));
   // Redelivery is allowed only for records after a member's last successful commit; the
   // ledger turned any other duplicate into a violation above.
-  std::cout << "records: " << produced.load() << ", redelivered after a refused commit: "
-            << ledger.duplicates() << " (" << ledger.uncommitted_ranges() << " ranges)\n";
+  std::cout << "records: " << produced.load()
+            << ", redelivered after a refused commit: " << ledger.duplicates() << " ("
+            << ledger.uncommitted_ranges() << " ranges)\n";
 }
 
 }  // namespace

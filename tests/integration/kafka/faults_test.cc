@@ -113,7 +113,8 @@ TEST(UnreachableBrokerTest, ProducerSaysWhichAddressItCannotReachInOneLine) {
 }
 
 TEST(UnreachableBrokerTest, ConsumerSaysWhichAddressItCannotReach) {
-  auto consumer = Consumer::create({{"bootstrap.servers", "127.0.0.1:1"}, {"group.id", "g"}}, nullptr);
+  auto consumer =
+      Consumer::create({{"bootstrap.servers", "127.0.0.1:1"}, {"group.id", "g"}}, nullptr);
   ASSERT_TRUE(consumer.ok()) << consumer.error().message();
   auto reachable = (*consumer)->check_connection(2s);
   ASSERT_FALSE(reachable.ok());

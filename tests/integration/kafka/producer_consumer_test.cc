@@ -49,8 +49,7 @@ class ProducerConsumerTest : public testing::BrokerFixture {
       const auto value = fmt::format("v{}", i);
       const auto seq = std::to_string(i);
       const std::array headers = {HeaderView{"seq", seq}, HeaderView{"null-header", std::nullopt}};
-      send_waiting(*producer,
-                   {topic, std::nullopt, key, value, headers, 1'700'000'000'000 + i},
+      send_waiting(*producer, {topic, std::nullopt, key, value, headers, 1'700'000'000'000 + i},
                    [&, i](const DeliveryReport& report) {
                      if (report.error) {
                        ++failures;
@@ -65,7 +64,8 @@ class ProducerConsumerTest : public testing::BrokerFixture {
     EXPECT_EQ(failures, 0);
     std::map<int, std::vector<std::int64_t>> sequences;
     for (const auto& [partition, offsets] : by_offset) {
-      for (const auto& [offset, seq] : offsets) sequences[partition].push_back(seq);
+      for (const auto& [offset, seq] : offsets)
+        sequences[partition].push_back(seq);
     }
     return sequences;
   }
@@ -87,14 +87,15 @@ TEST_F(ProducerConsumerTest, HundredThousandKeyedRecordsArriveIntactAndInPartiti
         const auto seq = std::stoll(std::string(message.header("seq").value_or("-1")));
         consumed[message.partition().value()].push_back(seq);
         const auto headers = message.headers();
-        const bool intact =
-            message.key() == fmt::format("k{}", seq % 1000) &&
-            message.value() == fmt::format("v{}", seq) &&
-            message.timestamp_ms() == 1'700'000'000'000 + seq &&
-            message.timestamp_type() == TimestampType::create_time && headers.size() == 2 &&
-            headers[0] == Header{"seq", std::to_string(seq)} &&
-            headers[1] == Header{"null-header", std::nullopt};
-        if (!intact) ++damaged;
+        const bool intact = message.key() == fmt::format("k{}", seq % 1000) &&
+                            message.value() == fmt::format("v{}", seq) &&
+                            message.timestamp_ms() == 1'700'000'000'000 + seq &&
+                            message.timestamp_type() == TimestampType::create_time &&
+                            headers.size() == 2 &&
+                            headers[0] == Header{"seq", std::to_string(seq)} &&
+                            headers[1] == Header{"null-header", std::nullopt};
+        if (!intact)
+          ++damaged;
       },
       120s);
   ASSERT_TRUE(all) << "received " << received << " of " << kRecords;
@@ -111,11 +112,13 @@ struct Progress {
 
   void record(const Message& message) {
     next[message.topic_partition()] = Offset(message.offset().value() + 1);
-    if (!seen.emplace(message.partition().value(), message.offset().value()).second) ++duplicates;
+    if (!seen.emplace(message.partition().value(), message.offset().value()).second)
+      ++duplicates;
   }
   std::vector<PartitionOffset> offsets() const {
     std::vector<PartitionOffset> result;
-    for (const auto& [tp, offset] : next) result.push_back({tp, offset});
+    for (const auto& [tp, offset] : next)
+      result.push_back({tp, offset});
     return result;
   }
 };
@@ -173,7 +176,8 @@ TEST_F(ProducerConsumerTest, RestartedConsumerResumesExactlyAfterItsCommittedOff
   EXPECT_EQ(committed_records.size() + second.seen.size(), static_cast<std::size_t>(kRecords));
 
   std::vector<TopicPartition> partitions;
-  for (const auto& [tp, offset] : committed_by_first) partitions.push_back(tp);
+  for (const auto& [tp, offset] : committed_by_first)
+    partitions.push_back(tp);
   auto committed = consumer->committed(partitions, 10s);
   ASSERT_TRUE(committed.ok()) << committed.error().message();
   EXPECT_EQ(committed->size(), committed_by_first.size());
@@ -204,15 +208,18 @@ TEST_F(ProducerConsumerTest, PauseStopsDeliveryFromAPartitionAndResumeRestartsIt
 
   std::map<int, int> received;
   auto count = [&](const Message& message) { ++received[message.partition().value()]; };
-  ASSERT_TRUE(poll_until(*consumer, [&] { return received[1] >= 100; }, count));
+  ASSERT_TRUE(poll_until(
+      *consumer, [&] { return received[1] >= 100; }, count));
   // Partition 0's records were written first and both partitions share one broker and one fetch
   // request: had partition 0 not been paused, its records would have come with partition 1's.
   // Keep polling a little longer to give any leak a chance to show.
-  poll_until(*consumer, [] { return false; }, count, 1s);
+  poll_until(
+      *consumer, [] { return false; }, count, 1s);
   EXPECT_EQ(received[0], 0) << "a paused partition must not deliver";
 
   ASSERT_TRUE(consumer->resume({paused}).ok());
-  ASSERT_TRUE(poll_until(*consumer, [&] { return received[0] >= 100; }, count, 30s));
+  ASSERT_TRUE(poll_until(
+      *consumer, [&] { return received[0] >= 100; }, count, 30s));
   EXPECT_EQ(received[0], 100);
   EXPECT_EQ(received[1], 100);
 }

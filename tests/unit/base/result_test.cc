@@ -8,7 +8,8 @@ namespace streamrun {
 namespace {
 
 Result<int> parse_positive(int value) {
-  if (value <= 0) return Error(errc::invalid_argument, "value must be positive");
+  if (value <= 0)
+    return Error(errc::invalid_argument, "value must be positive");
   return value;
 }
 

@@ -53,7 +53,8 @@ class FakeClientSchema final : public PassthroughSchema {
     return key == "bootstrap.servers" || key == "sasl.password" || key == "linger.ms";
   }
   std::optional<std::string> check(std::string_view key, std::string_view value) const override {
-    if (key == "linger.ms" && value == "soon") return "not a number";
+    if (key == "linger.ms" && value == "soon")
+      return "not a number";
     return std::nullopt;
   }
   bool is_secret(std::string_view key) const override { return key == "sasl.password"; }
@@ -64,7 +65,8 @@ class FakeClientSchema final : public PassthroughSchema {
 };
 
 TEST(ConfigTest, DefaultsApplyAndSetValuesAreTyped) {
-  auto config = Config::load({{"application.id", "shop"}, {"commit.interval.ms", "250"}}, test_def());
+  auto config =
+      Config::load({{"application.id", "shop"}, {"commit.interval.ms", "250"}}, test_def());
   ASSERT_TRUE(config.ok()) << config.error().message();
   EXPECT_EQ(config->get(kApplicationId), "shop");
   EXPECT_EQ(config->get(kCommitIntervalMs), 250);
@@ -89,7 +91,8 @@ TEST(ConfigTest, UnknownKeyFarFromAnyKnownKeyHasNoSuggestion) {
 }
 
 TEST(ConfigTest, MalformedValueNamesKeyAndExpectation) {
-  auto config = Config::load({{"application.id", "shop"}, {"commit.interval.ms", "soon"}}, test_def());
+  auto config =
+      Config::load({{"application.id", "shop"}, {"commit.interval.ms", "soon"}}, test_def());
   ASSERT_FALSE(config.ok());
   EXPECT_EQ(config.error().code(), errc::invalid_value);
   EXPECT_EQ(config.error().message(),
@@ -148,18 +151,18 @@ TEST(ConfigTest, ClientPropertiesPassThroughUnchangedAndPerRole) {
                               {"consumer.bootstrap.servers", "k2:9092"}},
                              test_def(), &schema);
   ASSERT_TRUE(config.ok()) << config.error().message();
-  EXPECT_EQ(config->passthrough_for("producer"),
-            (std::map<std::string, std::string>{{"bootstrap.servers", "k1:9092"},
-                                                {"linger.ms", "20"}}));
-  EXPECT_EQ(config->passthrough_for("consumer"),
-            (std::map<std::string, std::string>{{"bootstrap.servers", "k2:9092"},
-                                                {"linger.ms", "5"}}));
+  EXPECT_EQ(
+      config->passthrough_for("producer"),
+      (std::map<std::string, std::string>{{"bootstrap.servers", "k1:9092"}, {"linger.ms", "20"}}));
+  EXPECT_EQ(
+      config->passthrough_for("consumer"),
+      (std::map<std::string, std::string>{{"bootstrap.servers", "k2:9092"}, {"linger.ms", "5"}}));
 }
 
 TEST(ConfigTest, ClientPropertyValuesAreCheckedByTheirSchema) {
   FakeClientSchema schema;
-  auto config = Config::load({{"application.id", "a"}, {"producer.linger.ms", "soon"}},
-                             test_def(), &schema);
+  auto config =
+      Config::load({{"application.id", "a"}, {"producer.linger.ms", "soon"}}, test_def(), &schema);
   ASSERT_FALSE(config.ok());
   EXPECT_EQ(config.error().message(),
             "code: invalid value for Kafka client property 'producer.linger.ms': not a number");
@@ -170,7 +173,8 @@ TEST(ConfigTest, SuggestionsIncludeClientProperties) {
   auto config =
       Config::load({{"application.id", "a"}, {"bootstrap.server", "x"}}, test_def(), &schema);
   ASSERT_FALSE(config.ok());
-  EXPECT_NE(config.error().message().find("(did you mean 'bootstrap.servers'?)"), std::string::npos);
+  EXPECT_NE(config.error().message().find("(did you mean 'bootstrap.servers'?)"),
+            std::string::npos);
 }
 
 TEST(PropertiesTest, FileErrorsNameFileAndLine) {
@@ -184,8 +188,9 @@ TEST(PropertiesTest, FileErrorsNameFileAndLine) {
   auto config = Config::load(*props, test_def());
   ASSERT_FALSE(config.ok());
   EXPECT_EQ(config.error().message(),
-            path.string() + ":4: invalid value 'abc' for 'commit.interval.ms': expected an integer "
-                            "in [1, 3600000]");
+            path.string() +
+                ":4: invalid value 'abc' for 'commit.interval.ms': expected an integer "
+                "in [1, 3600000]");
 
   {
     std::ofstream out(path);

@@ -13,9 +13,9 @@ using config::ConfigDef;
 
 TEST(ClientPropertySchemaTest, KnowsLibrdkafkaNames) {
   const auto& schema = client_property_schema();
-  for (const char* key : {"bootstrap.servers", "security.protocol", "sasl.mechanisms",
-                          "sasl.username", "sasl.password", "linger.ms", "acks",
-                          "session.timeout.ms", "auto.offset.reset"}) {
+  for (const char* key :
+       {"bootstrap.servers", "security.protocol", "sasl.mechanisms", "sasl.username",
+        "sasl.password", "linger.ms", "acks", "session.timeout.ms", "auto.offset.reset"}) {
     EXPECT_TRUE(schema.knows(key)) << key;
   }
   EXPECT_FALSE(schema.knows("bootstrap.server"));
@@ -34,9 +34,9 @@ TEST(ClientPropertySchemaTest, MalformedClientValueIsExplainedByLibrdkafka) {
   auto config = Config::load({{"linger.ms", "soon"}}, ConfigDef{}, &client_property_schema());
   ASSERT_FALSE(config.ok());
   EXPECT_EQ(config.error().code(), config::errc::invalid_value);
-  EXPECT_NE(config.error().message().find(
-                "code: invalid value for Kafka client property 'linger.ms': "),
-            std::string::npos)
+  EXPECT_NE(
+      config.error().message().find("code: invalid value for Kafka client property 'linger.ms': "),
+      std::string::npos)
       << config.error().message();
   EXPECT_NE(config.error().message().find("linger.ms"), std::string::npos);
 }

@@ -14,7 +14,9 @@ enum class errc {
 };
 
 const std::error_category& base_category() noexcept;
-inline std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), base_category()}; }
+inline std::error_code make_error_code(errc e) noexcept {
+  return {static_cast<int>(e), base_category()};
+}
 
 }  // namespace streamrun
 

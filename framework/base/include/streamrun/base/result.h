@@ -42,7 +42,7 @@ class Failure : public std::runtime_error {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : state_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit
+  Result(T value) : state_(std::in_place_index<0>, std::move(value)) {}      // NOLINT: implicit
   Result(Error error) : state_(std::in_place_index<1>, std::move(error)) {}  // NOLINT: implicit
 
   [[nodiscard]] bool ok() const noexcept { return state_.index() == 0; }
@@ -75,7 +75,8 @@ class [[nodiscard]] Result<void> {
   [[nodiscard]] bool ok() const noexcept { return !error_.has_value(); }
   explicit operator bool() const noexcept { return ok(); }
   void value() const {
-    if (error_) throw Failure(*error_);
+    if (error_)
+      throw Failure(*error_);
   }
   [[nodiscard]] const Error& error() const { return *error_; }
   void ignore_error(std::string_view /*why*/) const noexcept {}
@@ -84,6 +85,8 @@ class [[nodiscard]] Result<void> {
   std::optional<Error> error_;
 };
 
-inline Result<void> ok() { return {}; }
+inline Result<void> ok() {
+  return {};
+}
 
 }  // namespace streamrun

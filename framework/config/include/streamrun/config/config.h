@@ -73,7 +73,8 @@ class Config {
   [[nodiscard]] std::int64_t get(const Property<std::int64_t>& property) const;
   [[nodiscard]] double get(const Property<double>& property) const;
   [[nodiscard]] std::string get(const Property<std::string>& property) const;
-  [[nodiscard]] std::vector<std::string> get(const Property<std::vector<std::string>>& property) const;
+  [[nodiscard]] std::vector<std::string> get(
+      const Property<std::vector<std::string>>& property) const;
 
   // Passthrough keys with their values, role prefix kept ("consumer.fetch.max.bytes").
   [[nodiscard]] const std::map<std::string, std::string>& passthrough() const noexcept {

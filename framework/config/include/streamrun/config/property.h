@@ -19,10 +19,10 @@ struct PropertySpec {
   ValueType type = ValueType::string;
   std::optional<std::string> default_value;  // nullopt: the property is required
   std::string doc;
-  std::optional<std::int64_t> min;           // integer and floating bounds (inclusive)
+  std::optional<std::int64_t> min;  // integer and floating bounds (inclusive)
   std::optional<std::int64_t> max;
-  std::vector<std::string> choices;          // for ValueType::choice
-  bool secret = false;                       // never printed
+  std::vector<std::string> choices;  // for ValueType::choice
+  bool secret = false;               // never printed
 };
 
 // A typed handle on a declared property; Config::get(property) returns a T.

@@ -32,7 +32,8 @@ class RebalanceListener {
   virtual ~RebalanceListener() = default;
   // Partitions newly given to this member. Entries put into `start_at` override the committed
   // offset for that partition (e.g. an offset stored with local state).
-  virtual void on_assigned(const std::vector<TopicPartition>& partitions, StartOffsets& start_at) = 0;
+  virtual void on_assigned(const std::vector<TopicPartition>& partitions,
+                           StartOffsets& start_at) = 0;
   // Partitions about to be taken away in an orderly rebalance: commit them now, the consumer
   // gives them up when this returns.
   virtual void on_revoked(const std::vector<TopicPartition>& partitions) = 0;
@@ -61,8 +62,9 @@ class Consumer {
   // Appends up to `max_records` records to `out`; waits at most `timeout` for the first one.
   // Serves rebalance and commit callbacks. Returns an error only when the consumer cannot go
   // on (fatal client error); transient broker errors are logged and retried by the client.
-  [[nodiscard]] Result<std::size_t> poll(std::vector<Message>& out, std::size_t max_records,
-                                         std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
+  [[nodiscard]] Result<std::size_t> poll(
+      std::vector<Message>& out, std::size_t max_records,
+      std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
 
   // Commits and waits for the broker's answer.
   [[nodiscard]] Result<void> commit(const std::vector<PartitionOffset>& offsets);

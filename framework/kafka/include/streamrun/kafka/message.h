@@ -41,7 +41,9 @@ class Message {
   [[nodiscard]] std::string_view topic() const;
   [[nodiscard]] PartitionId partition() const;
   [[nodiscard]] Offset offset() const;
-  [[nodiscard]] TopicPartition topic_partition() const { return {TopicName(std::string(topic())), partition()}; }
+  [[nodiscard]] TopicPartition topic_partition() const {
+    return {TopicName(std::string(topic())), partition()};
+  }
   [[nodiscard]] std::optional<std::string_view> key() const;
   [[nodiscard]] std::optional<std::string_view> value() const;
   // Milliseconds since the epoch, and what they mean.

@@ -16,8 +16,8 @@ namespace streamrun::kafka {
 
 struct DeliveryReport {
   TopicPartition topic_partition;
-  Offset offset;                // valid only when error is empty
-  std::optional<Error> error;   // why the broker did not acknowledge the record
+  Offset offset;               // valid only when error is empty
+  std::optional<Error> error;  // why the broker did not acknowledge the record
 };
 
 using DeliveryCallback = std::function<void(const DeliveryReport&)>;
@@ -52,7 +52,8 @@ class Producer {
   [[nodiscard]] Result<void> check_connection(std::chrono::milliseconds timeout);
 
   // Number of partitions of `topic`, from the cluster's metadata.
-  [[nodiscard]] Result<int> partition_count(std::string_view topic, std::chrono::milliseconds timeout);
+  [[nodiscard]] Result<int> partition_count(std::string_view topic,
+                                            std::chrono::milliseconds timeout);
 
   struct Impl;
 

@@ -11,7 +11,8 @@
 namespace streamrun::testing {
 
 // A program started by a test, with its stdout readable line by line (stderr is inherited so
-// that its logs land in the test's output, unless merged). The destructor kills it (SIGKILL) if still running.
+// that its logs land in the test's output, unless merged). The destructor kills it (SIGKILL) if
+// still running.
 class ChildProcess {
  public:
   // `merge_stderr`: read stderr through the same pipe (to assert on error messages).
