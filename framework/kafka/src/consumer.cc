@@ -61,22 +61,45 @@ void commit_callback(rd_kafka_t* /*rk*/, rd_kafka_resp_err_t err,
     (*done)(commit_result(err, offsets));
 }
 
+// Applies an assignment change the way the group's rebalance protocol wants it.
+void change_assignment(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* partitions, bool add,
+                       bool cooperative, spdlog::logger& logger) {
+  std::optional<Error> failure;
+  if (cooperative) {
+    ErrorHandle error(add ? rd_kafka_incremental_assign(rk, partitions)
+                          : rd_kafka_incremental_unassign(rk, partitions));
+    if (error)
+      failure = make_error(std::move(error), add ? "incremental assign" : "incremental unassign");
+  } else if (auto err = rd_kafka_assign(rk, add ? partitions : nullptr); err) {
+    failure = make_error(err, add ? "assign" : "unassign");
+  }
+  if (failure)
+    logger.error("{}: {}", rd_kafka_name(rk), failure->message());
+}
+
+// Listener exceptions must not unwind through librdkafka's C frames.
+template <typename Call>
+void call_listener(Call&& call, std::string_view change, const std::vector<TopicPartition>& tps,
+                   spdlog::logger& logger) {
+  try {
+    call();
+  } catch (const std::exception& e) {
+    logger.error("rebalance listener failed on {} of {}: {}", change, fmt::join(tps, ", "),
+                 e.what());
+  }
+}
+
 void rebalance_callback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                         rd_kafka_topic_partition_list_t* partitions, void* opaque) {
   auto* impl = impl_of(opaque);
   const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
-  auto tps = to_topic_partitions(partitions);
+  const auto tps = to_topic_partitions(partitions);
   auto& logger = *impl->logger();
 
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     StartOffsets start_at;
     if (impl->listener != nullptr) {
-      try {
-        impl->listener->on_assigned(tps, start_at);
-      } catch (const std::exception& e) {
-        logger.error("rebalance listener failed on assignment of {}: {}", fmt::join(tps, ", "),
-                     e.what());
-      }
+      call_listener([&] { impl->listener->on_assigned(tps, start_at); }, "assignment", tps, logger);
     }
     for (int i = 0; i < partitions->cnt; ++i) {
       auto& p = partitions->elems[i];
@@ -86,13 +109,7 @@ void rebalance_callback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
     }
     logger.info("{}: assigned {} ({})", rd_kafka_name(rk), fmt::join(tps, ", "),
                 cooperative ? "incremental" : "eager");
-    if (cooperative) {
-      ErrorHandle error(rd_kafka_incremental_assign(rk, partitions));
-      if (error)
-        logger.error("{}", make_error(std::move(error), "incremental assign").message());
-    } else if (auto e = rd_kafka_assign(rk, partitions); e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      logger.error("{}", make_error(e, "assign").message());
-    }
+    change_assignment(rk, partitions, true, cooperative, logger);
     return;
   }
 
@@ -106,21 +123,11 @@ void rebalance_callback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
         batch.end());
   }
   if (impl->listener != nullptr) {
-    try {
-      lost ? impl->listener->on_lost(tps) : impl->listener->on_revoked(tps);
-    } catch (const std::exception& e) {
-      logger.error("rebalance listener failed on revocation of {}: {}", fmt::join(tps, ", "),
-                   e.what());
-    }
+    call_listener([&] { lost ? impl->listener->on_lost(tps) : impl->listener->on_revoked(tps); },
+                  "revocation", tps, logger);
   }
   logger.info("{}: {} {}", rd_kafka_name(rk), lost ? "lost" : "revoked", fmt::join(tps, ", "));
-  if (cooperative) {
-    ErrorHandle error(rd_kafka_incremental_unassign(rk, partitions));
-    if (error)
-      logger.error("{}", make_error(std::move(error), "incremental unassign").message());
-  } else if (auto e = rd_kafka_assign(rk, nullptr); e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    logger.error("{}", make_error(e, "unassign").message());
-  }
+  change_assignment(rk, partitions, false, cooperative, logger);
 }
 
 const ClientProperties& consumer_defaults() {
