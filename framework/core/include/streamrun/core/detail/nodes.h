@@ -1,0 +1,210 @@
+#pragma once
+
+// The machinery behind the fluent API: typed operator instances wired into a chain per task.
+// Included by stream_builder.h; not for direct use.
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <typeinfo>
+#include <utility>
+#include <vector>
+
+#include <streamrun/core/errors.h>
+#include <streamrun/core/processor.h>
+#include <streamrun/core/record.h>
+#include <streamrun/core/record_collector.h>
+#include <streamrun/core/serde.h>
+
+namespace streamrun::detail {
+
+// What every operator instance of a task can reach.
+class TaskEnvironment {
+ public:
+  virtual ~TaskEnvironment() = default;
+  [[nodiscard]] virtual const TaskInfo& task() const = 0;
+  [[nodiscard]] virtual std::int64_t now_ms() const = 0;
+  [[nodiscard]] virtual RecordCollector& collector() = 0;
+};
+
+// One operator of one task.
+class NodeInstance {
+ public:
+  explicit NodeInstance(std::string name) : name_(std::move(name)) {}
+  virtual ~NodeInstance() = default;
+  NodeInstance(const NodeInstance&) = delete;
+  NodeInstance& operator=(const NodeInstance&) = delete;
+
+  [[nodiscard]] const std::string& name() const noexcept { return name_; }
+  // Adds `child` downstream; throws std::logic_error when the types do not line up (a bug in
+  // the builder, never a user error).
+  virtual void connect(NodeInstance& child) = 0;
+  virtual void init(TaskEnvironment& environment) { environment_ = &environment; }
+  virtual void close() {}
+
+ protected:
+  [[nodiscard]] TaskEnvironment& environment() const { return *environment_; }
+
+  // Runs `body`, turning any exception it throws into an OperatorFailure naming this node
+  // (an OperatorFailure from further downstream passes through unchanged).
+  template <typename Body>
+  void guarded(Body&& body) {
+    try {
+      body();
+    } catch (const OperatorFailure&) {
+      throw;
+    } catch (...) {
+      throw OperatorFailure::from_current(name_);
+    }
+  }
+
+ private:
+  std::string name_;
+  TaskEnvironment* environment_ = nullptr;
+};
+
+// A node that takes records of type <K, V>.
+template <typename K, typename V>
+class Input : public virtual NodeInstance {
+ public:
+  Input() : NodeInstance("") {}
+  virtual void receive(Record<K, V>&& record) = 0;
+};
+
+// A node that emits records of type <K, V> to its children.
+template <typename K, typename V>
+class Output : public virtual NodeInstance {
+ public:
+  Output() : NodeInstance("") {}
+
+  void connect(NodeInstance& child) override {
+    auto* typed = dynamic_cast<Input<K, V>*>(&child);
+    if (typed == nullptr) {
+      throw std::logic_error("cannot connect '" + name() + "' to '" + child.name() +
+                             "': record types differ");
+    }
+    children_.push_back(typed);
+  }
+
+ protected:
+  void emit(Record<K, V>&& record) {
+    if (children_.empty())
+      return;
+    for (std::size_t i = 0; i + 1 < children_.size(); ++i) {
+      Record<K, V> copy = record;
+      children_[i]->receive(std::move(copy));
+    }
+    children_.back()->receive(std::move(record));
+  }
+
+ private:
+  std::vector<Input<K, V>*> children_;
+};
+
+// Entry of a sub-topology: turns a raw record into a typed one.
+class SourceInstance : public virtual NodeInstance {
+ public:
+  SourceInstance() : NodeInstance("") {}
+  virtual void receive_raw(const RawRecord& raw) = 0;
+};
+
+template <typename K, typename V>
+class SourceNode final : public SourceInstance, public Output<K, V> {
+ public:
+  SourceNode(std::string name, Serdes<K, V> serdes)
+      : NodeInstance(std::move(name)), serdes_(std::move(serdes)) {}
+
+  void receive_raw(const RawRecord& raw) override {
+    Record<K, V> record;
+    guarded([&] {
+      record.key = serdes_.key.deserialize(raw.key);
+      record.value = serdes_.value.deserialize(raw.value);
+    });
+    record.headers = raw.headers;
+    record.timestamp_ms = raw.timestamp_ms;
+    record.origin = raw.origin;
+    this->emit(std::move(record));
+  }
+
+ private:
+  Serdes<K, V> serdes_;
+};
+
+template <typename K, typename V>
+class SinkNode final : public Input<K, V> {
+ public:
+  SinkNode(std::string name, std::string topic, Serdes<K, V> serdes)
+      : NodeInstance(std::move(name)), topic_(std::move(topic)), serdes_(std::move(serdes)) {}
+
+  void connect(NodeInstance& child) override {
+    throw std::logic_error("sink '" + this->name() + "' cannot have child '" + child.name() + "'");
+  }
+
+  void receive(Record<K, V>&& record) override {
+    std::optional<std::string> key;
+    std::optional<std::string> value;
+    this->guarded([&] {
+      key = serdes_.key.serialize(record.key);
+      value = serdes_.value.serialize(record.value);
+    });
+    this->environment().collector().send(topic_, std::move(key), std::move(value), record.headers,
+                                         record.timestamp_ms, record.origin);
+  }
+
+ private:
+  std::string topic_;
+  Serdes<K, V> serdes_;
+};
+
+// A stateless operator defined by a function of (record, emit).
+template <typename KIn, typename VIn, typename KOut, typename VOut, typename Fn>
+class FunctionNode final : public Input<KIn, VIn>, public Output<KOut, VOut> {
+ public:
+  FunctionNode(std::string name, Fn fn) : NodeInstance(std::move(name)), fn_(std::move(fn)) {}
+
+  void receive(Record<KIn, VIn>&& record) override {
+    this->guarded([&] {
+      fn_(std::move(record), [this](Record<KOut, VOut>&& out) { this->emit(std::move(out)); });
+    });
+  }
+
+ private:
+  Fn fn_;
+};
+
+// Runs a user Processor; the node is its context.
+template <typename KIn, typename VIn, typename KOut, typename VOut>
+class ProcessorNode final : public Input<KIn, VIn>,
+                            public Output<KOut, VOut>,
+                            private ProcessorContext<KOut, VOut> {
+ public:
+  ProcessorNode(std::string name, std::unique_ptr<Processor<KIn, VIn, KOut, VOut>> processor)
+      : NodeInstance(std::move(name)), processor_(std::move(processor)) {}
+
+  void init(TaskEnvironment& environment) override {
+    NodeInstance::init(environment);
+    this->guarded([&] { processor_->init(*this); });
+  }
+  void close() override { processor_->close(); }
+
+  void receive(Record<KIn, VIn>&& record) override {
+    this->guarded([&] { processor_->process(std::move(record)); });
+  }
+
+ private:
+  void forward(Record<KOut, VOut> record) override { this->emit(std::move(record)); }
+  const TaskInfo& task() const override { return this->environment().task(); }
+  std::int64_t now_ms() const override { return this->environment().now_ms(); }
+
+  std::unique_ptr<Processor<KIn, VIn, KOut, VOut>> processor_;
+};
+
+// Several parents, one stream: passes records through.
+template <typename K, typename V>
+class PassThroughNode final : public Input<K, V>, public Output<K, V> {
+ public:
+  explicit PassThroughNode(std::string name) : NodeInstance(std::move(name)) {}
+  void receive(Record<K, V>&& record) override { this->emit(std::move(record)); }
+};
+
+}  // namespace streamrun::detail

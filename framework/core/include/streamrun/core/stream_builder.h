@@ -1,0 +1,311 @@
+#pragma once
+
+// The fluent C++ API:
+//
+//   StreamBuilder builder;
+//   builder.stream<std::string, std::string>("orders", {serdes::string(), serdes::string()})
+//       .filter([](const auto& key, const auto& value) { return !value.empty(); })
+//       .map_values([](const std::string& value) { return value.size(); })
+//       .to("order-sizes", {serdes::string(), serdes::int64()});
+//   Topology topology = builder.build();
+//
+// Operator functions are copied into every task, so they must not share mutable state.
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <streamrun/core/detail/nodes.h>
+#include <streamrun/core/processor.h>
+#include <streamrun/core/record.h>
+#include <streamrun/core/serde.h>
+#include <streamrun/core/topology.h>
+
+namespace streamrun {
+
+template <typename K, typename V>
+class KStream;
+template <typename K, typename V>
+class BranchedStream;
+
+class StreamBuilder {
+ public:
+  // A stream of the records of `topic`.
+  template <typename K, typename V>
+  KStream<K, V> stream(const std::string& topic, Serdes<K, V> serdes, std::string name = {}) {
+    return stream<K, V>(std::vector<std::string>{topic}, std::move(serdes), std::move(name));
+  }
+
+  // One stream of several topics (all must have the same partition count).
+  template <typename K, typename V>
+  KStream<K, V> stream(std::vector<std::string> topics, Serdes<K, V> serdes,
+                       std::string name = {}) {
+    const int id = add_node("source", std::move(name), {}, std::move(topics),
+                            [serdes = std::move(serdes)](const std::string& node_name) {
+                              return std::make_unique<detail::SourceNode<K, V>>(node_name, serdes);
+                            });
+    return KStream<K, V>(this, id);
+  }
+
+  // The blueprint built so far; the builder can go on growing.
+  [[nodiscard]] Topology build() const { return Topology(nodes_); }
+
+  [[nodiscard]] const std::string& node_name(int id) const { return nodes_.at(id).name; }
+
+  // Adds an operator; `make` builds one instance of it for a task, given its name.
+  // Used by KStream and by extensions (keyed operators, YAML operators).
+  int add_node(std::string kind, std::string name, std::vector<int> parents,
+               std::vector<std::string> topics,
+               std::function<std::unique_ptr<detail::NodeInstance>(const std::string&)> make);
+
+ private:
+  std::vector<NodeSpec> nodes_;
+  std::set<std::string> names_;
+};
+
+template <typename K, typename V>
+class KStream {
+ public:
+  using key_type = K;
+  using value_type = V;
+
+  // Keeps the records for which `predicate(key, value)` is true.
+  template <typename Predicate>
+  KStream filter(Predicate predicate, std::string name = {}) const {
+    return then<K, V>("filter", std::move(name), [predicate](Record<K, V>&& record, auto&& emit) {
+      if (predicate(std::as_const(record.key), std::as_const(record.value))) {
+        emit(std::move(record));
+      }
+    });
+  }
+
+  // Drops the records for which `predicate(key, value)` is true.
+  template <typename Predicate>
+  KStream filter_not(Predicate predicate, std::string name = {}) const {
+    return filter([predicate](const K& key, const V& value) { return !predicate(key, value); },
+                  name.empty() ? std::string() : std::move(name));
+  }
+
+  // New key and value: `fn(key, value)` returns a KeyValue<K2, V2>.
+  template <typename Fn, typename KV = std::invoke_result_t<Fn, const K&, const V&>>
+  KStream<typename KV::key_type, typename KV::value_type> map(Fn fn, std::string name = {}) const {
+    using K2 = typename KV::key_type;
+    using V2 = typename KV::value_type;
+    return then<K2, V2>("map", std::move(name), [fn](Record<K, V>&& record, auto&& emit) {
+      auto kv = fn(std::as_const(record.key), std::as_const(record.value));
+      emit(std::move(record).template with<K2, V2>(std::move(kv.key), std::move(kv.value)));
+    });
+  }
+
+  // New value from `fn(value)`; the key stays.
+  template <typename Fn, typename V2 = std::invoke_result_t<Fn, const V&>>
+  KStream<K, V2> map_values(Fn fn, std::string name = {}) const {
+    return then<K, V2>("map_values", std::move(name), [fn](Record<K, V>&& record, auto&& emit) {
+      auto value = fn(std::as_const(record.value));
+      K key = std::move(record.key);
+      emit(std::move(record).template with<K, V2>(std::move(key), std::move(value)));
+    });
+  }
+
+  // Zero or more records per record: `fn(key, value)` returns a std::vector<KeyValue<K2, V2>>.
+  template <typename Fn, typename List = std::invoke_result_t<Fn, const K&, const V&>,
+            typename KV = typename List::value_type>
+  KStream<typename KV::key_type, typename KV::value_type> flat_map(Fn fn,
+                                                                   std::string name = {}) const {
+    using K2 = typename KV::key_type;
+    using V2 = typename KV::value_type;
+    return then<K2, V2>("flat_map", std::move(name), [fn](Record<K, V>&& record, auto&& emit) {
+      for (auto& kv : fn(std::as_const(record.key), std::as_const(record.value))) {
+        emit(record.template with<K2, V2>(std::move(kv.key), std::move(kv.value)));
+      }
+    });
+  }
+
+  // Zero or more values per record: `fn(value)` returns a std::vector<V2>; the key stays.
+  template <typename Fn, typename List = std::invoke_result_t<Fn, const V&>,
+            typename V2 = typename List::value_type>
+  KStream<K, V2> flat_map_values(Fn fn, std::string name = {}) const {
+    return then<K, V2>("flat_map_values", std::move(name),
+                       [fn](Record<K, V>&& record, auto&& emit) {
+                         for (auto& value : fn(std::as_const(record.value))) {
+                           emit(record.template with<K, V2>(record.key, std::move(value)));
+                         }
+                       });
+  }
+
+  // Looks at each record (logging, metrics) and passes it on unchanged.
+  template <typename Fn>
+  KStream peek(Fn fn, std::string name = {}) const {
+    return then<K, V>("peek", std::move(name), [fn](Record<K, V>&& record, auto&& emit) {
+      fn(std::as_const(record.key), std::as_const(record.value));
+      emit(std::move(record));
+    });
+  }
+
+  // A new key from `fn(key, value)`. Before a keyed operator the records are repartitioned by
+  // the new key, so that each key is handled by exactly one task.
+  template <typename Fn, typename K2 = std::invoke_result_t<Fn, const K&, const V&>>
+  KStream<K2, V> key_by(Fn fn, std::string name = {}) const {
+    return then<K2, V>("key_by", std::move(name), [fn](Record<K, V>&& record, auto&& emit) {
+      K2 key = fn(std::as_const(record.key), std::as_const(record.value));
+      V value = std::move(record.value);
+      emit(std::move(record).template with<K2, V>(std::move(key), std::move(value)));
+    });
+  }
+
+  // A custom operator; `supplier` makes one Processor per task.
+  template <typename KOut, typename VOut>
+  KStream<KOut, VOut> process(
+      std::function<std::unique_ptr<Processor<K, V, KOut, VOut>>()> supplier,
+      std::string name = {}) const {
+    const int id = builder_->add_node(
+        "processor", std::move(name), {node_}, {},
+        [supplier = std::move(supplier)](const std::string& node_name) {
+          return std::make_unique<detail::ProcessorNode<K, V, KOut, VOut>>(node_name, supplier());
+        });
+    return KStream<KOut, VOut>(builder_, id);
+  }
+
+  // Writes the records to `topic`, partitioned by the serialized key.
+  void to(const std::string& topic, Serdes<K, V> serdes, std::string name = {}) const {
+    builder_->add_node("sink", std::move(name), {node_}, {topic},
+                       [topic, serdes = std::move(serdes)](const std::string& node_name) {
+                         return std::make_unique<detail::SinkNode<K, V>>(node_name, topic, serdes);
+                       });
+  }
+
+  // Routes each record to the first branch whose predicate holds (see BranchedStream).
+  BranchedStream<K, V> split(std::string name = {}) const;
+
+  // One stream with the records of both.
+  KStream merge(const KStream& other, std::string name = {}) const {
+    const int id = builder_->add_node(
+        "merge", std::move(name), {node_, other.node_}, {}, [](const std::string& node_name) {
+          return std::make_unique<detail::PassThroughNode<K, V>>(node_name);
+        });
+    return KStream(builder_, id);
+  }
+
+  [[nodiscard]] int node_id() const noexcept { return node_; }
+  [[nodiscard]] StreamBuilder& builder() const noexcept { return *builder_; }
+
+  KStream(StreamBuilder* builder, int node) : builder_(builder), node_(node) {}
+
+ private:
+  template <typename K2, typename V2, typename Fn>
+  KStream<K2, V2> then(const char* kind, std::string name, Fn fn) const {
+    const int id = builder_->add_node(
+        kind, std::move(name), {node_}, {}, [fn = std::move(fn)](const std::string& node_name) {
+          return std::make_unique<detail::FunctionNode<K, V, K2, V2, Fn>>(node_name, fn);
+        });
+    return KStream<K2, V2>(builder_, id);
+  }
+
+  StreamBuilder* builder_;
+  int node_;
+};
+
+namespace detail {
+
+// Sends each record to the child of the first predicate that holds, or to the default child.
+template <typename K, typename V>
+class SplitNode final : public Input<K, V> {
+ public:
+  struct Spec {
+    std::vector<std::function<bool(const K&, const V&)>> predicates;
+    bool has_default = false;
+  };
+  SplitNode(std::string name, std::shared_ptr<const Spec> spec)
+      : NodeInstance(std::move(name)), spec_(std::move(spec)) {}
+
+  void connect(NodeInstance& child) override {
+    auto* typed = dynamic_cast<Input<K, V>*>(&child);
+    if (typed == nullptr)
+      throw std::logic_error("split '" + this->name() + "': type mismatch");
+    branches_.push_back(typed);
+  }
+
+  void receive(Record<K, V>&& record) override {
+    std::size_t chosen = branches_.size();
+    this->guarded([&] {
+      for (std::size_t i = 0; i < spec_->predicates.size(); ++i) {
+        if (spec_->predicates[i](record.key, record.value)) {
+          chosen = i;
+          return;
+        }
+      }
+      if (spec_->has_default)
+        chosen = spec_->predicates.size();
+    });
+    if (chosen < branches_.size())
+      branches_[chosen]->receive(std::move(record));
+  }
+
+ private:
+  std::shared_ptr<const Spec> spec_;
+  std::vector<Input<K, V>*> branches_;
+};
+
+}  // namespace detail
+
+// Branching: stream.split().branch("big", is_big).branch("small", is_small).default_branch("rest")
+// returns {"big": ..., "small": ..., "rest": ...}. A record goes to the first branch whose
+// predicate holds; without a default branch, records that match none are dropped.
+template <typename K, typename V>
+class BranchedStream {
+ public:
+  template <typename Predicate>
+  BranchedStream& branch(const std::string& branch_name, Predicate predicate) {
+    spec_->predicates.emplace_back(std::move(predicate));
+    add_branch(branch_name);
+    return *this;
+  }
+
+  std::map<std::string, KStream<K, V>> default_branch(const std::string& branch_name = "default") {
+    spec_->has_default = true;
+    add_branch(branch_name);
+    return branches_;
+  }
+
+  std::map<std::string, KStream<K, V>> branches() const { return branches_; }
+
+  BranchedStream(StreamBuilder& builder, int parent, std::string name)
+      : builder_(&builder), spec_(std::make_shared<typename detail::SplitNode<K, V>::Spec>()) {
+    split_node_ = builder.add_node(
+        "split", std::move(name), {parent}, {}, [spec = spec_](const std::string& node_name) {
+          return std::make_unique<detail::SplitNode<K, V>>(node_name, spec);
+        });
+  }
+
+ private:
+  void add_branch(const std::string& branch_name) {
+    if (branch_name.empty() || branches_.contains(branch_name)) {
+      throw std::invalid_argument("branch names must be unique and not empty: '" + branch_name +
+                                  "'");
+    }
+    const int id =
+        builder_->add_node("branch", builder_->node_name(split_node_) + "-" + branch_name,
+                           {split_node_}, {}, [](const std::string& node_name) {
+                             return std::make_unique<detail::PassThroughNode<K, V>>(node_name);
+                           });
+    branches_.emplace(branch_name, KStream<K, V>(builder_, id));
+  }
+
+  StreamBuilder* builder_;
+  std::shared_ptr<typename detail::SplitNode<K, V>::Spec> spec_;
+  int split_node_ = 0;
+  std::map<std::string, KStream<K, V>> branches_;
+};
+
+template <typename K, typename V>
+BranchedStream<K, V> KStream<K, V>::split(std::string name) const {
+  return BranchedStream<K, V>(*builder_, node_, std::move(name));
+}
+
+}  // namespace streamrun

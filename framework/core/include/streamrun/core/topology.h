@@ -1,0 +1,80 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <streamrun/core/detail/nodes.h>
+
+namespace streamrun {
+
+// One operator in the blueprint.
+struct NodeSpec {
+  int id = 0;
+  std::string name;  // unique in the topology: "filter-1" or the user's name
+  std::string kind;  // "source", "filter", "map", "sink", "processor", ...
+  std::vector<int> parents;
+  std::vector<std::string> topics;  // source: topics read; sink: the topic written
+  std::function<std::unique_ptr<detail::NodeInstance>()> factory;
+};
+
+// The blueprint of a pipeline: operators and how they connect, split into sub-topologies
+// (connected groups of operators; each runs as one task per input partition). Immutable and
+// cheap to copy; tasks are instantiated from it.
+class Topology {
+ public:
+  Topology() = default;
+  explicit Topology(std::vector<NodeSpec> nodes);
+
+  [[nodiscard]] const std::vector<NodeSpec>& nodes() const noexcept { return nodes_; }
+  [[nodiscard]] int subtopology_count() const noexcept {
+    return static_cast<int>(subtopologies_.size());
+  }
+  // Node ids of one sub-topology, in creation order (parents before children).
+  [[nodiscard]] const std::vector<int>& subtopology(int index) const {
+    return subtopologies_.at(index);
+  }
+  [[nodiscard]] std::vector<std::string> source_topics(int subtopology) const;
+  [[nodiscard]] std::vector<std::string> source_topics() const;
+  [[nodiscard]] std::vector<std::string> sink_topics() const;
+  // The sub-topology that reads `topic`, or -1.
+  [[nodiscard]] int subtopology_of_topic(std::string_view topic) const;
+
+  // Readable text, one line per operator with its successors.
+  [[nodiscard]] std::string describe() const;
+  // A Mermaid flowchart (topics as cylinders, sub-topologies as subgraphs).
+  [[nodiscard]] std::string describe_mermaid() const;
+
+ private:
+  std::vector<NodeSpec> nodes_;
+  std::vector<std::vector<int>> subtopologies_;
+};
+
+// One sub-topology instantiated for one input partition: the operators a task runs.
+class TaskInstance {
+ public:
+  TaskInstance(const Topology& topology, TaskInfo info, RecordCollector& collector,
+               std::function<std::int64_t()> clock);
+  ~TaskInstance();
+  TaskInstance(const TaskInstance&) = delete;
+  TaskInstance& operator=(const TaskInstance&) = delete;
+
+  [[nodiscard]] const TaskInfo& info() const noexcept;
+
+  // Runs one input record through the operators. Throws OperatorFailure when an operator or a
+  // serde fails on it; the task stays usable for the next record.
+  void process(const RawRecord& record);
+
+  // Calls close() on every operator, once.
+  void close();
+
+ private:
+  class Environment;
+  std::unique_ptr<Environment> environment_;
+  std::vector<std::unique_ptr<detail::NodeInstance>> nodes_;
+  std::vector<std::pair<std::string, detail::SourceInstance*>> sources_;
+  bool closed_ = false;
+};
+
+}  // namespace streamrun

@@ -1,0 +1,28 @@
+#include <streamrun/core/stream_builder.h>
+
+namespace streamrun {
+
+int StreamBuilder::add_node(
+    std::string kind, std::string name, std::vector<int> parents, std::vector<std::string> topics,
+    std::function<std::unique_ptr<detail::NodeInstance>(const std::string&)> make) {
+  const int id = static_cast<int>(nodes_.size());
+  if (name.empty())
+    name = kind + "-" + std::to_string(id);
+  if (!names_.insert(name).second) {
+    throw std::invalid_argument("operator name '" + name + "' is used twice in the topology");
+  }
+  if (kind == "source" && topics.empty()) {
+    throw std::invalid_argument("source '" + name + "' reads no topic");
+  }
+  NodeSpec spec;
+  spec.id = id;
+  spec.name = name;
+  spec.kind = std::move(kind);
+  spec.parents = std::move(parents);
+  spec.topics = std::move(topics);
+  spec.factory = [make = std::move(make), name] { return make(name); };
+  nodes_.push_back(std::move(spec));
+  return id;
+}
+
+}  // namespace streamrun

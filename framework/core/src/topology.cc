@@ -1,0 +1,220 @@
+#include <algorithm>
+#include <map>
+#include <numeric>
+#include <set>
+#include <sstream>
+
+#include <streamrun/core/topology.h>
+
+namespace streamrun {
+
+Topology::Topology(std::vector<NodeSpec> nodes) : nodes_(std::move(nodes)) {
+  // Connected components over parent links, with union-find. Sources reading the same topic
+  // also belong together: one input partition feeds them all in one task.
+  std::vector<int> root(nodes_.size());
+  std::iota(root.begin(), root.end(), 0);
+  std::function<int(int)> find = [&](int x) { return root[x] == x ? x : root[x] = find(root[x]); };
+  auto unite = [&](int a, int b) { root[find(a)] = find(b); };
+  std::map<std::string, int> reader_of_topic;
+  for (const auto& node : nodes_) {
+    for (int parent : node.parents)
+      unite(node.id, parent);
+    if (node.kind == "source") {
+      for (const auto& topic : node.topics) {
+        auto [it, fresh] = reader_of_topic.emplace(topic, node.id);
+        if (!fresh)
+          unite(node.id, it->second);
+      }
+    }
+  }
+  std::map<int, int> index_of_root;
+  for (const auto& node : nodes_) {
+    auto [it, fresh] =
+        index_of_root.emplace(find(node.id), static_cast<int>(subtopologies_.size()));
+    if (fresh)
+      subtopologies_.emplace_back();
+    subtopologies_[it->second].push_back(node.id);
+  }
+}
+
+std::vector<std::string> Topology::source_topics(int subtopology) const {
+  std::vector<std::string> topics;
+  for (int id : subtopologies_.at(subtopology)) {
+    if (nodes_[id].kind == "source") {
+      topics.insert(topics.end(), nodes_[id].topics.begin(), nodes_[id].topics.end());
+    }
+  }
+  std::sort(topics.begin(), topics.end());
+  topics.erase(std::unique(topics.begin(), topics.end()), topics.end());
+  return topics;
+}
+
+std::vector<std::string> Topology::source_topics() const {
+  std::set<std::string> topics;
+  for (int i = 0; i < subtopology_count(); ++i) {
+    for (auto& topic : source_topics(i))
+      topics.insert(std::move(topic));
+  }
+  return {topics.begin(), topics.end()};
+}
+
+std::vector<std::string> Topology::sink_topics() const {
+  std::set<std::string> topics;
+  for (const auto& node : nodes_) {
+    if (node.kind == "sink")
+      topics.insert(node.topics.begin(), node.topics.end());
+  }
+  return {topics.begin(), topics.end()};
+}
+
+int Topology::subtopology_of_topic(std::string_view topic) const {
+  for (int i = 0; i < subtopology_count(); ++i) {
+    for (const auto& t : source_topics(i)) {
+      if (t == topic)
+        return i;
+    }
+  }
+  return -1;
+}
+
+namespace {
+
+std::vector<int> children_of(const std::vector<NodeSpec>& nodes, int id) {
+  std::vector<int> children;
+  for (const auto& node : nodes) {
+    if (std::find(node.parents.begin(), node.parents.end(), id) != node.parents.end()) {
+      children.push_back(node.id);
+    }
+  }
+  return children;
+}
+
+std::string joined(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items)
+    out += (out.empty() ? "" : ", ") + item;
+  return out;
+}
+
+}  // namespace
+
+std::string Topology::describe() const {
+  std::ostringstream out;
+  for (int s = 0; s < subtopology_count(); ++s) {
+    out << "Sub-topology " << s << " (reads " << joined(source_topics(s)) << ")\n";
+    for (int id : subtopologies_[s]) {
+      const auto& node = nodes_[id];
+      out << "  " << node.name << " [" << node.kind;
+      if (!node.topics.empty())
+        out << ": " << joined(node.topics);
+      out << "]";
+      std::vector<std::string> next;
+      for (int child : children_of(nodes_, id))
+        next.push_back(nodes_[child].name);
+      if (!next.empty())
+        out << " --> " << joined(next);
+      out << "\n";
+    }
+  }
+  return out.str();
+}
+
+std::string Topology::describe_mermaid() const {
+  std::ostringstream out;
+  out << "flowchart LR\n";
+  auto topic_id = [](const std::string& topic) {
+    std::string id = "topic_";
+    for (char c : topic)
+      id += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+    return id;
+  };
+  std::set<std::string> topics;
+  for (int s = 0; s < subtopology_count(); ++s) {
+    out << "  subgraph sub" << s << "[\"sub-topology " << s << "\"]\n";
+    for (int id : subtopologies_[s]) {
+      out << "    n" << id << "[\"" << nodes_[id].name << "<br/>" << nodes_[id].kind << "\"]\n";
+    }
+    out << "  end\n";
+  }
+  for (const auto& node : nodes_) {
+    for (int parent : node.parents)
+      out << "  n" << parent << " --> n" << node.id << "\n";
+    for (const auto& topic : node.topics) {
+      topics.insert(topic);
+      if (node.kind == "source") {
+        out << "  " << topic_id(topic) << " --> n" << node.id << "\n";
+      } else {
+        out << "  n" << node.id << " --> " << topic_id(topic) << "\n";
+      }
+    }
+  }
+  for (const auto& topic : topics)
+    out << "  " << topic_id(topic) << "[(\"" << topic << "\")]\n";
+  return out.str();
+}
+
+class TaskInstance::Environment final : public detail::TaskEnvironment {
+ public:
+  Environment(TaskInfo info, RecordCollector& collector, std::function<std::int64_t()> clock)
+      : info_(std::move(info)), collector_(collector), clock_(std::move(clock)) {}
+  const TaskInfo& task() const override { return info_; }
+  std::int64_t now_ms() const override { return clock_(); }
+  RecordCollector& collector() override { return collector_; }
+
+ private:
+  TaskInfo info_;
+  RecordCollector& collector_;
+  std::function<std::int64_t()> clock_;
+};
+
+TaskInstance::TaskInstance(const Topology& topology, TaskInfo info, RecordCollector& collector,
+                           std::function<std::int64_t()> clock)
+    : environment_(std::make_unique<Environment>(std::move(info), collector, std::move(clock))) {
+  const auto& ids = topology.subtopology(environment_->task().subtopology);
+  std::map<int, detail::NodeInstance*> by_id;
+  for (int id : ids) {
+    const auto& spec = topology.nodes()[id];
+    nodes_.push_back(spec.factory());
+    by_id[id] = nodes_.back().get();
+    if (spec.kind == "source") {
+      auto* source = dynamic_cast<detail::SourceInstance*>(nodes_.back().get());
+      for (const auto& topic : spec.topics)
+        sources_.emplace_back(topic, source);
+    }
+  }
+  for (int id : ids) {
+    for (int parent : topology.nodes()[id].parents)
+      by_id.at(parent)->connect(*by_id.at(id));
+  }
+  for (auto& node : nodes_)
+    node->init(*environment_);
+}
+
+TaskInstance::~TaskInstance() {
+  close();
+}
+
+const TaskInfo& TaskInstance::info() const noexcept {
+  return environment_->task();
+}
+
+void TaskInstance::process(const RawRecord& record) {
+  for (auto& [topic, source] : sources_) {
+    if (topic == record.origin.topic) {
+      source->receive_raw(record);
+      return;
+    }
+  }
+  throw std::logic_error("task " + info().id() + " does not read topic '" + record.origin.topic +
+                         "'");
+}
+
+void TaskInstance::close() {
+  if (closed_)
+    return;
+  closed_ = true;
+  for (auto& node : nodes_)
+    node->close();
+}
+
+}  // namespace streamrun

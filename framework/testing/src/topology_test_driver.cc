@@ -1,0 +1,133 @@
+#include <deque>
+#include <map>
+#include <stdexcept>
+
+#include <streamrun/testing/topology_test_driver.h>
+
+namespace streamrun::testing {
+
+class TopologyTestDriver::Impl final : public RecordCollector {
+ public:
+  Impl(const Topology& topology, std::string application_id, std::int64_t start_time_ms)
+      : topology_(topology), now_ms_(start_time_ms) {
+    for (int s = 0; s < topology_.subtopology_count(); ++s) {
+      tasks_.push_back(std::make_unique<TaskInstance>(topology_, TaskInfo{application_id, s, 0},
+                                                      *this, [this] { return now_ms_; }));
+    }
+  }
+
+  ~Impl() override {
+    for (auto& task : tasks_)
+      task->close();
+  }
+
+  void send(std::string_view topic, std::optional<std::string> key,
+            std::optional<std::string> value, const RecordHeaders& headers,
+            std::int64_t timestamp_ms, const RecordOrigin& /*origin*/) override {
+    append(topic, {std::move(key), std::move(value), headers, timestamp_ms});
+  }
+
+  void pipe(std::string_view topic, TestRecord record) {
+    if (topology_.subtopology_of_topic(topic) < 0) {
+      throw std::invalid_argument("no operator of the topology reads topic '" + std::string(topic) +
+                                  "'");
+    }
+    append(topic, std::move(record));
+    if (running_)
+      return;  // the outer pipe() drains the queue
+    running_ = true;
+    struct Reset {
+      Impl& impl;
+      ~Reset() {
+        impl.running_ = false;
+        impl.pending_.clear();
+      }
+    } reset{*this};
+    while (!pending_.empty()) {
+      auto [task, topic_name, offset] = pending_.front();
+      pending_.pop_front();
+      // A copy: processing may append to this very topic and move its records.
+      const TestRecord stored = topics_[topic_name].records[static_cast<std::size_t>(offset)];
+      RawRecord raw;
+      if (stored.key)
+        raw.key = *stored.key;
+      if (stored.value)
+        raw.value = *stored.value;
+      raw.headers = stored.headers;
+      raw.timestamp_ms = stored.timestamp_ms;
+      raw.origin = {topic_name, 0, offset};
+      tasks_[static_cast<std::size_t>(task)]->process(raw);
+    }
+  }
+
+  std::vector<TestRecord> read(std::string_view topic) {
+    auto& stored = topics_[std::string(topic)];
+    std::vector<TestRecord> unread(
+        stored.records.begin() + static_cast<std::ptrdiff_t>(stored.read), stored.records.end());
+    stored.read = stored.records.size();
+    return unread;
+  }
+
+  const std::vector<TestRecord>& contents(std::string_view topic) {
+    return topics_[std::string(topic)].records;
+  }
+
+  std::int64_t now_ms_;
+
+ private:
+  struct StoredTopic {
+    std::vector<TestRecord> records;
+    std::size_t read = 0;
+  };
+  struct Pending {
+    int task;
+    std::string topic;
+    std::int64_t offset;
+  };
+
+  // Stores a record; a topic the topology reads (piped, or written by a sink and read again)
+  // queues the record for its task.
+  void append(std::string_view topic, TestRecord record) {
+    auto& stored = topics_[std::string(topic)];
+    stored.records.push_back(std::move(record));
+    const int task = topology_.subtopology_of_topic(topic);
+    if (task >= 0) {
+      pending_.push_back(
+          {task, std::string(topic), static_cast<std::int64_t>(stored.records.size() - 1)});
+    }
+  }
+
+  Topology topology_;
+  std::vector<std::unique_ptr<TaskInstance>> tasks_;
+  std::map<std::string, StoredTopic, std::less<>> topics_;
+  std::deque<Pending> pending_;
+  bool running_ = false;
+};
+
+TopologyTestDriver::TopologyTestDriver(const Topology& topology, std::string application_id,
+                                       std::int64_t start_time_ms)
+    : impl_(std::make_unique<Impl>(topology, std::move(application_id), start_time_ms)) {}
+
+TopologyTestDriver::~TopologyTestDriver() = default;
+
+void TopologyTestDriver::pipe_raw(std::string_view topic, TestRecord record) {
+  impl_->pipe(topic, std::move(record));
+}
+
+std::vector<TestRecord> TopologyTestDriver::read_raw(std::string_view topic) {
+  return impl_->read(topic);
+}
+
+const std::vector<TestRecord>& TopologyTestDriver::topic_contents(std::string_view topic) const {
+  return impl_->contents(topic);
+}
+
+void TopologyTestDriver::advance_time(std::chrono::milliseconds by) {
+  impl_->now_ms_ += by.count();
+}
+
+std::int64_t TopologyTestDriver::now_ms() const {
+  return impl_->now_ms_;
+}
+
+}  // namespace streamrun::testing
