@@ -307,6 +307,20 @@ Result<void> Consumer::resume(const std::vector<TopicPartition>& partitions) {
   return partition_op(impl_->rk.get(), partitions, false);
 }
 
+Result<void> Consumer::seek(const PartitionOffset& position) {
+  auto list = to_partition_list(std::vector<PartitionOffset>{position});
+  ErrorHandle error(rd_kafka_seek_partitions(impl_->rk.get(), list.get(), 10'000));
+  if (error) {
+    return make_error(std::move(error), fmt::format("seek {} to {}", position.topic_partition,
+                                                    position.offset.value()));
+  }
+  if (list->elems[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return make_error(list->elems[0].err, fmt::format("seek {} to {}", position.topic_partition,
+                                                      position.offset.value()));
+  }
+  return {};
+}
+
 std::vector<TopicPartition> Consumer::assignment() const {
   rd_kafka_topic_partition_list_t* raw = nullptr;
   if (rd_kafka_assignment(impl_->rk.get(), &raw) != RD_KAFKA_RESP_ERR_NO_ERROR)

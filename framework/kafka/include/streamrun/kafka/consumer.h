@@ -79,6 +79,9 @@ class Consumer {
   [[nodiscard]] Result<void> pause(const std::vector<TopicPartition>& partitions);
   [[nodiscard]] Result<void> resume(const std::vector<TopicPartition>& partitions);
 
+  // Moves the fetch position of an assigned partition (e.g. back to its committed offset).
+  [[nodiscard]] Result<void> seek(const PartitionOffset& position);
+
   [[nodiscard]] std::vector<TopicPartition> assignment() const;
   [[nodiscard]] std::string member_id() const;
 

@@ -31,6 +31,7 @@ enum class TimestampType { none, create_time, log_append_time };
 // the Message's lifetime. Must be destroyed before the Consumer that returned it.
 class Message {
  public:
+  Message() noexcept : message_(nullptr) {}
   explicit Message(rd_kafka_message_s* message) noexcept : message_(message) {}
   Message(Message&& other) noexcept : message_(std::exchange(other.message_, nullptr)) {}
   Message& operator=(Message&& other) noexcept;

@@ -141,14 +141,12 @@ class SinkNode final : public Input<K, V> {
   }
 
   void receive(Record<K, V>&& record) override {
-    std::optional<std::string> key;
-    std::optional<std::string> value;
     this->guarded([&] {
-      key = serdes_.key.serialize(record.key);
-      value = serdes_.value.serialize(record.value);
+      auto key = serdes_.key.serialize(record.key);
+      auto value = serdes_.value.serialize(record.value);
+      this->environment().collector().send(topic_, std::move(key), std::move(value), record.headers,
+                                           record.timestamp_ms, record.origin);
     });
-    this->environment().collector().send(topic_, std::move(key), std::move(value), record.headers,
-                                         record.timestamp_ms, record.origin);
   }
 
  private:

@@ -1,0 +1,59 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include <streamrun/base/result.h>
+#include <streamrun/config/properties.h>
+#include <streamrun/core/topology.h>
+
+namespace streamrun::runtime {
+
+// Counters of a running application, for tests, benchmarks and metrics.
+struct ApplicationStats {
+  std::int64_t records_processed = 0;
+  std::int64_t records_produced = 0;
+  std::int64_t commits = 0;
+  std::int64_t commit_failures = 0;
+  bool last_commit_ok = true;          // the most recent commit (e.g. the final one) succeeded
+  std::int64_t partitions_paused = 0;  // times a full channel paused a partition
+  std::int64_t max_channel_depth = 0;  // deepest any task's input channel has been
+  std::int64_t channel_bound = 0;      // buffered.records.per.partition
+  std::int64_t active_tasks = 0;
+};
+
+// Runs a topology on Kafka.
+//
+// Lifecycle: create() validates the configuration and the cluster's reachability; run() blocks
+// until stop() is called (from any thread) or, with handle_signals, SIGINT/SIGTERM arrives —
+// a second signal exits the process at once. run() returns an error when a task failed.
+// Threads: run() uses the calling thread plus num.threads - 1 workers; nothing runs before or
+// after it.
+class Application {
+ public:
+  struct Options {
+    bool handle_signals = false;
+  };
+
+  [[nodiscard]] static Result<std::unique_ptr<Application>> create(
+      const Topology& topology, const config::Properties& properties);
+  [[nodiscard]] static Result<std::unique_ptr<Application>> create(
+      const Topology& topology, const config::Properties& properties, Options options);
+  ~Application();
+  Application(const Application&) = delete;
+  Application& operator=(const Application&) = delete;
+
+  [[nodiscard]] Result<void> run();
+  // Asks run() to stop gracefully: finish in-flight records, flush, commit, leave the group.
+  void stop() noexcept;
+
+  [[nodiscard]] ApplicationStats stats() const;
+
+  class Impl;
+
+ private:
+  explicit Application(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace streamrun::runtime

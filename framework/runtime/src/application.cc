@@ -1,0 +1,486 @@
+#include <csignal>
+#include <set>
+#include <thread>
+#include <unistd.h>
+
+#include <boost/fiber/operations.hpp>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <streamrun/base/errc.h>
+#include <streamrun/base/log.h>
+#include <streamrun/kafka/client_config.h>
+#include <streamrun/runtime/application.h>
+#include <streamrun/runtime/runtime_config.h>
+
+#include "stream_task.h"
+#include "worker_pool.h"
+
+namespace streamrun::runtime {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+// The application that SIGINT/SIGTERM stop; a second signal ends the process at once.
+std::atomic<Application::Impl*> g_signal_target{nullptr};
+std::atomic<int> g_signals_received{0};
+
+}  // namespace
+
+class Application::Impl final : public kafka::RebalanceListener, public TaskFailureListener {
+ public:
+  Impl(const Topology& topology, config::Config config, Options options)
+      : topology_(topology),
+        config_(std::move(config)),
+        options_(options),
+        application_id_(config_.get(RuntimeProperties::application_id)),
+        commit_interval_(config_.get(RuntimeProperties::commit_interval_ms)),
+        channel_bound_(static_cast<std::size_t>(
+            config_.get(RuntimeProperties::buffered_records_per_partition))),
+        poll_batch_(static_cast<std::size_t>(config_.get(RuntimeProperties::poll_batch_records))),
+        shutdown_timeout_(config_.get(RuntimeProperties::shutdown_timeout_ms)),
+        logger_(log::get("runtime")) {}
+
+  Result<void> connect();
+  Result<void> run();
+  void stop() noexcept { stop_requested_ = true; }
+  void on_signal() noexcept { stop_requested_ = true; }
+  ApplicationStats stats() const;
+
+  // RebalanceListener: on the I/O fiber, inside consumer poll.
+  void on_assigned(const std::vector<TopicPartition>& partitions, kafka::StartOffsets&) override;
+  void on_revoked(const std::vector<TopicPartition>& partitions) override {
+    close_tasks_of(partitions, /*commit=*/true);
+  }
+  void on_lost(const std::vector<TopicPartition>& partitions) override {
+    close_tasks_of(partitions, /*commit=*/false);
+  }
+
+  // TaskFailureListener: any fiber.
+  void on_task_failed(const std::string& reason) override {
+    {
+      std::lock_guard lock(failure_mutex_);
+      if (!failure_)
+        failure_ = reason;
+    }
+    stop_requested_ = true;
+  }
+
+ private:
+  using TaskKey = std::pair<int, std::int32_t>;  // sub-topology, partition
+  struct TaskSlot {
+    std::unique_ptr<StreamTask> task;
+    boost::fibers::future<void> done;
+    std::set<TopicPartition> partitions;
+    std::deque<kafka::Message> backlog;  // records the full channel could not take yet
+    bool paused = false;
+  };
+
+  void io_loop();
+  void dispatch(std::vector<kafka::Message>& batch);
+  void drain_backlogs();
+  void commit_progress();
+  void start_task(const TaskKey& key, const std::set<TopicPartition>& partitions);
+  // Stops tasks (after their in-flight record), waits for their outputs, commits what they
+  // processed (unless the partitions are already lost) and destroys them.
+  std::vector<kafka::PartitionOffset> finish_tasks(const std::vector<TaskKey>& keys);
+  void close_tasks_of(const std::vector<TopicPartition>& partitions, bool commit);
+  void shutdown();
+  // A failed commit loses nothing: the records after the last successful commit of those
+  // partitions are processed again by whoever owns them next (at-least-once).
+  void record_commit(const Result<void>& result, std::string_view what) {
+    last_commit_ok_ = result.ok();
+    if (result) {
+      ++commits_;
+      return;
+    }
+    ++commit_failures_;
+    logger_->warn("{}: {}; records after the last successful commit will be processed again", what,
+                  result.error().message());
+  }
+  // Serves delivery reports until `done()` or the deadline; false on timeout.
+  bool serve_until(const std::function<bool()>& done, Clock::time_point deadline);
+
+  Topology topology_;
+  config::Config config_;
+  Options options_;
+  std::string application_id_;
+  std::chrono::milliseconds commit_interval_;
+  std::size_t channel_bound_;
+  std::size_t poll_batch_;
+  std::chrono::milliseconds shutdown_timeout_;
+  std::shared_ptr<spdlog::logger> logger_;
+
+  std::unique_ptr<kafka::Producer> producer_;
+  std::unique_ptr<kafka::Consumer> consumer_;
+  WorkerPool* pool_ = nullptr;
+  int next_thread_ = 0;
+  std::map<TaskKey, TaskSlot> tasks_;
+  std::map<TopicPartition, TaskKey> task_of_;
+
+  std::atomic<bool> stop_requested_{false};
+  mutable std::mutex failure_mutex_;
+  std::optional<std::string> failure_;
+
+  std::atomic<std::int64_t> processed_before_{0};  // by tasks already closed
+  std::atomic<std::int64_t> produced_{0};
+  std::atomic<std::int64_t> commits_{0};
+  std::atomic<std::int64_t> commit_failures_{0};
+  std::atomic<bool> last_commit_ok_{true};
+  std::atomic<std::int64_t> paused_{0};
+  std::atomic<std::int64_t> max_depth_{0};
+  std::atomic<std::int64_t> active_tasks_{0};
+  mutable std::mutex tasks_mutex_;  // guards tasks_ against stats() from other threads
+};
+
+Result<void> Application::Impl::connect() {
+  auto producer_properties = config_.passthrough_for("producer");
+  auto consumer_properties = config_.passthrough_for("consumer");
+  if (!consumer_properties.contains("bootstrap.servers")) {
+    return Error(config::errc::missing_required,
+                 "missing required configuration 'bootstrap.servers': the Kafka cluster to use");
+  }
+  if (consumer_properties.contains("group.id")) {
+    return Error(config::errc::invalid_value,
+                 "'group.id' is set by 'application.id'; remove it from the configuration");
+  }
+  consumer_properties["group.id"] = application_id_;
+  // Broker outages are waited out, not turned into lost records: outputs are retried until they
+  // are acknowledged (the runtime never commits past an unacknowledged output).
+  producer_properties.try_emplace("message.timeout.ms", "0");
+
+  auto producer = kafka::Producer::create(producer_properties);
+  if (!producer)
+    return producer.error();
+  producer_ = std::move(producer).value();
+  const auto startup_timeout =
+      std::chrono::milliseconds(config_.get(RuntimeProperties::startup_timeout_ms));
+  if (auto reachable = producer_->check_connection(startup_timeout); !reachable) {
+    return reachable.error();
+  }
+  for (const auto& topic : topology_.source_topics()) {
+    auto partitions = producer_->partition_count(topic, startup_timeout);
+    if (!partitions)
+      return partitions.error().with_context("source topic of the topology");
+  }
+  auto consumer = kafka::Consumer::create(consumer_properties, this);
+  if (!consumer)
+    return consumer.error();
+  consumer_ = std::move(consumer).value();
+  return {};
+}
+
+Result<void> Application::Impl::run() {
+  auto threads = config_.get(RuntimeProperties::num_threads);
+  if (threads == 0)
+    threads = std::max(1u, std::thread::hardware_concurrency());
+  logger_->info("application '{}' starting on {} thread(s); topology:\n{}", application_id_,
+                threads, topology_.describe());
+  logger_->info("configuration: {}", config_.to_log_string());
+
+  struct sigaction previous_int {};
+  struct sigaction previous_term {};
+  if (options_.handle_signals) {
+    g_signals_received = 0;
+    g_signal_target = this;
+    struct sigaction action {};
+    action.sa_handler = [](int signo) {
+      if (g_signals_received.fetch_add(1) > 0)
+        _exit(128 + signo);  // second signal: now
+      if (auto* target = g_signal_target.load())
+        target->on_signal();
+    };
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, &previous_int);
+    sigaction(SIGTERM, &action, &previous_term);
+  }
+
+  {
+    WorkerPool pool(static_cast<int>(threads));
+    pool_ = &pool;
+    auto io = pool.launch(0, [this] { io_loop(); });
+    io.get();
+    pool_ = nullptr;
+  }
+
+  if (options_.handle_signals) {
+    g_signal_target = nullptr;
+    sigaction(SIGINT, &previous_int, nullptr);
+    sigaction(SIGTERM, &previous_term, nullptr);
+  }
+  std::lock_guard lock(failure_mutex_);
+  if (failure_)
+    return Error(errc::unavailable, *failure_);
+  logger_->info("application '{}' stopped", application_id_);
+  return {};
+}
+
+void Application::Impl::io_loop() {
+  if (auto subscribed = consumer_->subscribe(topology_.source_topics()); !subscribed) {
+    on_task_failed(subscribed.error().message());
+    return;
+  }
+  std::vector<kafka::Message> batch;
+  auto next_commit = Clock::now() + commit_interval_;
+  while (!stop_requested_) {
+    batch.clear();
+    auto polled = consumer_->poll(batch, poll_batch_);
+    if (!polled) {
+      on_task_failed(polled.error().message());
+      break;
+    }
+    dispatch(batch);
+    drain_backlogs();
+    const int served = producer_->poll();
+    if (Clock::now() >= next_commit) {
+      commit_progress();
+      next_commit = Clock::now() + commit_interval_;
+    }
+    if (batch.empty() && served == 0) {
+      boost::this_fiber::sleep_for(1ms);  // idle: nothing fetched, nothing acknowledged
+    } else {
+      boost::this_fiber::yield();  // let task fibers on this thread run
+    }
+  }
+  shutdown();
+}
+
+void Application::Impl::dispatch(std::vector<kafka::Message>& batch) {
+  for (auto& message : batch) {
+    auto owner = task_of_.find(message.topic_partition());
+    if (owner == task_of_.end()) {
+      logger_->warn("record from {} offset {} has no task; dropped, not committed",
+                    to_string(message.topic_partition()), message.offset().value());
+      continue;
+    }
+    auto& slot = tasks_.at(owner->second);
+    if (slot.backlog.empty() && slot.task->offer(message))
+      continue;
+    slot.backlog.push_back(std::move(message));
+    if (!slot.paused) {
+      // Backpressure: the task is behind, so stop fetching for it until it catches up.
+      auto paused = consumer_->pause({slot.partitions.begin(), slot.partitions.end()});
+      if (!paused)
+        logger_->warn("{}", paused.error().message());
+      slot.paused = true;
+      ++paused_;
+    }
+  }
+}
+
+void Application::Impl::drain_backlogs() {
+  for (auto& [key, slot] : tasks_) {
+    while (!slot.backlog.empty() && slot.task->offer(slot.backlog.front())) {
+      slot.backlog.pop_front();
+    }
+    if (slot.paused && slot.backlog.empty() && slot.task->depth() <= slot.task->bound() / 2) {
+      auto resumed = consumer_->resume({slot.partitions.begin(), slot.partitions.end()});
+      if (!resumed)
+        logger_->warn("{}", resumed.error().message());
+      slot.paused = false;
+    }
+  }
+}
+
+void Application::Impl::commit_progress() {
+  std::vector<kafka::PartitionOffset> offsets;
+  for (auto& [key, slot] : tasks_) {
+    slot.task->mark_commit_point();
+    auto ready = slot.task->take_committable();
+    offsets.insert(offsets.end(), ready.begin(), ready.end());
+  }
+  if (offsets.empty())
+    return;
+  auto started = consumer_->commit_async(
+      offsets, [this](Result<void> result) { record_commit(result, "periodic commit"); });
+  if (!started)
+    record_commit(started, "periodic commit");
+}
+
+void Application::Impl::on_assigned(const std::vector<TopicPartition>& partitions,
+                                    kafka::StartOffsets&) {
+  std::map<TaskKey, std::set<TopicPartition>> grouped;
+  for (const auto& tp : partitions) {
+    const int subtopology = topology_.subtopology_of_topic(tp.topic.value());
+    grouped[{subtopology, tp.partition.value()}].insert(tp);
+  }
+  for (const auto& [key, tps] : grouped) {
+    auto existing = tasks_.find(key);
+    if (existing == tasks_.end()) {
+      start_task(key, tps);
+      continue;
+    }
+    // Another topic's partition of a running task: restart the task with all of them, so that
+    // one task owns one partition of every topic of its sub-topology.
+    auto all = existing->second.partitions;
+    all.insert(tps.begin(), tps.end());
+    auto offsets = finish_tasks({key});
+    for (const auto& po : offsets) {
+      if (auto seeked = consumer_->seek(po); !seeked)
+        logger_->warn("{}", seeked.error().message());
+    }
+    start_task(key, all);
+  }
+}
+
+void Application::Impl::start_task(const TaskKey& key, const std::set<TopicPartition>& partitions) {
+  TaskSlot slot;
+  slot.task =
+      std::make_unique<StreamTask>(topology_, TaskInfo{application_id_, key.first, key.second},
+                                   *producer_, channel_bound_, *this);
+  slot.partitions = partitions;
+  auto* task = slot.task.get();
+  slot.done = pool_->launch(next_thread_++, [task] { task->run(); });
+  for (const auto& tp : partitions)
+    task_of_[tp] = key;
+  logger_->info("task {} started for {}", task->id(),
+                fmt::join(std::vector<TopicPartition>(partitions.begin(), partitions.end()), ", "));
+  std::lock_guard lock(tasks_mutex_);
+  tasks_.emplace(key, std::move(slot));
+  active_tasks_ = static_cast<std::int64_t>(tasks_.size());
+}
+
+bool Application::Impl::serve_until(const std::function<bool()>& done, Clock::time_point deadline) {
+  while (!done()) {
+    if (Clock::now() > deadline)
+      return false;
+    if (producer_->poll() == 0)
+      boost::this_fiber::sleep_for(1ms);
+  }
+  return true;
+}
+
+std::vector<kafka::PartitionOffset> Application::Impl::finish_tasks(
+    const std::vector<TaskKey>& keys) {
+  const auto deadline = Clock::now() + shutdown_timeout_;
+  for (const auto& key : keys)
+    tasks_.at(key).task->request_stop();
+  std::vector<kafka::PartitionOffset> offsets;
+  for (const auto& key : keys) {
+    auto& slot = tasks_.at(key);
+    auto* task = slot.task.get();
+    serve_until([&] { return slot.done.wait_for(0ms) == boost::fibers::future_status::ready; },
+                Clock::time_point::max());
+    if (!serve_until([&] { return task->flushed() || task->failed(); }, deadline)) {
+      logger_->warn(
+          "task {}: outputs still unacknowledged after {} ms; its last records will be "
+          "processed again",
+          task->id(), shutdown_timeout_.count());
+    }
+    auto ready = task->final_offsets();
+    offsets.insert(offsets.end(), ready.begin(), ready.end());
+    processed_before_ += task->processed();
+    max_depth_ = std::max<std::int64_t>(max_depth_, static_cast<std::int64_t>(task->max_depth()));
+    for (const auto& tp : slot.partitions)
+      task_of_.erase(tp);
+    if (slot.paused) {
+      // Leave the consumer as it found the partition for whoever gets it next in this process.
+      static_cast<void>(consumer_->resume({slot.partitions.begin(), slot.partitions.end()}));
+    }
+    logger_->info("task {} closed after {} records", task->id(), task->processed());
+    std::lock_guard lock(tasks_mutex_);
+    tasks_.erase(key);
+    active_tasks_ = static_cast<std::int64_t>(tasks_.size());
+  }
+  return offsets;
+}
+
+void Application::Impl::close_tasks_of(const std::vector<TopicPartition>& partitions, bool commit) {
+  std::set<TaskKey> keys;
+  for (const auto& tp : partitions) {
+    if (auto it = task_of_.find(tp); it != task_of_.end())
+      keys.insert(it->second);
+  }
+  if (keys.empty())
+    return;
+  // Partitions of these tasks that stay assigned get a fresh task afterwards.
+  std::map<TaskKey, std::set<TopicPartition>> keep;
+  const std::set<TopicPartition> leaving(partitions.begin(), partitions.end());
+  for (const auto& key : keys) {
+    for (const auto& tp : tasks_.at(key).partitions) {
+      if (!leaving.contains(tp))
+        keep[key].insert(tp);
+    }
+  }
+  auto offsets = finish_tasks({keys.begin(), keys.end()});
+  if (commit && !offsets.empty())
+    record_commit(consumer_->commit(offsets), "commit on revocation");
+  for (const auto& [key, tps] : keep) {
+    for (const auto& po : offsets) {
+      if (tps.contains(po.topic_partition))
+        static_cast<void>(consumer_->seek(po));
+    }
+    start_task(key, tps);
+  }
+}
+
+void Application::Impl::shutdown() {
+  logger_->info("stopping: finishing {} task(s)", tasks_.size());
+  std::vector<TaskKey> keys;
+  for (const auto& [key, slot] : tasks_)
+    keys.push_back(key);
+  auto offsets = finish_tasks(keys);
+  if (!offsets.empty())
+    record_commit(consumer_->commit(offsets), "final commit");
+  if (auto closed = consumer_->close(); !closed)
+    logger_->warn("{}", closed.error().message());
+  if (auto flushed = producer_->flush(shutdown_timeout_); !flushed) {
+    logger_->warn("{}", flushed.error().message());
+  }
+}
+
+ApplicationStats Application::Impl::stats() const {
+  ApplicationStats stats;
+  std::lock_guard lock(tasks_mutex_);
+  stats.records_processed = processed_before_;
+  stats.max_channel_depth = max_depth_;
+  for (const auto& [key, slot] : tasks_) {
+    stats.records_processed += slot.task->processed();
+    stats.max_channel_depth = std::max<std::int64_t>(
+        stats.max_channel_depth, static_cast<std::int64_t>(slot.task->max_depth()));
+  }
+  stats.commits = commits_;
+  stats.commit_failures = commit_failures_;
+  stats.last_commit_ok = last_commit_ok_;
+  stats.partitions_paused = paused_;
+  stats.channel_bound = static_cast<std::int64_t>(channel_bound_);
+  stats.active_tasks = active_tasks_;
+  return stats;
+}
+
+Application::Application(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Application::~Application() = default;
+
+Result<std::unique_ptr<Application>> Application::create(const Topology& topology,
+                                                         const config::Properties& properties) {
+  return create(topology, properties, Options{});
+}
+
+Result<std::unique_ptr<Application>> Application::create(const Topology& topology,
+                                                         const config::Properties& properties,
+                                                         Options options) {
+  auto config = config::Config::load(properties, RuntimeProperties::definition(),
+                                     &kafka::client_property_schema());
+  if (!config)
+    return config.error();
+  if (topology.source_topics().empty()) {
+    return Error(errc::invalid_argument, "the topology reads no topic");
+  }
+  auto impl = std::make_unique<Impl>(topology, std::move(config).value(), options);
+  if (auto connected = impl->connect(); !connected)
+    return connected.error();
+  return std::unique_ptr<Application>(new Application(std::move(impl)));
+}
+
+Result<void> Application::run() {
+  return impl_->run();
+}
+void Application::stop() noexcept {
+  impl_->stop();
+}
+ApplicationStats Application::stats() const {
+  return impl_->stats();
+}
+
+}  // namespace streamrun::runtime

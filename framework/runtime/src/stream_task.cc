@@ -1,0 +1,200 @@
+#include "stream_task.h"
+
+#include <bit>
+#include <thread>
+
+#include <boost/fiber/operations.hpp>
+#include <fmt/format.h>
+
+#include <streamrun/base/log.h>
+
+namespace streamrun::runtime {
+namespace {
+
+// buffered_channel wants a power of two and keeps one slot free.
+std::size_t channel_capacity(std::size_t bound) {
+  return std::bit_ceil(bound + 1);
+}
+
+}  // namespace
+
+StreamTask::StreamTask(const Topology& topology, TaskInfo info, kafka::Producer& producer,
+                       std::size_t channel_bound, TaskFailureListener& failures)
+    : instance_(topology, std::move(info), *this,
+                [] {
+                  return std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+                }),
+      producer_(producer),
+      failures_(failures),
+      logger_(log::get("runtime")),
+      bound_(channel_bound),
+      channel_(channel_capacity(channel_bound)) {}
+
+StreamTask::~StreamTask() {
+  channel_.close();
+  instance_.close();
+}
+
+bool StreamTask::offer(kafka::Message& message) {
+  if (depth_.load(std::memory_order_relaxed) >= bound_)
+    return false;
+  if (channel_.try_push(std::move(message)) != boost::fibers::channel_op_status::success) {
+    return false;
+  }
+  const auto depth = depth_.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (depth > max_depth_.load(std::memory_order_relaxed))
+    max_depth_.store(depth);
+  return true;
+}
+
+void StreamTask::request_stop() {
+  stop_requested_ = true;
+  channel_.close();
+}
+
+void StreamTask::run() {
+  kafka::Message message(nullptr);
+  while (!stop_requested_ && !failed_) {
+    if (channel_.pop(message) != boost::fibers::channel_op_status::success)
+      break;
+    depth_.fetch_sub(1, std::memory_order_relaxed);
+    process(message);
+    message = kafka::Message(nullptr);  // give the fetch buffer back early
+  }
+  instance_.close();
+}
+
+void StreamTask::process(const kafka::Message& message) {
+  RawRecord raw;
+  raw.key = message.key();
+  raw.value = message.value();
+  for (auto& header : message.headers()) {
+    raw.headers.push_back({std::move(header.key), std::move(header.value)});
+  }
+  raw.timestamp_ms = message.timestamp_ms();
+  raw.origin = {std::string(message.topic()), message.partition().value(),
+                message.offset().value()};
+  try {
+    instance_.process(raw);
+  } catch (const std::exception& e) {
+    // The error-handling policy (retry, skip, dead letter) hooks in here; until then a failed
+    // record fails the task and nothing at or after it is committed.
+    fail(fmt::format("task {} failed on {}[{}] offset {}: {}", id(), raw.origin.topic,
+                     raw.origin.partition, raw.origin.offset, e.what()));
+    return;
+  }
+  {
+    std::lock_guard lock(progress_mutex_);
+    processed_[message.topic_partition()] = message.offset().value() + 1;
+  }
+  processed_count_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void StreamTask::send(std::string_view topic, std::optional<std::string> key,
+                      std::optional<std::string> value, const RecordHeaders& headers,
+                      std::int64_t timestamp_ms, const RecordOrigin& /*origin*/) {
+  std::vector<kafka::HeaderView> header_views;
+  header_views.reserve(headers.size());
+  for (const auto& header : headers) {
+    header_views.push_back(
+        {header.key, header.value ? std::optional<std::string_view>(*header.value) : std::nullopt});
+  }
+  const kafka::ProducerRecord record{topic,
+                                     std::nullopt,
+                                     key ? std::optional<std::string_view>(*key) : std::nullopt,
+                                     value ? std::optional<std::string_view>(*value) : std::nullopt,
+                                     header_views,
+                                     timestamp_ms};
+  std::uint64_t sequence = 0;
+  {
+    std::lock_guard lock(progress_mutex_);
+    sequence = next_sequence_++;
+    acked_.push_back(false);
+  }
+  while (true) {
+    auto sent = producer_.send(record, [this, sequence](const kafka::DeliveryReport& report) {
+      acknowledge(sequence, report);
+    });
+    if (sent)
+      return;
+    if (sent.error().code() != kafka::errc::queue_full) {
+      // Never sent, so never acknowledged: the sequence stays open and blocks commits past it.
+      throw std::runtime_error(sent.error().message());
+    }
+    // The producer's queue is full: wait for the I/O fiber to serve deliveries. Never drop.
+    boost::this_fiber::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+void StreamTask::acknowledge(std::uint64_t sequence, const kafka::DeliveryReport& report) {
+  if (report.error) {
+    // The sequence stays unacknowledged, so no offset after it is ever committed.
+    fail(fmt::format("task {}: output to {} could not be delivered: {}", id(),
+                     to_string(report.topic_partition), report.error->message()));
+    return;
+  }
+  std::lock_guard lock(progress_mutex_);
+  acked_[static_cast<std::size_t>(sequence - acked_below_)] = true;
+  while (!acked_.empty() && acked_.front()) {
+    acked_.pop_front();
+    ++acked_below_;
+  }
+}
+
+void StreamTask::fail(const std::string& reason) {
+  if (failed_.exchange(true))
+    return;
+  logger_->error("{}", reason);
+  failures_.on_task_failed(reason);
+}
+
+void StreamTask::mark_commit_point() {
+  CommitPoint point;
+  {
+    std::lock_guard lock(progress_mutex_);
+    point.offsets = processed_;
+    point.sequence = next_sequence_;
+  }
+  if (!points_.empty() && points_.back().offsets == point.offsets)
+    return;
+  points_.push_back(std::move(point));
+}
+
+std::vector<kafka::PartitionOffset> StreamTask::take_committable() {
+  std::uint64_t acked_below = 0;
+  {
+    std::lock_guard lock(progress_mutex_);
+    acked_below = acked_below_;
+  }
+  std::optional<CommitPoint> ready;
+  while (!points_.empty() && points_.front().sequence <= acked_below) {
+    ready = std::move(points_.front());
+    points_.pop_front();
+  }
+  std::vector<kafka::PartitionOffset> offsets;
+  if (!ready)
+    return offsets;
+  for (const auto& [tp, offset] : ready->offsets) {
+    auto& committed = committed_[tp];
+    if (offset > committed) {
+      committed = offset;
+      offsets.push_back({tp, Offset(offset)});
+    }
+  }
+  return offsets;
+}
+
+bool StreamTask::flushed() const {
+  std::lock_guard lock(progress_mutex_);
+  return acked_below_ == next_sequence_;
+}
+
+std::vector<kafka::PartitionOffset> StreamTask::final_offsets() {
+  points_.clear();
+  mark_commit_point();
+  return take_committable();
+}
+
+}  // namespace streamrun::runtime

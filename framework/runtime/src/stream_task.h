@@ -1,0 +1,113 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/fiber/buffered_channel.hpp>
+#include <boost/fiber/condition_variable.hpp>
+#include <boost/fiber/mutex.hpp>
+#include <spdlog/logger.h>
+
+#include <streamrun/core/topology.h>
+#include <streamrun/kafka/consumer.h>
+#include <streamrun/kafka/producer.h>
+
+namespace streamrun::runtime {
+
+// Told when a task cannot go on.
+class TaskFailureListener {
+ public:
+  virtual ~TaskFailureListener() = default;
+  virtual void on_task_failed(const std::string& reason) = 0;
+};
+
+// One sub-topology instance for one input partition, run on its own fiber.
+//
+// The I/O fiber offers records (offer) into a bounded channel and reads commit progress; the
+// task fiber (run) processes them one at a time, sending outputs through the shared producer.
+// Commit rule (at-least-once): an input offset is committable once every output produced while
+// processing the records before it has been acknowledged by the broker. Outputs carry a
+// sequence number; a commit point pairs the next input offsets with the sequence number
+// reached, and becomes committable when all sequence numbers below it are acknowledged — so
+// commits never stall processing.
+class StreamTask final : public RecordCollector {
+ public:
+  StreamTask(const Topology& topology, TaskInfo info, kafka::Producer& producer,
+             std::size_t channel_bound, TaskFailureListener& failures);
+  ~StreamTask() override;
+
+  [[nodiscard]] const TaskInfo& info() const noexcept { return instance_.info(); }
+  [[nodiscard]] std::string id() const { return info().id(); }
+
+  // --- I/O fiber side ---------------------------------------------------------------------
+  // Hands a record to the task; false (record not taken) when the channel is at its bound.
+  bool offer(kafka::Message& message);
+  [[nodiscard]] std::size_t depth() const noexcept {
+    return depth_.load(std::memory_order_relaxed);
+  }
+  [[nodiscard]] std::size_t bound() const noexcept { return bound_; }
+  [[nodiscard]] std::size_t max_depth() const noexcept { return max_depth_.load(); }
+  // Asks the task to stop after its in-flight record; buffered records are dropped (they are
+  // not committed, so whoever owns the partition next reads them again).
+  void request_stop();
+  // Snapshots progress as a commit point (call every commit interval).
+  void mark_commit_point();
+  // Offsets that became committable since the last call.
+  [[nodiscard]] std::vector<kafka::PartitionOffset> take_committable();
+  // After the task fiber ended: true once every output is acknowledged.
+  [[nodiscard]] bool flushed() const;
+  // Every processed offset not committed yet (only meaningful once flushed()).
+  [[nodiscard]] std::vector<kafka::PartitionOffset> final_offsets();
+  [[nodiscard]] bool failed() const noexcept { return failed_.load(); }
+  [[nodiscard]] std::int64_t processed() const noexcept { return processed_count_.load(); }
+
+  // --- task fiber ---------------------------------------------------------------------------
+  void run();
+
+  // RecordCollector: called by the task's sink operators, on the task fiber.
+  void send(std::string_view topic, std::optional<std::string> key,
+            std::optional<std::string> value, const RecordHeaders& headers,
+            std::int64_t timestamp_ms, const RecordOrigin& origin) override;
+
+ private:
+  void process(const kafka::Message& message);
+  void fail(const std::string& reason);
+  void acknowledge(std::uint64_t sequence, const kafka::DeliveryReport& report);
+
+  TaskInstance instance_;
+  kafka::Producer& producer_;
+  TaskFailureListener& failures_;
+  std::shared_ptr<spdlog::logger> logger_;
+
+  const std::size_t bound_;
+  boost::fibers::buffered_channel<kafka::Message> channel_;
+  std::atomic<std::size_t> depth_{0};
+  std::atomic<std::size_t> max_depth_{0};
+  std::atomic<bool> stop_requested_{false};
+  std::atomic<bool> failed_{false};
+  std::atomic<std::int64_t> processed_count_{0};
+
+  // Progress, shared between the task fiber, the I/O fiber and delivery callbacks.
+  mutable std::mutex progress_mutex_;
+  std::map<TopicPartition, std::int64_t> processed_;  // next offset per input partition
+  std::uint64_t next_sequence_ = 0;                   // of the next output
+  std::uint64_t acked_below_ = 0;                     // every output below is acknowledged
+  std::deque<bool> acked_;                            // from acked_below_ on
+
+  // I/O fiber only.
+  struct CommitPoint {
+    std::map<TopicPartition, std::int64_t> offsets;
+    std::uint64_t sequence = 0;
+  };
+  std::deque<CommitPoint> points_;
+  std::map<TopicPartition, std::int64_t> committed_;
+};
+
+}  // namespace streamrun::runtime
