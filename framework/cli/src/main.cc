@@ -1,6 +1,9 @@
+#include <cstdio>
+
 #include <CLI/CLI.hpp>
 
 #include <streamrun/base/log.h>
+#include <streamrun/runtime/runtime_config.h>
 
 #include "commands.h"
 
@@ -14,10 +17,19 @@ int main(int argc, char** argv) {
   streamrun::cli::BrokerOptions broker_options;
   streamrun::cli::add_broker_command(app, broker_options);
 
+  auto* config_command = app.add_subcommand(
+      "config",
+      "List the application properties (key, type, default, meaning) as Markdown. "
+      "Kafka client properties (bootstrap.servers, sasl.*, ...) are accepted under "
+      "librdkafka's own names, optionally prefixed with consumer. or producer.");
+
   CLI11_PARSE(app, argc, argv);
   streamrun::log::configure({.level = log_level});
 
   if (app.got_subcommand("broker"))
     return streamrun::cli::run_broker(broker_options);
+  if (app.got_subcommand(config_command)) {
+    std::fputs(streamrun::runtime::RuntimeProperties::definition().to_markdown().c_str(), stdout);
+  }
   return 0;
 }

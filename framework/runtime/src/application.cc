@@ -130,6 +130,7 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
   std::atomic<bool> last_commit_ok_{true};
   std::atomic<std::int64_t> paused_{0};
   std::atomic<std::int64_t> max_depth_{0};
+  std::atomic<std::int64_t> max_backlog_{0};
   std::atomic<std::int64_t> active_tasks_{0};
   mutable std::mutex tasks_mutex_;  // guards tasks_ against stats() from other threads
 };
@@ -258,6 +259,9 @@ void Application::Impl::dispatch(std::vector<kafka::Message>& batch) {
     if (slot.backlog.empty() && slot.task->offer(message))
       continue;
     slot.backlog.push_back(std::move(message));
+    if (static_cast<std::int64_t>(slot.backlog.size()) > max_backlog_) {
+      max_backlog_ = static_cast<std::int64_t>(slot.backlog.size());
+    }
     if (!slot.paused) {
       // Backpressure: the task is behind, so stop fetching for it until it catches up.
       auto paused = consumer_->pause({slot.partitions.begin(), slot.partitions.end()});
@@ -444,6 +448,7 @@ ApplicationStats Application::Impl::stats() const {
   stats.commit_failures = commit_failures_;
   stats.last_commit_ok = last_commit_ok_;
   stats.partitions_paused = paused_;
+  stats.max_backlog = max_backlog_;
   stats.channel_bound = static_cast<std::int64_t>(channel_bound_);
   stats.active_tasks = active_tasks_;
   return stats;

@@ -224,5 +224,34 @@ TEST_F(ApplicationTest, WhenOneOfTwoInstancesStopsTheOtherTakesOverWithoutLoss) 
   EXPECT_EQ(instances, (std::set<std::string>{"a", "b"}));
 }
 
+TEST_F(ApplicationTest, ASlowSinkPausesThePartitionInsteadOfBufferingWithoutBound) {
+  constexpr int kOrders = 4'000;
+  produce_orders(0, kOrders);
+  auto properties = app_properties("slow-sink");
+  properties.set("buffered.records.per.partition", "50");
+  properties.set("poll.batch.records", "100");
+  // A sink that takes at most 20 records per 20 ms: far slower than the input.
+  properties.set("producer.queue.buffering.max.messages", "20");
+  properties.set("producer.linger.ms", "20");
+  RunningApp app(filter_map_topology(), properties);
+  const auto outputs = read_outputs(kOrders / 2, 120s);
+  const auto stats = app.app().stats();
+  ASSERT_TRUE(app.stop().ok());
+
+  std::set<std::string> distinct;
+  for (const auto& out : outputs)
+    distinct.insert(out.src);
+  EXPECT_EQ(distinct.size(), static_cast<std::size_t>(kOrders / 2)) << "nothing dropped";
+  EXPECT_GT(stats.partitions_paused, 0) << "the slow sink must pause the input";
+  EXPECT_LE(stats.max_channel_depth, 50) << "a channel never exceeds its bound";
+  EXPECT_GT(stats.max_channel_depth, 0);
+  // What was already fetched when a partition paused waits outside the channel; it is bounded
+  // by what one poll returns, not by the input.
+  EXPECT_LE(stats.max_backlog, 100);
+  std::cout << "paused " << stats.partitions_paused << " times; deepest channel "
+            << stats.max_channel_depth << " of " << stats.channel_bound << "; largest backlog "
+            << stats.max_backlog << "\n";
+}
+
 }  // namespace
 }  // namespace streamrun::runtime

@@ -19,6 +19,8 @@ struct ApplicationStats {
   std::int64_t partitions_paused = 0;  // times a full channel paused a partition
   std::int64_t max_channel_depth = 0;  // deepest any task's input channel has been
   std::int64_t channel_bound = 0;      // buffered.records.per.partition
+  // Most records held back for one paused partition (already fetched when it was paused).
+  std::int64_t max_backlog = 0;
   std::int64_t active_tasks = 0;
 };
 

@@ -1,0 +1,172 @@
+// End-to-end throughput of a stateless filter/map pipeline through the development broker,
+// against a bare librdkafka consume -> produce loop doing the same work, in the same run.
+//
+//   build/bin/stateless-bench --records 1000000
+//
+// Both read the same pre-produced input topic (8 partitions) with a fresh consumer group and
+// write every record whose value is even (half of them) after a small map, so the figures
+// compare the framework's overhead, not the work. Throughput is counted from the first record
+// consumed to the last output acknowledged, so group-join time is left out of both.
+
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <librdkafka/rdkafka.h>
+
+#include <streamrun/base/log.h>
+#include <streamrun/core/stream_builder.h>
+#include <streamrun/kafka/dev_broker.h>
+#include <streamrun/kafka/producer.h>
+#include <streamrun/runtime/application.h>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+bool keep(std::string_view value) {
+  return (value.back() - '0') % 2 == 0;
+}
+std::string transform(std::string_view value) {
+  return "ok:" + std::string(value);
+}
+
+void produce_input(const std::string& bootstrap, int records) {
+  auto producer = streamrun::kafka::Producer::create({{"bootstrap.servers", bootstrap}}).value();
+  for (int i = 0; i < records; ++i) {
+    const auto key = fmt::format("user-{}", i % 1000);
+    const auto value = fmt::format("order-{}", i);
+    while (!producer->send({"input", std::nullopt, key, value, {}, std::nullopt})) {
+      producer->poll(1ms);
+    }
+    if (i % 1000 == 0)
+      producer->poll();
+  }
+  producer->flush(60s).value();
+}
+
+struct Measurement {
+  double seconds = 0;
+  long records = 0;
+  [[nodiscard]] double rate() const { return records / seconds; }
+};
+
+// librdkafka's C API directly: subscribe, poll, produce, commit at the end.
+Measurement bare_loop(const std::string& bootstrap, int records) {
+  char err[512];
+  rd_kafka_conf_t* cconf = rd_kafka_conf_new();
+  rd_kafka_conf_set(cconf, "bootstrap.servers", bootstrap.c_str(), err, sizeof err);
+  rd_kafka_conf_set(cconf, "group.id", "bench-bare", err, sizeof err);
+  rd_kafka_conf_set(cconf, "auto.offset.reset", "earliest", err, sizeof err);
+  rd_kafka_conf_set(cconf, "enable.auto.commit", "false", err, sizeof err);
+  rd_kafka_t* consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cconf, err, sizeof err);
+  rd_kafka_poll_set_consumer(consumer);
+  rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(topics, "input", RD_KAFKA_PARTITION_UA);
+  rd_kafka_subscribe(consumer, topics);
+  rd_kafka_topic_partition_list_destroy(topics);
+
+  rd_kafka_conf_t* pconf = rd_kafka_conf_new();
+  rd_kafka_conf_set(pconf, "bootstrap.servers", bootstrap.c_str(), err, sizeof err);
+  rd_kafka_conf_set(pconf, "enable.idempotence", "true", err, sizeof err);
+  rd_kafka_conf_set(pconf, "linger.ms", "5", err, sizeof err);
+  rd_kafka_t* producer = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, err, sizeof err);
+
+  long consumed = 0;
+  Clock::time_point first;
+  while (consumed < records) {
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer, 100);
+    if (m == nullptr)
+      continue;
+    if (m->err) {
+      rd_kafka_message_destroy(m);
+      continue;
+    }
+    if (consumed++ == 0)
+      first = Clock::now();
+    const std::string_view value(static_cast<const char*>(m->payload), m->len);
+    if (keep(value)) {
+      const auto out = transform(value);
+      while (rd_kafka_producev(producer, RD_KAFKA_V_TOPIC("output"),
+                               RD_KAFKA_V_KEY(m->key, m->key_len),
+                               RD_KAFKA_V_VALUE(const_cast<char*>(out.data()), out.size()),
+                               RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                               RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        rd_kafka_poll(producer, 1);
+      }
+    }
+    rd_kafka_poll(producer, 0);
+    rd_kafka_message_destroy(m);
+  }
+  rd_kafka_flush(producer, 60'000);
+  const double seconds = std::chrono::duration<double>(Clock::now() - first).count();
+  rd_kafka_commit(consumer, nullptr, 0);
+  rd_kafka_consumer_close(consumer);
+  rd_kafka_destroy(consumer);
+  rd_kafka_destroy(producer);
+  return {seconds, consumed};
+}
+
+Measurement streamrun_pipeline(const std::string& bootstrap, int records, int threads,
+                               const std::vector<std::string>& overrides) {
+  const streamrun::Serdes<std::string, std::string> strings{streamrun::serdes::string(),
+                                                            streamrun::serdes::string()};
+  streamrun::StreamBuilder builder;
+  builder.stream("input", strings)
+      .filter([](const std::string&, const std::string& value) { return keep(value); })
+      .map_values([](const std::string& value) { return transform(value); })
+      .to("output", strings);
+  streamrun::config::Properties properties{{"application.id", "bench-streamrun"},
+                                           {"bootstrap.servers", bootstrap},
+                                           {"num.threads", std::to_string(threads)}};
+  properties.merge(streamrun::config::Properties::from_assignments(overrides, "--set").value());
+  auto app = streamrun::runtime::Application::create(builder.build(), properties).value();
+  std::thread runner([&] { app->run().value(); });
+  Clock::time_point first;
+  bool started = false;
+  while (app->stats().records_processed < records) {
+    if (!started && app->stats().records_processed > 0) {
+      first = Clock::now();
+      started = true;
+    }
+    std::this_thread::sleep_for(1ms);
+  }
+  app->stop();  // the final flush and commit are part of the measured work
+  runner.join();
+  const auto stats = app->stats();
+  fmt::print("streamrun: paused {} times, deepest channel {}, largest backlog {}, commits {}\n",
+             stats.partitions_paused, stats.max_channel_depth, stats.max_backlog, stats.commits);
+  return {std::chrono::duration<double>(Clock::now() - first).count(), records};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{"Stateless pipeline throughput: streamrun vs a bare librdkafka loop."};
+  int records = 1'000'000;
+  int threads = 2;
+  cli.add_option("--records", records)->capture_default_str();
+  cli.add_option("--threads", threads, "num.threads for streamrun")->capture_default_str();
+  std::vector<std::string> overrides;
+  cli.add_option("--set", overrides, "streamrun property KEY=VALUE (repeatable)");
+  CLI11_PARSE(cli, argc, argv);
+  streamrun::log::configure({.level = "warn"});
+
+  auto broker = streamrun::kafka::DevBroker::start({1, {{"input", 8}, {"output", 8}}}).value();
+  produce_input(broker->bootstrap_servers(), records);
+
+  const auto bare = bare_loop(broker->bootstrap_servers(), records);
+  const auto framework =
+      streamrun_pipeline(broker->bootstrap_servers(), records, threads, overrides);
+  fmt::print("records: {}, partitions: 8, development broker in-process\n", records);
+  fmt::print("bare librdkafka consume->produce loop: {:>10.0f} records/s ({:.2f} s)\n", bare.rate(),
+             bare.seconds);
+  fmt::print("streamrun filter/map pipeline:         {:>10.0f} records/s ({:.2f} s, {} threads)\n",
+             framework.rate(), framework.seconds, threads);
+  fmt::print("ratio streamrun / bare: {:.2f}\n", framework.rate() / bare.rate());
+  return 0;
+}
