@@ -38,6 +38,21 @@ Serde<std::string> string() {
           }};
 }
 
+Serde<std::vector<std::byte>> bytes() {
+  return {"bytes",
+          [](const std::vector<std::byte>& value) -> std::optional<std::string> {
+            return std::string(reinterpret_cast<const char*>(value.data()), value.size());
+          },
+          [](std::optional<std::string_view> raw) {
+            std::vector<std::byte> value;
+            if (raw) {
+              const auto* data = reinterpret_cast<const std::byte*>(raw->data());
+              value.assign(data, data + raw->size());
+            }
+            return value;
+          }};
+}
+
 Serde<std::optional<std::string>> nullable_string() {
   return {
       "nullable_string",

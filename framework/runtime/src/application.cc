@@ -112,6 +112,9 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
   std::chrono::milliseconds shutdown_timeout_;
   std::shared_ptr<spdlog::logger> logger_;
 
+  // Declared before the producer so that they are destroyed after it: the producer releases
+  // their pending delivery callbacks without calling them.
+  std::vector<std::unique_ptr<StreamTask>> unreported_tasks_;
   std::unique_ptr<kafka::Producer> producer_;
   std::unique_ptr<kafka::Consumer> consumer_;
   WorkerPool* pool_ = nullptr;
@@ -364,14 +367,18 @@ std::vector<kafka::PartitionOffset> Application::Impl::finish_tasks(
   for (const auto& key : keys) {
     auto& slot = tasks_.at(key);
     auto* task = slot.task.get();
-    serve_until([&] { return slot.done.wait_for(0ms) == boost::fibers::future_status::ready; },
-                Clock::time_point::max());
-    if (!serve_until([&] { return task->flushed() || task->failed(); }, deadline)) {
+    serve_until([&] { return task->finished(); }, Clock::time_point::max());
+    // A failed task's outputs may never all be acknowledged, but their reports still arrive.
+    const bool settled = serve_until(
+        [&] { return task->flushed() || (task->failed() && task->reports_pending() == 0); },
+        deadline);
+    if (!settled) {
       logger_->warn(
           "task {}: outputs still unacknowledged after {} ms; its last records will be "
           "processed again",
           task->id(), shutdown_timeout_.count());
     }
+    task->drop_buffered();
     auto ready = task->final_offsets();
     offsets.insert(offsets.end(), ready.begin(), ready.end());
     processed_before_ += task->processed();
@@ -384,6 +391,10 @@ std::vector<kafka::PartitionOffset> Application::Impl::finish_tasks(
     }
     logger_->info("task {} closed after {} records", task->id(), task->processed());
     std::lock_guard lock(tasks_mutex_);
+    if (task->reports_pending() > 0) {
+      // Delivery callbacks still point at the task: keep it until the producer is gone.
+      unreported_tasks_.push_back(std::move(slot.task));
+    }
     tasks_.erase(key);
     active_tasks_ = static_cast<std::int64_t>(tasks_.size());
   }

@@ -64,6 +64,7 @@ void StreamTask::run() {
     message = kafka::Message(nullptr);  // give the fetch buffer back early
   }
   instance_.close();
+  finished_ = true;
 }
 
 void StreamTask::process(const kafka::Message& message) {
@@ -114,11 +115,14 @@ void StreamTask::send(std::string_view topic, std::optional<std::string> key,
     acked_.push_back(false);
   }
   while (true) {
+    reports_pending_.fetch_add(1);
     auto sent = producer_.send(record, [this, sequence](const kafka::DeliveryReport& report) {
       acknowledge(sequence, report);
+      reports_pending_.fetch_sub(1);
     });
     if (sent)
       return;
+    reports_pending_.fetch_sub(1);
     if (sent.error().code() != kafka::errc::queue_full) {
       // Never sent, so never acknowledged: the sequence stays open and blocks commits past it.
       throw std::runtime_error(sent.error().message());
@@ -140,6 +144,13 @@ void StreamTask::acknowledge(std::uint64_t sequence, const kafka::DeliveryReport
   while (!acked_.empty() && acked_.front()) {
     acked_.pop_front();
     ++acked_below_;
+  }
+}
+
+void StreamTask::drop_buffered() {
+  kafka::Message message;
+  while (channel_.try_pop(message) == boost::fibers::channel_op_status::success) {
+    depth_.fetch_sub(1, std::memory_order_relaxed);
   }
 }
 

@@ -66,7 +66,15 @@ class StreamTask final : public RecordCollector {
   // Every processed offset not committed yet (only meaningful once flushed()).
   [[nodiscard]] std::vector<kafka::PartitionOffset> final_offsets();
   [[nodiscard]] bool failed() const noexcept { return failed_.load(); }
+  // Outputs sent whose delivery report has not been served yet. The task must outlive them:
+  // their callbacks point at it.
+  [[nodiscard]] std::int64_t reports_pending() const noexcept { return reports_pending_.load(); }
+  // After the task fiber ended: releases the records still in the channel.
+  void drop_buffered();
   [[nodiscard]] std::int64_t processed() const noexcept { return processed_count_.load(); }
+
+  // True once run() has returned.
+  [[nodiscard]] bool finished() const noexcept { return finished_.load(); }
 
   // --- task fiber ---------------------------------------------------------------------------
   void run();
@@ -92,7 +100,9 @@ class StreamTask final : public RecordCollector {
   std::atomic<std::size_t> max_depth_{0};
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> failed_{false};
+  std::atomic<bool> finished_{false};
   std::atomic<std::int64_t> processed_count_{0};
+  std::atomic<std::int64_t> reports_pending_{0};
 
   // Progress, shared between the task fiber, the I/O fiber and delivery callbacks.
   mutable std::mutex progress_mutex_;

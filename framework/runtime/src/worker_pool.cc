@@ -1,9 +1,21 @@
 #include "worker_pool.h"
 
+#include <vector>
+
 #include <boost/fiber/fiber.hpp>
 #include <boost/fiber/future/packaged_task.hpp>
+#include <boost/fiber/protected_fixedsize_stack.hpp>
 
 namespace streamrun::runtime {
+namespace {
+
+// Operator code, serdes, logging and exception unwinding all run on fiber stacks. Boost's
+// default (64 KiB, no guard page) is too small for that and overflows silently into the heap;
+// these stacks are larger and end in a guard page, so an overflow is a clean crash. Only the
+// pages a fiber touches are backed by memory.
+constexpr std::size_t kFiberStackBytes = 1024 * 1024;
+
+}  // namespace
 
 WorkerPool::WorkerPool(int threads) {
   for (int i = 0; i < threads; ++i)
@@ -11,10 +23,17 @@ WorkerPool::WorkerPool(int threads) {
   for (int i = 0; i < threads; ++i) {
     threads_.emplace_back([launcher = launchers_[static_cast<std::size_t>(i)].get()] {
       std::function<void()> job;
+      std::vector<boost::fibers::fiber> fibers;
       // The thread's main fiber waits here; launched fibers run whenever it waits.
       while (launcher->pop(job) == boost::fibers::channel_op_status::success) {
-        boost::fibers::fiber(std::move(job)).detach();
+        fibers.emplace_back(std::allocator_arg,
+                            boost::fibers::protected_fixedsize_stack(kFiberStackBytes),
+                            std::move(job));
       }
+      // A fiber may still be winding down after its future became ready; the thread (and its
+      // scheduler) must not end before every fiber has terminated.
+      for (auto& fiber : fibers)
+        fiber.join();
     });
   }
 }

@@ -120,6 +120,12 @@ class RunningApp {
     thread_ = std::thread([this] { result_ = std::make_unique<Result<void>>(app_->run()); });
   }
   ~RunningApp() { stop(); }
+  // Waits for run() to return by itself (e.g. after a task failed).
+  Result<void> wait() {
+    if (thread_.joinable())
+      thread_.join();
+    return result_ ? *result_ : Result<void>();
+  }
   Result<void> stop() {
     if (thread_.joinable()) {
       app_->stop();
@@ -222,6 +228,44 @@ TEST_F(ApplicationTest, WhenOneOfTwoInstancesStopsTheOtherTakesOverWithoutLoss) 
   for (const auto& out : outputs)
     instances.insert(out.instance);
   EXPECT_EQ(instances, (std::set<std::string>{"a", "b"}));
+}
+
+TEST_F(ApplicationTest, AFailingRecordStopsTheApplicationNamingItAndIsNeverCommittedPast) {
+  auto producer = kafka::Producer::create(producer_properties());
+  ASSERT_TRUE(producer.ok());
+  for (int i = 0; i < 100; ++i) {
+    const auto value = i == 50 ? std::string("poison") : fmt::format("order-{}:{}", i, i);
+    send_waiting(**producer, {"orders", 0, "k", value, {}, std::nullopt});
+  }
+  ASSERT_TRUE((*producer)->flush(10s).ok());
+
+  StreamBuilder builder;
+  builder.stream("orders", kStrings)
+      .map_values(
+          [](const std::string& value) {
+            if (value == "poison")
+              throw std::runtime_error("cannot price order 'poison'");
+            return value;
+          },
+          "price")
+      .process<std::string, std::string>([] { return std::make_unique<Stamp>("a"); })
+      .to("accepted", kStrings);
+  RunningApp app(builder.build(), app_properties("failing"));
+  auto result = app.wait();
+  ASSERT_FALSE(result.ok()) << "a failed task stops the application with an error";
+  EXPECT_NE(result.error().message().find("on orders[0] offset 50: operator 'price' failed: "
+                                          "std::runtime_error: cannot price order 'poison'"),
+            std::string::npos)
+      << result.error().message();
+
+  // The records before it were processed and committed; the failed one was not.
+  EXPECT_EQ(read_outputs(50).size(), 50u);
+  auto consumer = kafka::Consumer::create(consumer_properties("failing"), nullptr);
+  ASSERT_TRUE(consumer.ok());
+  auto committed = (*consumer)->committed({{TopicName("orders"), PartitionId(0)}}, 10s);
+  ASSERT_TRUE(committed.ok()) << committed.error().message();
+  ASSERT_EQ(committed->size(), 1u);
+  EXPECT_EQ(committed->front().offset.value(), 50);
 }
 
 TEST_F(ApplicationTest, ASlowSinkPausesThePartitionInsteadOfBufferingWithoutBound) {

@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace streamrun {
 
@@ -35,6 +36,8 @@ namespace serdes {
 
 // UTF-8 or any bytes, as is. Null reads as the empty string.
 Serde<std::string> string();
+// Raw bytes, kept apart from text by type.
+Serde<std::vector<std::byte>> bytes();
 // Keeps null apart from empty.
 Serde<std::optional<std::string>> nullable_string();
 // 4 and 8 bytes big-endian, as Kafka's IntegerSerializer and LongSerializer write them.
