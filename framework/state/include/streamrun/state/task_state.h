@@ -1,0 +1,97 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include <streamrun/base/result.h>
+#include <streamrun/core/kv_store.h>
+
+namespace streamrun::state {
+
+enum class errc {
+  unusable = 1,  // the directory belongs to another application or task, or is corrupt
+  io_error,      // a write failed (disk full, read-only file system, ...)
+  unknown_store,
+};
+const std::error_category& state_category() noexcept;
+inline std::error_code make_error_code(errc e) noexcept {
+  return {static_cast<int>(e), state_category()};
+}
+
+// What every task's state shares: where it lives and how much memory RocksDB may use.
+// Create one per application and keep it alive longer than every TaskState opened with it.
+class StateEnvironment {
+ public:
+  struct Options {
+    std::filesystem::path directory;  // state.dir/<application.id>
+    std::string application_id;
+    // Block cache and memtables of all tasks together.
+    std::size_t memory_budget_bytes = 256u << 20;
+  };
+  [[nodiscard]] static Result<std::shared_ptr<StateEnvironment>> create(Options options);
+  ~StateEnvironment();
+
+  [[nodiscard]] const Options& options() const noexcept { return options_; }
+
+  struct Impl;
+  [[nodiscard]] Impl& impl() const noexcept { return *impl_; }
+
+ private:
+  StateEnvironment(Options options, std::unique_ptr<Impl> impl);
+  Options options_;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The state of one task: its stores and the input offsets its state reflects.
+//
+// Writes go to an indexed batch that reads see; commit() writes the batch and the offsets in
+// one atomic, synced RocksDB write. After a crash the task reopens its directory and finds the
+// state exactly as of its last commit, with the offsets to resume from — so no input is ever
+// applied twice. Used from the task's fiber only.
+class TaskState {
+ public:
+  // Opens (creating if needed) `<environment dir>/<task_id>` with the given stores. Fails with
+  // errc::unusable when the directory belongs to another application or task, or is corrupt;
+  // the caller then wipes it (wipe()) and restores from the changelog.
+  [[nodiscard]] static Result<std::unique_ptr<TaskState>> open(
+      std::shared_ptr<StateEnvironment> environment, const std::string& task_id,
+      const std::vector<std::string>& store_names);
+  // Removes a task's directory.
+  [[nodiscard]] static Result<void> wipe(const StateEnvironment& environment,
+                                         const std::string& task_id);
+  ~TaskState();
+  TaskState(const TaskState&) = delete;
+  TaskState& operator=(const TaskState&) = delete;
+
+  [[nodiscard]] KeyValueStore& store(std::string_view name);
+
+  // Input offsets stored by the last commit, keyed "topic/partition" (the next offset to read).
+  [[nodiscard]] const std::map<std::string, std::int64_t>& committed_offsets() const noexcept;
+
+  // Makes every change since the last commit durable, together with `offsets` (merged into the
+  // stored ones). On error nothing of this commit is durable and the changes stay pending.
+  [[nodiscard]] Result<void> commit(const std::map<std::string, std::int64_t>& offsets);
+
+  // Throws away the changes since the last commit.
+  void discard_uncommitted();
+
+  [[nodiscard]] bool has_uncommitted() const noexcept;
+  [[nodiscard]] const std::filesystem::path& directory() const noexcept;
+
+  struct Impl;
+
+ private:
+  explicit TaskState(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace streamrun::state
+
+template <>
+struct std::is_error_code_enum<streamrun::state::errc> : std::true_type {};

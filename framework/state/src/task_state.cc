@@ -1,0 +1,342 @@
+#include <charconv>
+
+#include <fmt/format.h>
+#include <rocksdb/cache.h>
+#include <rocksdb/convenience.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
+#include <rocksdb/utilities/write_batch_with_index.h>
+#include <rocksdb/write_buffer_manager.h>
+
+#include <streamrun/base/log.h>
+#include <streamrun/state/task_state.h>
+
+namespace streamrun::state {
+namespace {
+
+constexpr const char* kMetaFamily = "__streamrun_meta";
+constexpr const char* kApplicationKey = "application.id";
+constexpr const char* kTaskKey = "task.id";
+constexpr std::string_view kOffsetPrefix = "offset/";
+
+class StateCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "streamrun.state"; }
+  std::string message(int value) const override {
+    switch (static_cast<errc>(value)) {
+      case errc::unusable:
+        return "state directory unusable";
+      case errc::io_error:
+        return "state write failed";
+      case errc::unknown_store:
+        return "unknown store";
+    }
+    return "state error " + std::to_string(value);
+  }
+};
+
+struct DbDeleter {
+  void operator()(rocksdb::DB* db) const noexcept { delete db; }
+};
+using DbHandle = std::unique_ptr<rocksdb::DB, DbDeleter>;
+
+}  // namespace
+
+const std::error_category& state_category() noexcept {
+  static const StateCategory category;
+  return category;
+}
+
+struct StateEnvironment::Impl {
+  std::shared_ptr<rocksdb::Cache> cache;
+  std::shared_ptr<rocksdb::WriteBufferManager> write_buffers;
+};
+
+StateEnvironment::StateEnvironment(Options options, std::unique_ptr<Impl> impl)
+    : options_(std::move(options)), impl_(std::move(impl)) {}
+StateEnvironment::~StateEnvironment() = default;
+
+Result<std::shared_ptr<StateEnvironment>> StateEnvironment::create(Options options) {
+  std::error_code ec;
+  std::filesystem::create_directories(options.directory, ec);
+  if (ec) {
+    return Error(errc::io_error, fmt::format("cannot create state directory '{}': {}",
+                                             options.directory.string(), ec.message()));
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->cache = rocksdb::NewLRUCache(options.memory_budget_bytes);
+  // Memtables are charged to the same cache, so block cache + write buffers stay in the budget.
+  impl->write_buffers =
+      std::make_shared<rocksdb::WriteBufferManager>(options.memory_budget_bytes / 4, impl->cache);
+  return std::shared_ptr<StateEnvironment>(
+      new StateEnvironment(std::move(options), std::move(impl)));
+}
+
+struct TaskState::Impl {
+  std::shared_ptr<StateEnvironment> environment;  // outlives the DB: it owns cache and buffers
+  std::filesystem::path directory;
+  std::string task_id;
+  DbHandle db;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;  // owned; destroyed before the DB
+  rocksdb::ColumnFamilyHandle* meta = nullptr;
+  rocksdb::WriteBatchWithIndex batch{rocksdb::BytewiseComparator(), 0, /*overwrite_key=*/true};
+  std::map<std::string, std::int64_t> offsets;
+  std::map<std::string, std::unique_ptr<KeyValueStore>, std::less<>> stores;
+
+  ~Impl() {
+    stores.clear();
+    if (db) {
+      for (auto* handle : handles)
+        db->DestroyColumnFamilyHandle(handle).PermitUncheckedError();
+    }
+    db.reset();
+  }
+
+  [[noreturn]] void fail_read(const std::string& store, const rocksdb::Status& status) const {
+    throw std::runtime_error(fmt::format("state store '{}' of task {} in '{}': read failed: {}",
+                                         store, task_id, directory.string(), status.ToString()));
+  }
+};
+
+namespace {
+
+// Reads see the task's uncommitted writes first, then the database.
+class RocksStore final : public KeyValueStore {
+ public:
+  RocksStore(std::string name, TaskState::Impl& state, rocksdb::ColumnFamilyHandle* family)
+      : name_(std::move(name)), state_(state), family_(family) {}
+
+  const std::string& name() const override { return name_; }
+
+  std::optional<std::string> get(std::string_view key) const override {
+    std::string value;
+    const auto status =
+        state_.batch.GetFromBatchAndDB(state_.db.get(), rocksdb::ReadOptions(), family_,
+                                       rocksdb::Slice(key.data(), key.size()), &value);
+    if (status.IsNotFound())
+      return std::nullopt;
+    if (!status.ok())
+      state_.fail_read(name_, status);
+    return value;
+  }
+
+  void put(std::string_view key, std::string_view value) override {
+    state_.batch
+        .Put(family_, rocksdb::Slice(key.data(), key.size()),
+             rocksdb::Slice(value.data(), value.size()))
+        .PermitUncheckedError();  // an in-memory batch: fails only on absurd sizes
+  }
+
+  void remove(std::string_view key) override {
+    state_.batch.Delete(family_, rocksdb::Slice(key.data(), key.size())).PermitUncheckedError();
+  }
+
+  void range(std::string_view from, std::string_view to, const Visitor& visit) const override {
+    std::unique_ptr<rocksdb::Iterator> it(state_.batch.NewIteratorWithBase(
+        family_, state_.db->NewIterator(rocksdb::ReadOptions(), family_)));
+    for (it->Seek(rocksdb::Slice(from.data(), from.size())); it->Valid(); it->Next()) {
+      const auto key = it->key();
+      const std::string_view key_view(key.data(), key.size());
+      if (!to.empty() && key_view >= to)
+        break;
+      const auto value = it->value();
+      if (!visit(key_view, std::string_view(value.data(), value.size())))
+        break;
+    }
+    if (!it->status().ok())
+      state_.fail_read(name_, it->status());
+  }
+
+ private:
+  std::string name_;
+  TaskState::Impl& state_;
+  rocksdb::ColumnFamilyHandle* family_;
+};
+
+rocksdb::ColumnFamilyOptions family_options(const StateEnvironment& environment) {
+  rocksdb::ColumnFamilyOptions options;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = environment.impl().cache;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.cache_index_and_filter_blocks = true;
+  options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  // Streaming state is written far more than it is scanned: modest memtables, flushed often,
+  // compacted in the background.
+  options.write_buffer_size = 16u << 20;
+  options.max_write_buffer_number = 3;
+  options.level_compaction_dynamic_level_bytes = true;
+  const auto supported = rocksdb::GetSupportedCompressions();
+  if (std::find(supported.begin(), supported.end(), rocksdb::kLZ4Compression) != supported.end()) {
+    options.compression = rocksdb::kLZ4Compression;
+  }
+  return options;
+}
+
+}  // namespace
+
+TaskState::TaskState(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+TaskState::~TaskState() = default;
+
+Result<void> TaskState::wipe(const StateEnvironment& environment, const std::string& task_id) {
+  const auto path = environment.options().directory / task_id;
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+  if (ec) {
+    return Error(errc::io_error, fmt::format("cannot remove state directory '{}': {}",
+                                             path.string(), ec.message()));
+  }
+  return {};
+}
+
+Result<std::unique_ptr<TaskState>> TaskState::open(std::shared_ptr<StateEnvironment> environment,
+                                                   const std::string& task_id,
+                                                   const std::vector<std::string>& store_names) {
+  auto impl = std::make_unique<Impl>();
+  impl->directory = environment->options().directory / task_id;
+  impl->task_id = task_id;
+  const auto where = impl->directory.string();
+  auto unusable = [&](const std::string& why) {
+    return Error(errc::unusable,
+                 fmt::format("state directory '{}' of task {}: {}", where, task_id, why));
+  };
+
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.write_buffer_manager = environment->impl().write_buffers;
+  db_options.max_background_jobs = 2;
+  db_options.keep_log_file_num = 2;
+  db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+
+  const auto options = family_options(*environment);
+  std::vector<std::string> families = {rocksdb::kDefaultColumnFamilyName, kMetaFamily};
+  for (const auto& name : store_names)
+    families.push_back(name);
+  // An existing database must be opened with every family it has.
+  std::vector<std::string> existing;
+  if (rocksdb::DB::ListColumnFamilies(db_options, where, &existing).ok()) {
+    for (const auto& name : existing) {
+      if (std::find(families.begin(), families.end(), name) == families.end()) {
+        families.push_back(name);
+      }
+    }
+  }
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const auto& name : families)
+    descriptors.emplace_back(name, options);
+
+  rocksdb::DB* raw = nullptr;
+  const auto status = rocksdb::DB::Open(db_options, where, descriptors, &impl->handles, &raw);
+  if (!status.ok()) {
+    if (status.IsIOError() && status.ToString().find("No space") != std::string::npos) {
+      return Error(errc::io_error,
+                   fmt::format("state directory '{}': {}", where, status.ToString()));
+    }
+    return unusable(status.ToString());
+  }
+  impl->db.reset(raw);
+  impl->meta = impl->handles[1];
+
+  // Whose state is this? A directory copied from another application or task must not be used.
+  const auto& application_id = environment->options().application_id;
+  std::string owner;
+  std::string owner_task;
+  const bool known =
+      impl->db->Get(rocksdb::ReadOptions(), impl->meta, kApplicationKey, &owner).ok();
+  if (known) {
+    static_cast<void>(impl->db->Get(rocksdb::ReadOptions(), impl->meta, kTaskKey, &owner_task));
+    if (owner != application_id) {
+      return unusable(
+          fmt::format("it belongs to application '{}', not '{}'", owner, application_id));
+    }
+    if (owner_task != task_id) {
+      return unusable(fmt::format("it belongs to task {}", owner_task));
+    }
+  } else {
+    rocksdb::WriteBatch identity;
+    identity.Put(impl->meta, kApplicationKey, application_id).PermitUncheckedError();
+    identity.Put(impl->meta, kTaskKey, task_id).PermitUncheckedError();
+    rocksdb::WriteOptions sync;
+    sync.sync = true;
+    if (auto written = impl->db->Write(sync, &identity); !written.ok()) {
+      return Error(errc::io_error,
+                   fmt::format("state directory '{}': {}", where, written.ToString()));
+    }
+  }
+
+  std::unique_ptr<rocksdb::Iterator> it(impl->db->NewIterator(rocksdb::ReadOptions(), impl->meta));
+  for (it->Seek(rocksdb::Slice(kOffsetPrefix.data(), kOffsetPrefix.size())); it->Valid();
+       it->Next()) {
+    const std::string_view key(it->key().data(), it->key().size());
+    if (!key.starts_with(kOffsetPrefix))
+      break;
+    std::int64_t offset = 0;
+    const auto value = it->value();
+    auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), offset);
+    if (ec != std::errc() || ptr != value.data() + value.size()) {
+      return unusable(fmt::format("stored offset '{}' is not a number", key));
+    }
+    impl->offsets.emplace(std::string(key.substr(kOffsetPrefix.size())), offset);
+  }
+  if (!it->status().ok())
+    return unusable(it->status().ToString());
+
+  for (std::size_t i = 0; i < families.size(); ++i) {
+    if (i < 2)
+      continue;
+    if (std::find(store_names.begin(), store_names.end(), families[i]) == store_names.end())
+      continue;
+    impl->stores.emplace(families[i],
+                         std::make_unique<RocksStore>(families[i], *impl, impl->handles[i]));
+  }
+  impl->environment = std::move(environment);
+  return std::unique_ptr<TaskState>(new TaskState(std::move(impl)));
+}
+
+KeyValueStore& TaskState::store(std::string_view name) {
+  auto it = impl_->stores.find(name);
+  if (it == impl_->stores.end()) {
+    throw std::invalid_argument(
+        fmt::format("task {} has no state store '{}'", impl_->task_id, name));
+  }
+  return *it->second;
+}
+
+const std::map<std::string, std::int64_t>& TaskState::committed_offsets() const noexcept {
+  return impl_->offsets;
+}
+
+Result<void> TaskState::commit(const std::map<std::string, std::int64_t>& offsets) {
+  for (const auto& [key, offset] : offsets) {
+    impl_->batch.Put(impl_->meta, std::string(kOffsetPrefix) + key, std::to_string(offset))
+        .PermitUncheckedError();
+  }
+  // The write-ahead log is written (not fsynced) before Write() returns: a killed process loses
+  // nothing; a machine that loses power recovers a consistent, older commit and replays from
+  // its offsets (and the changelog covers the loss of the machine itself).
+  const auto status = impl_->db->Write(rocksdb::WriteOptions(), impl_->batch.GetWriteBatch());
+  if (!status.ok()) {
+    return Error(errc::io_error,
+                 fmt::format("commit of task {} state in '{}' failed: {}", impl_->task_id,
+                             impl_->directory.string(), status.ToString()));
+  }
+  impl_->batch.Clear();
+  for (const auto& [key, offset] : offsets)
+    impl_->offsets[key] = offset;
+  return {};
+}
+
+void TaskState::discard_uncommitted() {
+  impl_->batch.Clear();
+}
+
+bool TaskState::has_uncommitted() const noexcept {
+  return impl_->batch.GetWriteBatch()->Count() > 0;
+}
+
+const std::filesystem::path& TaskState::directory() const noexcept {
+  return impl_->directory;
+}
+
+}  // namespace streamrun::state

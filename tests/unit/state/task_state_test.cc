@@ -1,0 +1,176 @@
+#include <filesystem>
+#include <fstream>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <streamrun/state/task_state.h>
+
+namespace streamrun::state {
+namespace {
+
+using ::testing::HasSubstr;
+
+class TaskStateTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = std::filesystem::temp_directory_path() /
+            ("streamrun-state-" + std::to_string(::getpid()) + "-" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(root_);
+  }
+  void TearDown() override { std::filesystem::remove_all(root_); }
+
+  std::shared_ptr<StateEnvironment> environment(const std::string& application = "shop") {
+    auto env = StateEnvironment::create({root_ / application, application, 64u << 20});
+    EXPECT_TRUE(env.ok()) << env.error().message();
+    return std::move(env).value();
+  }
+
+  std::unique_ptr<TaskState> open(std::shared_ptr<StateEnvironment> env,
+                                  const std::string& task = "0_1") {
+    auto state = TaskState::open(std::move(env), task, {"counts", "seen"});
+    EXPECT_TRUE(state.ok()) << state.error().message();
+    return state.ok() ? std::move(state).value() : nullptr;
+  }
+
+  std::filesystem::path root_;
+};
+
+std::vector<std::pair<std::string, std::string>> all(const KeyValueStore& store,
+                                                     std::string_view from = "",
+                                                     std::string_view to = "") {
+  std::vector<std::pair<std::string, std::string>> entries;
+  store.range(from, to, [&](std::string_view key, std::string_view value) {
+    entries.emplace_back(key, value);
+    return true;
+  });
+  return entries;
+}
+
+TEST_F(TaskStateTest, ReadsSeeUncommittedWritesAndRangesAreOrdered) {
+  auto state = open(environment());
+  auto& counts = state->store("counts");
+  counts.put("b", "2");
+  counts.put("a", "1");
+  counts.put("c", "3");
+  EXPECT_EQ(counts.get("a"), "1");
+  counts.remove("c");
+  EXPECT_EQ(counts.get("c"), std::nullopt);
+  EXPECT_EQ(all(counts),
+            (std::vector<std::pair<std::string, std::string>>{{"a", "1"}, {"b", "2"}}));
+  EXPECT_EQ(all(counts, "b"), (std::vector<std::pair<std::string, std::string>>{{"b", "2"}}));
+  EXPECT_EQ(all(counts, "", "b"), (std::vector<std::pair<std::string, std::string>>{{"a", "1"}}));
+  EXPECT_TRUE(state->has_uncommitted());
+  EXPECT_EQ(state->store("seen").get("a"), std::nullopt) << "stores are separate";
+}
+
+TEST_F(TaskStateTest, CommitMakesStateAndOffsetsDurableTogether) {
+  auto env = environment();
+  {
+    auto state = open(env);
+    state->store("counts").put("user-1", "5");
+    ASSERT_TRUE(state->commit({{"orders/1", 42}}).ok());
+    state->store("counts").put("user-1", "6");  // after the commit: must not survive a crash
+    state->store("counts").put("user-2", "1");
+  }  // closed without committing: as if the process died here
+  auto reopened = open(env);
+  EXPECT_EQ(reopened->store("counts").get("user-1"), "5");
+  EXPECT_EQ(reopened->store("counts").get("user-2"), std::nullopt);
+  EXPECT_EQ(reopened->committed_offsets(), (std::map<std::string, std::int64_t>{{"orders/1", 42}}));
+  EXPECT_FALSE(reopened->has_uncommitted());
+
+  // Reads of committed data merge with newer uncommitted writes, in ranges too.
+  reopened->store("counts").put("user-0", "9");
+  EXPECT_EQ(all(reopened->store("counts")),
+            (std::vector<std::pair<std::string, std::string>>{{"user-0", "9"}, {"user-1", "5"}}));
+  reopened->store("counts").remove("user-1");
+  EXPECT_EQ(all(reopened->store("counts")),
+            (std::vector<std::pair<std::string, std::string>>{{"user-0", "9"}}));
+}
+
+TEST_F(TaskStateTest, DiscardDropsUncommittedChangesOnly) {
+  auto state = open(environment());
+  state->store("counts").put("k", "1");
+  ASSERT_TRUE(state->commit({{"orders/0", 1}}).ok());
+  state->store("counts").put("k", "2");
+  state->discard_uncommitted();
+  EXPECT_EQ(state->store("counts").get("k"), "1");
+}
+
+TEST_F(TaskStateTest, OffsetsMergeAcrossCommits) {
+  auto state = open(environment());
+  ASSERT_TRUE(state->commit({{"orders/0", 10}, {"payments/0", 3}}).ok());
+  ASSERT_TRUE(state->commit({{"orders/0", 12}}).ok());
+  EXPECT_EQ(state->committed_offsets(),
+            (std::map<std::string, std::int64_t>{{"orders/0", 12}, {"payments/0", 3}}));
+}
+
+TEST_F(TaskStateTest, AnotherApplicationsDirectoryIsRefusedNamingTheOwner) {
+  {
+    auto state = open(environment("shop"));
+    ASSERT_TRUE(state->commit({{"orders/1", 7}}).ok());
+  }
+  // Same directory, other application id (e.g. copied by hand).
+  auto other = StateEnvironment::create({root_ / "shop", "audit", 64u << 20});
+  ASSERT_TRUE(other.ok());
+  auto refused = TaskState::open(*other, "0_1", {"counts"});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code(), errc::unusable);
+  EXPECT_THAT(refused.error().message(), HasSubstr("belongs to application 'shop', not 'audit'"));
+  EXPECT_THAT(refused.error().message(), HasSubstr((root_ / "shop" / "0_1").string()));
+
+  ASSERT_TRUE(TaskState::wipe(**other, "0_1").ok());
+  auto fresh = TaskState::open(*other, "0_1", {"counts"});
+  ASSERT_TRUE(fresh.ok()) << fresh.error().message();
+  EXPECT_TRUE((*fresh)->committed_offsets().empty());
+}
+
+TEST_F(TaskStateTest, AnotherTasksDirectoryIsRefused) {
+  auto env = environment();
+  { open(env, "0_1"); }
+  std::filesystem::rename(root_ / "shop" / "0_1", root_ / "shop" / "0_2");
+  auto refused = TaskState::open(env, "0_2", {"counts"});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.error().message(), HasSubstr("belongs to task 0_1"));
+}
+
+TEST_F(TaskStateTest, CorruptDirectoryIsRefusedNotUsed) {
+  auto env = environment();
+  {
+    auto state = open(env);
+    state->store("counts").put("k", "1");
+    ASSERT_TRUE(state->commit({{"orders/1", 1}}).ok());
+  }
+  // Overwrite every file's contents with garbage.
+  for (const auto& entry : std::filesystem::directory_iterator(root_ / "shop" / "0_1")) {
+    if (!entry.is_regular_file() || entry.path().filename() == "LOCK")
+      continue;
+    std::ofstream(entry.path(), std::ios::trunc) << "not a rocksdb file";
+  }
+  auto refused = TaskState::open(env, "0_1", {"counts"});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code(), errc::unusable);
+  EXPECT_THAT(refused.error().message(), HasSubstr("state directory '"));
+}
+
+TEST_F(TaskStateTest, UnknownStoreIsAProgrammingError) {
+  auto state = open(environment());
+  EXPECT_THROW(state->store("nope"), std::invalid_argument);
+}
+
+TEST_F(TaskStateTest, NewStoresCanJoinAnExistingDirectory) {
+  auto env = environment();
+  {
+    auto state = open(env);
+    state->store("counts").put("k", "1");
+    ASSERT_TRUE(state->commit({}).ok());
+  }
+  auto state = TaskState::open(env, "0_1", {"counts", "seen", "totals"});
+  ASSERT_TRUE(state.ok()) << state.error().message();
+  EXPECT_EQ((*state)->store("counts").get("k"), "1");
+  EXPECT_EQ((*state)->store("totals").get("k"), std::nullopt);
+}
+
+}  // namespace
+}  // namespace streamrun::state
