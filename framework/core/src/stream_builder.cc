@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include <streamrun/core/stream_builder.h>
 
 namespace streamrun {
@@ -23,6 +25,18 @@ int StreamBuilder::add_node(
   spec.factory = [make = std::move(make), name] { return make(name); };
   nodes_.push_back(std::move(spec));
   return id;
+}
+
+void StreamBuilder::attach_store(int id, std::string store) {
+  if (store.empty())
+    throw std::invalid_argument("a state store needs a name");
+  for (const auto& node : nodes_) {
+    if (std::find(node.stores.begin(), node.stores.end(), store) != node.stores.end()) {
+      throw std::invalid_argument("state store '" + store + "' is used by operators '" + node.name +
+                                  "' and '" + nodes_.at(id).name + "'; give each its own");
+    }
+  }
+  nodes_.at(id).stores.push_back(std::move(store));
 }
 
 }  // namespace streamrun

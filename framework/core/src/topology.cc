@@ -58,6 +58,28 @@ std::vector<std::string> Topology::source_topics() const {
   return {topics.begin(), topics.end()};
 }
 
+std::vector<std::string> Topology::stores(int subtopology) const {
+  std::vector<std::string> names;
+  for (int id : subtopologies_.at(subtopology)) {
+    names.insert(names.end(), nodes_[id].stores.begin(), nodes_[id].stores.end());
+  }
+  return names;
+}
+
+bool Topology::stateful() const {
+  return std::any_of(nodes_.begin(), nodes_.end(),
+                     [](const NodeSpec& n) { return !n.stores.empty(); });
+}
+
+Topology Topology::resolved(std::string_view application_id) const {
+  auto nodes = nodes_;
+  for (auto& node : nodes) {
+    for (auto& topic : node.topics)
+      topic = detail::resolve_topic(topic, application_id);
+  }
+  return Topology(std::move(nodes));
+}
+
 std::vector<std::string> Topology::sink_topics() const {
   std::set<std::string> topics;
   for (const auto& node : nodes_) {
@@ -155,21 +177,36 @@ std::string Topology::describe_mermaid() const {
 
 class TaskInstance::Environment final : public detail::TaskEnvironment {
  public:
-  Environment(TaskInfo info, RecordCollector& collector, std::function<std::int64_t()> clock)
-      : info_(std::move(info)), collector_(collector), clock_(std::move(clock)) {}
+  Environment(TaskInfo info, RecordCollector& collector, std::function<std::int64_t()> clock,
+              StoreProvider stores)
+      : info_(std::move(info)),
+        collector_(collector),
+        clock_(std::move(clock)),
+        stores_(std::move(stores)) {}
   const TaskInfo& task() const override { return info_; }
   std::int64_t now_ms() const override { return clock_(); }
   RecordCollector& collector() override { return collector_; }
+  KeyValueStore& store(std::string_view name) override {
+    if (!stores_) {
+      throw std::logic_error("task " + info_.id() +
+                             " was given no state stores, but an operator "
+                             "asked for '" +
+                             std::string(name) + "'");
+    }
+    return stores_(name);
+  }
 
  private:
   TaskInfo info_;
   RecordCollector& collector_;
   std::function<std::int64_t()> clock_;
+  StoreProvider stores_;
 };
 
 TaskInstance::TaskInstance(const Topology& topology, TaskInfo info, RecordCollector& collector,
-                           std::function<std::int64_t()> clock)
-    : environment_(std::make_unique<Environment>(std::move(info), collector, std::move(clock))) {
+                           std::function<std::int64_t()> clock, StoreProvider stores)
+    : environment_(std::make_unique<Environment>(std::move(info), collector, std::move(clock),
+                                                 std::move(stores))) {
   const auto& ids = topology.subtopology(environment_->task().subtopology);
   std::map<int, detail::NodeInstance*> by_id;
   for (int id : ids) {

@@ -483,7 +483,15 @@ Result<std::unique_ptr<Application>> Application::create(const Topology& topolog
   if (topology.source_topics().empty()) {
     return Error(errc::invalid_argument, "the topology reads no topic");
   }
-  auto impl = std::make_unique<Impl>(topology, std::move(config).value(), options);
+  if (topology.stateful()) {
+    // Durable state (RocksDB, changelogs, the commit protocol) is not wired into the runtime yet;
+    // running keyed operators on memory that a restart loses would break "nothing applied twice".
+    return Error(errc::invalid_argument,
+                 "the topology has keyed operators with state stores; the runtime does not run "
+                 "stateful topologies yet (use TopologyTestDriver to test them)");
+  }
+  const auto resolved = topology.resolved(config->get(RuntimeProperties::application_id));
+  auto impl = std::make_unique<Impl>(resolved, std::move(config).value(), options);
   if (auto connected = impl->connect(); !connected)
     return connected.error();
   return std::unique_ptr<Application>(new Application(std::move(impl)));

@@ -9,11 +9,23 @@ namespace streamrun::testing {
 class TopologyTestDriver::Impl final : public RecordCollector {
  public:
   Impl(const Topology& topology, std::string application_id, std::int64_t start_time_ms)
-      : topology_(topology), now_ms_(start_time_ms) {
+      : topology_(topology.resolved(application_id)), now_ms_(start_time_ms) {
     for (int s = 0; s < topology_.subtopology_count(); ++s) {
-      tasks_.push_back(std::make_unique<TaskInstance>(topology_, TaskInfo{application_id, s, 0},
-                                                      *this, [this] { return now_ms_; }));
+      for (const auto& name : topology_.stores(s)) {
+        stores_.emplace(name, std::make_unique<InMemoryKeyValueStore>(name));
+      }
+      tasks_.push_back(std::make_unique<TaskInstance>(
+          topology_, TaskInfo{application_id, s, 0}, *this, [this] { return now_ms_; },
+          [this](std::string_view name) -> KeyValueStore& { return store(name); }));
     }
+  }
+
+  KeyValueStore& store(std::string_view name) {
+    auto it = stores_.find(name);
+    if (it == stores_.end()) {
+      throw std::invalid_argument("the topology has no state store '" + std::string(name) + "'");
+    }
+    return *it->second;
   }
 
   ~Impl() override {
@@ -98,6 +110,9 @@ class TopologyTestDriver::Impl final : public RecordCollector {
   }
 
   Topology topology_;
+  // Every topic has one partition, so every store has one instance. Declared before the tasks,
+  // whose operators point at them.
+  std::map<std::string, std::unique_ptr<InMemoryKeyValueStore>, std::less<>> stores_;
   std::vector<std::unique_ptr<TaskInstance>> tasks_;
   std::map<std::string, StoredTopic, std::less<>> topics_;
   std::deque<Pending> pending_;
@@ -128,6 +143,10 @@ void TopologyTestDriver::advance_time(std::chrono::milliseconds by) {
 
 std::int64_t TopologyTestDriver::now_ms() const {
   return impl_->now_ms_;
+}
+
+KeyValueStore& TopologyTestDriver::store(std::string_view name) {
+  return impl_->store(name);
 }
 
 }  // namespace streamrun::testing

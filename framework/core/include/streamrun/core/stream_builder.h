@@ -33,6 +33,10 @@ template <typename K, typename V>
 class KStream;
 template <typename K, typename V>
 class BranchedStream;
+template <typename K, typename V>
+class KGroupedStream;
+template <typename K, typename V>
+class KTable;
 
 class StreamBuilder {
  public:
@@ -57,6 +61,9 @@ class StreamBuilder {
   [[nodiscard]] Topology build() const { return Topology(nodes_); }
 
   [[nodiscard]] const std::string& node_name(int id) const { return nodes_.at(id).name; }
+
+  // Declares that operator `id` uses state store `store` (names are unique per topology).
+  void attach_store(int id, std::string store);
 
   // Adds an operator; `make` builds one instance of it for a task, given its name.
   // Used by KStream and by extensions (keyed operators, YAML operators).
@@ -97,10 +104,13 @@ class KStream {
   KStream<typename KV::key_type, typename KV::value_type> map(Fn fn, std::string name = {}) const {
     using K2 = typename KV::key_type;
     using V2 = typename KV::value_type;
-    return then<K2, V2>("map", std::move(name), [fn](Record<K, V>&& record, auto&& emit) {
-      auto kv = fn(std::as_const(record.key), std::as_const(record.value));
-      emit(std::move(record).template with<K2, V2>(std::move(kv.key), std::move(kv.value)));
-    });
+    return then<K2, V2>(
+        "map", std::move(name),
+        [fn](Record<K, V>&& record, auto&& emit) {
+          auto kv = fn(std::as_const(record.key), std::as_const(record.value));
+          emit(std::move(record).template with<K2, V2>(std::move(kv.key), std::move(kv.value)));
+        },
+        /*changes_key=*/true);
   }
 
   // New value from `fn(value)`; the key stays.
@@ -120,11 +130,14 @@ class KStream {
                                                                    std::string name = {}) const {
     using K2 = typename KV::key_type;
     using V2 = typename KV::value_type;
-    return then<K2, V2>("flat_map", std::move(name), [fn](Record<K, V>&& record, auto&& emit) {
-      for (auto& kv : fn(std::as_const(record.key), std::as_const(record.value))) {
-        emit(record.template with<K2, V2>(std::move(kv.key), std::move(kv.value)));
-      }
-    });
+    return then<K2, V2>(
+        "flat_map", std::move(name),
+        [fn](Record<K, V>&& record, auto&& emit) {
+          for (auto& kv : fn(std::as_const(record.key), std::as_const(record.value))) {
+            emit(record.template with<K2, V2>(std::move(kv.key), std::move(kv.value)));
+          }
+        },
+        /*changes_key=*/true);
   }
 
   // Zero or more values per record: `fn(value)` returns a std::vector<V2>; the key stays.
@@ -152,11 +165,14 @@ class KStream {
   // the new key, so that each key is handled by exactly one task.
   template <typename Fn, typename K2 = std::invoke_result_t<Fn, const K&, const V&>>
   KStream<K2, V> key_by(Fn fn, std::string name = {}) const {
-    return then<K2, V>("key_by", std::move(name), [fn](Record<K, V>&& record, auto&& emit) {
-      K2 key = fn(std::as_const(record.key), std::as_const(record.value));
-      V value = std::move(record.value);
-      emit(std::move(record).template with<K2, V>(std::move(key), std::move(value)));
-    });
+    return then<K2, V>(
+        "key_by", std::move(name),
+        [fn](Record<K, V>&& record, auto&& emit) {
+          K2 key = fn(std::as_const(record.key), std::as_const(record.value));
+          V value = std::move(record.value);
+          emit(std::move(record).template with<K2, V>(std::move(key), std::move(value)));
+        },
+        /*changes_key=*/true);
   }
 
   // A custom operator; `supplier` makes one Processor per task.
@@ -169,7 +185,7 @@ class KStream {
         [supplier = std::move(supplier)](const std::string& node_name) {
           return std::make_unique<detail::ProcessorNode<K, V, KOut, VOut>>(node_name, supplier());
         });
-    return KStream<KOut, VOut>(builder_, id);
+    return KStream<KOut, VOut>(builder_, id, /*key_changed=*/true);  // unknown: assume it did
   }
 
   // Writes the records to `topic`, partitioned by the serialized key.
@@ -180,6 +196,12 @@ class KStream {
                        });
   }
 
+  // Groups records by key for a keyed aggregate. After an operator that may have changed the key
+  // (map, flat_map, key_by, process) the records first go through an internal repartition
+  // topic, "<application.id>-<name>-repartition", so that each key is aggregated by exactly
+  // one task.
+  KGroupedStream<K, V> group_by_key(Serdes<K, V> serdes, std::string name = {}) const;
+
   // Routes each record to the first branch whose predicate holds (see BranchedStream).
   BranchedStream<K, V> split(std::string name = {}) const;
 
@@ -189,26 +211,31 @@ class KStream {
         "merge", std::move(name), {node_, other.node_}, {}, [](const std::string& node_name) {
           return std::make_unique<detail::PassThroughNode<K, V>>(node_name);
         });
-    return KStream(builder_, id);
+    return KStream(builder_, id, key_changed_ || other.key_changed_);
   }
 
   [[nodiscard]] int node_id() const noexcept { return node_; }
   [[nodiscard]] StreamBuilder& builder() const noexcept { return *builder_; }
 
-  KStream(StreamBuilder* builder, int node) : builder_(builder), node_(node) {}
+  // `key_changed`: an operator upstream may have changed the key since the records were last
+  // partitioned by it.
+  KStream(StreamBuilder* builder, int node, bool key_changed = false)
+      : builder_(builder), node_(node), key_changed_(key_changed) {}
+  [[nodiscard]] bool key_changed() const noexcept { return key_changed_; }
 
  private:
   template <typename K2, typename V2, typename Fn>
-  KStream<K2, V2> then(const char* kind, std::string name, Fn fn) const {
+  KStream<K2, V2> then(const char* kind, std::string name, Fn fn, bool changes_key = false) const {
     const int id = builder_->add_node(
         kind, std::move(name), {node_}, {}, [fn = std::move(fn)](const std::string& node_name) {
           return std::make_unique<detail::FunctionNode<K, V, K2, V2, Fn>>(node_name, fn);
         });
-    return KStream<K2, V2>(builder_, id);
+    return KStream<K2, V2>(builder_, id, key_changed_ || changes_key);
   }
 
   StreamBuilder* builder_;
   int node_;
+  bool key_changed_ = false;
 };
 
 namespace detail {
@@ -302,6 +329,94 @@ class BranchedStream {
   int split_node_ = 0;
   std::map<std::string, KStream<K, V>> branches_;
 };
+
+// The result of a keyed aggregate: the latest aggregate per key. to_stream() gives the stream
+// of its updates (one per input record).
+template <typename K, typename V>
+class KTable {
+ public:
+  KTable(StreamBuilder* builder, int node) : builder_(builder), node_(node) {}
+  [[nodiscard]] KStream<K, V> to_stream() const { return KStream<K, V>(builder_, node_); }
+
+ private:
+  StreamBuilder* builder_;
+  int node_;
+};
+
+// Records grouped by key, ready for count, reduce or aggregate. Each aggregate keeps its state
+// in a named store.
+template <typename K, typename V>
+class KGroupedStream {
+ public:
+  KGroupedStream(StreamBuilder* builder, int node, Serdes<K, V> serdes)
+      : builder_(builder), node_(node), serdes_(std::move(serdes)) {}
+
+  // `adder(key, value, aggregate)` returns the new aggregate; a key starts at `init()`.
+  template <typename Init, typename Adder, typename VA = std::invoke_result_t<Init>>
+  KTable<K, VA> aggregate(Init init, Adder adder, const std::string& store, Serde<VA> value_serde,
+                          std::string name = {}) const {
+    return fold<VA>("aggregate", store, std::move(value_serde), std::move(name),
+                    [init, adder](const K& key, const V& value, std::optional<VA> current) {
+                      return adder(key, value, current ? std::move(*current) : init());
+                    });
+  }
+
+  // Records per key.
+  KTable<K, std::int64_t> count(const std::string& store, std::string name = {}) const {
+    return fold<std::int64_t>("count", store, serdes::int64(), std::move(name),
+                              [](const K&, const V&, std::optional<std::int64_t> current) {
+                                return current.value_or(0) + 1;
+                              });
+  }
+
+  // `reducer(aggregate, value)`; a key's first value is its first aggregate.
+  template <typename Reducer>
+  KTable<K, V> reduce(Reducer reducer, const std::string& store, std::string name = {}) const {
+    return fold<V>("reduce", store, serdes_.value, std::move(name),
+                   [reducer](const K&, const V& value, std::optional<V> current) {
+                     return current ? reducer(std::move(*current), value) : value;
+                   });
+  }
+
+ private:
+  template <typename VA, typename Fold>
+  KTable<K, VA> fold(const char* kind, const std::string& store, Serde<VA> value_serde,
+                     std::string name, Fold fold_fn) const {
+    const int id = builder_->add_node(
+        kind, std::move(name), {node_}, {},
+        [store, key_serde = serdes_.key, value_serde, fold_fn](const std::string& node_name) {
+          return std::make_unique<detail::AggregateNode<K, V, VA, Fold>>(
+              node_name, store, key_serde, value_serde, fold_fn);
+        });
+    builder_->attach_store(id, store);
+    return KTable<K, VA>(builder_, id);
+  }
+
+  StreamBuilder* builder_;
+  int node_;
+  Serdes<K, V> serdes_;
+};
+
+template <typename K, typename V>
+KGroupedStream<K, V> KStream<K, V>::group_by_key(Serdes<K, V> serdes, std::string name) const {
+  if (!key_changed_)
+    return KGroupedStream<K, V>(builder_, node_, std::move(serdes));
+  // Write the records out keyed by their new key and read them back: the repartition topic's
+  // partitioner sends every key to one partition, hence to one task.
+  if (name.empty())
+    name = "repartition-" + std::to_string(node_);
+  const std::string topic =
+      std::string(detail::kApplicationIdPlaceholder) + "-" + name + "-repartition";
+  builder_->add_node("sink", name + "-sink", {node_}, {topic},
+                     [topic, serdes](const std::string& node_name) {
+                       return std::make_unique<detail::SinkNode<K, V>>(node_name, topic, serdes);
+                     });
+  const int source =
+      builder_->add_node("source", name, {}, {topic}, [serdes](const std::string& node_name) {
+        return std::make_unique<detail::SourceNode<K, V>>(node_name, serdes);
+      });
+  return KGroupedStream<K, V>(builder_, source, std::move(serdes));
+}
 
 template <typename K, typename V>
 BranchedStream<K, V> KStream<K, V>::split(std::string name) const {

@@ -16,6 +16,7 @@ struct NodeSpec {
   std::string kind;  // "source", "filter", "map", "sink", "processor", ...
   std::vector<int> parents;
   std::vector<std::string> topics;  // source: topics read; sink: the topic written
+  std::vector<std::string> stores;  // state stores the operator uses
   std::function<std::unique_ptr<detail::NodeInstance>()> factory;
 };
 
@@ -38,6 +39,12 @@ class Topology {
   [[nodiscard]] std::vector<std::string> source_topics(int subtopology) const;
   [[nodiscard]] std::vector<std::string> source_topics() const;
   [[nodiscard]] std::vector<std::string> sink_topics() const;
+  // Names of the state stores the tasks of a sub-topology need.
+  [[nodiscard]] std::vector<std::string> stores(int subtopology) const;
+  [[nodiscard]] bool stateful() const;
+  // The same topology with internal topic names (${application.id}-...) made concrete.
+  [[nodiscard]] Topology resolved(std::string_view application_id) const;
+
   // The sub-topology that reads `topic`, or -1.
   [[nodiscard]] int subtopology_of_topic(std::string_view topic) const;
 
@@ -54,8 +61,11 @@ class Topology {
 // One sub-topology instantiated for one input partition: the operators a task runs.
 class TaskInstance {
  public:
+  using StoreProvider = std::function<KeyValueStore&(std::string_view name)>;
+
+  // `topology` must be resolved for info.application_id; `stores` gives the task's stores.
   TaskInstance(const Topology& topology, TaskInfo info, RecordCollector& collector,
-               std::function<std::int64_t()> clock);
+               std::function<std::int64_t()> clock, StoreProvider stores = {});
   ~TaskInstance();
   TaskInstance(const TaskInstance&) = delete;
   TaskInstance& operator=(const TaskInstance&) = delete;

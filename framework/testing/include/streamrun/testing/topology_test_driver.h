@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include <streamrun/core/kv_store.h>
 #include <streamrun/core/record.h>
 #include <streamrun/core/serde.h>
 #include <streamrun/core/topology.h>
@@ -62,6 +63,10 @@ class TopologyTestDriver {
   [[nodiscard]] std::vector<TestRecord> read_raw(std::string_view topic);
   // Everything ever written to `topic`.
   [[nodiscard]] const std::vector<TestRecord>& topic_contents(std::string_view topic) const;
+
+  // A state store of the topology, to look at (or seed) in tests. Keys and values are serialized
+  // with the serdes the operator was given.
+  [[nodiscard]] KeyValueStore& store(std::string_view name);
 
   void advance_time(std::chrono::milliseconds by);
   [[nodiscard]] std::int64_t now_ms() const;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <streamrun/core/errors.h>
+#include <streamrun/core/kv_store.h>
 #include <streamrun/core/processor.h>
 #include <streamrun/core/record.h>
 #include <streamrun/core/record_collector.h>
@@ -25,7 +26,19 @@ class TaskEnvironment {
   [[nodiscard]] virtual const TaskInfo& task() const = 0;
   [[nodiscard]] virtual std::int64_t now_ms() const = 0;
   [[nodiscard]] virtual RecordCollector& collector() = 0;
+  // The task's instance of a store the topology declared.
+  [[nodiscard]] virtual KeyValueStore& store(std::string_view name) = 0;
 };
+
+// Topic names that start with this are internal to the application and are prefixed with its
+// application.id when the topology runs (repartition and changelog topics).
+inline constexpr std::string_view kApplicationIdPlaceholder = "${application.id}";
+
+inline std::string resolve_topic(std::string_view topic, std::string_view application_id) {
+  if (!topic.starts_with(kApplicationIdPlaceholder))
+    return std::string(topic);
+  return std::string(application_id) + std::string(topic.substr(kApplicationIdPlaceholder.size()));
+}
 
 // One operator of one task.
 class NodeInstance {
@@ -136,6 +149,11 @@ class SinkNode final : public Input<K, V> {
   SinkNode(std::string name, std::string topic, Serdes<K, V> serdes)
       : NodeInstance(std::move(name)), topic_(std::move(topic)), serdes_(std::move(serdes)) {}
 
+  void init(TaskEnvironment& environment) override {
+    NodeInstance::init(environment);
+    topic_ = resolve_topic(topic_, environment.task().application_id);
+  }
+
   void connect(NodeInstance& child) override {
     throw std::logic_error("sink '" + this->name() + "' cannot have child '" + child.name() + "'");
   }
@@ -195,6 +213,49 @@ class ProcessorNode final : public Input<KIn, VIn>,
   std::int64_t now_ms() const override { return this->environment().now_ms(); }
 
   std::unique_ptr<Processor<KIn, VIn, KOut, VOut>> processor_;
+};
+
+// A keyed aggregate: folds each record into the current aggregate of its key — kept in a store
+// under the serialized key — and emits the new aggregate.
+// Fold: VA(const K&, const V&, std::optional<VA> current).
+template <typename K, typename V, typename VA, typename Fold>
+class AggregateNode final : public Input<K, V>, public Output<K, VA> {
+ public:
+  AggregateNode(std::string name, std::string store_name, Serde<K> key_serde, Serde<VA> value_serde,
+                Fold fold)
+      : NodeInstance(std::move(name)),
+        store_name_(std::move(store_name)),
+        key_serde_(std::move(key_serde)),
+        value_serde_(std::move(value_serde)),
+        fold_(std::move(fold)) {}
+
+  void init(TaskEnvironment& environment) override {
+    NodeInstance::init(environment);
+    store_ = &environment.store(store_name_);
+  }
+
+  void receive(Record<K, V>&& record) override {
+    std::optional<Record<K, VA>> out;
+    this->guarded([&] {
+      const auto raw_key = key_serde_.serialize(record.key).value_or(std::string());
+      std::optional<VA> current;
+      if (auto stored = store_->get(raw_key))
+        current = value_serde_.deserialize(*stored);
+      VA aggregate =
+          fold_(std::as_const(record.key), std::as_const(record.value), std::move(current));
+      store_->put(raw_key, value_serde_.serialize(aggregate).value_or(std::string()));
+      K key = record.key;
+      out = std::move(record).template with<K, VA>(std::move(key), std::move(aggregate));
+    });
+    this->emit(std::move(*out));
+  }
+
+ private:
+  std::string store_name_;
+  Serde<K> key_serde_;
+  Serde<VA> value_serde_;
+  Fold fold_;
+  KeyValueStore* store_ = nullptr;
 };
 
 // Several parents, one stream: passes records through.
