@@ -1,4 +1,5 @@
 #include <csignal>
+#include <filesystem>
 #include <set>
 #include <thread>
 #include <unistd.h>
@@ -81,7 +82,7 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
   void dispatch(std::vector<kafka::Message>& batch);
   void drain_backlogs();
   void commit_progress();
-  void start_task(const TaskKey& key, const std::set<TopicPartition>& partitions);
+  StreamTask* start_task(const TaskKey& key, const std::set<TopicPartition>& partitions);
   // Stops tasks (after their in-flight record), waits for their outputs, commits what they
   // processed (unless the partitions are already lost) and destroys them.
   std::vector<kafka::PartitionOffset> finish_tasks(const std::vector<TaskKey>& keys);
@@ -117,6 +118,7 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
   std::vector<std::unique_ptr<StreamTask>> unreported_tasks_;
   std::unique_ptr<kafka::Producer> producer_;
   std::unique_ptr<kafka::Consumer> consumer_;
+  std::shared_ptr<state::StateEnvironment> state_;  // stateful topologies only
   WorkerPool* pool_ = nullptr;
   int next_thread_ = 0;
   std::map<TaskKey, TaskSlot> tasks_;
@@ -167,6 +169,15 @@ Result<void> Application::Impl::connect() {
     auto partitions = producer_->partition_count(topic, startup_timeout);
     if (!partitions)
       return partitions.error().with_context("source topic of the topology");
+  }
+  if (topology_.stateful()) {
+    auto environment = state::StateEnvironment::create(
+        {std::filesystem::path(config_.get(RuntimeProperties::state_dir)) / application_id_,
+         application_id_,
+         static_cast<std::size_t>(config_.get(RuntimeProperties::state_memory_budget_bytes))});
+    if (!environment)
+      return environment.error();
+    state_ = std::move(environment).value();
   }
   auto consumer = kafka::Consumer::create(consumer_properties, this);
   if (!consumer)
@@ -306,7 +317,7 @@ void Application::Impl::commit_progress() {
 }
 
 void Application::Impl::on_assigned(const std::vector<TopicPartition>& partitions,
-                                    kafka::StartOffsets&) {
+                                    kafka::StartOffsets& start_at) {
   std::map<TaskKey, std::set<TopicPartition>> grouped;
   for (const auto& tp : partitions) {
     const int subtopology = topology_.subtopology_of_topic(tp.topic.value());
@@ -315,7 +326,14 @@ void Application::Impl::on_assigned(const std::vector<TopicPartition>& partition
   for (const auto& [key, tps] : grouped) {
     auto existing = tasks_.find(key);
     if (existing == tasks_.end()) {
-      start_task(key, tps);
+      if (auto* task = start_task(key, tps)) {
+        // A task with local state resumes where its state says, which may be ahead of the
+        // group's committed offset (a crash between the two commits), never behind it.
+        for (const auto& tp : tps) {
+          if (auto stored = task->stored_offset(tp))
+            start_at[tp] = Offset(*stored);
+        }
+      }
       continue;
     }
     // Another topic's partition of a running task: restart the task with all of them, so that
@@ -331,11 +349,23 @@ void Application::Impl::on_assigned(const std::vector<TopicPartition>& partition
   }
 }
 
-void Application::Impl::start_task(const TaskKey& key, const std::set<TopicPartition>& partitions) {
+StreamTask* Application::Impl::start_task(const TaskKey& key,
+                                          const std::set<TopicPartition>& partitions) {
+  const TaskInfo info{application_id_, key.first, key.second};
+  std::unique_ptr<state::TaskState> task_state;
+  if (const auto stores = topology_.stores(key.first); !stores.empty()) {
+    auto opened = state::TaskState::open(state_, info.id(), stores);
+    if (!opened) {
+      // Restoring from the changelog replaces this once changelogs exist; until then a task
+      // must not start from empty state and skip what the lost state had counted.
+      on_task_failed(fmt::format("task {}: {}", info.id(), opened.error().message()));
+      return nullptr;
+    }
+    task_state = std::move(opened).value();
+  }
   TaskSlot slot;
-  slot.task =
-      std::make_unique<StreamTask>(topology_, TaskInfo{application_id_, key.first, key.second},
-                                   *producer_, channel_bound_, *this);
+  slot.task = std::make_unique<StreamTask>(topology_, info, *producer_, channel_bound_, *this,
+                                           std::move(task_state));
   slot.partitions = partitions;
   auto* task = slot.task.get();
   slot.done = pool_->launch(next_thread_++, [task] { task->run(); });
@@ -346,6 +376,7 @@ void Application::Impl::start_task(const TaskKey& key, const std::set<TopicParti
   std::lock_guard lock(tasks_mutex_);
   tasks_.emplace(key, std::move(slot));
   active_tasks_ = static_cast<std::int64_t>(tasks_.size());
+  return task;
 }
 
 bool Application::Impl::serve_until(const std::function<bool()>& done, Clock::time_point deadline) {
@@ -482,13 +513,6 @@ Result<std::unique_ptr<Application>> Application::create(const Topology& topolog
     return config.error();
   if (topology.source_topics().empty()) {
     return Error(errc::invalid_argument, "the topology reads no topic");
-  }
-  if (topology.stateful()) {
-    // Durable state (RocksDB, changelogs, the commit protocol) is not wired into the runtime yet;
-    // running keyed operators on memory that a restart loses would break "nothing applied twice".
-    return Error(errc::invalid_argument,
-                 "the topology has keyed operators with state stores; the runtime does not run "
-                 "stateful topologies yet (use TopologyTestDriver to test them)");
   }
   const auto resolved = topology.resolved(config->get(RuntimeProperties::application_id));
   auto impl = std::make_unique<Impl>(resolved, std::move(config).value(), options);

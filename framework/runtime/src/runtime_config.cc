@@ -67,12 +67,27 @@ const Property<std::string> RuntimeProperties::log_level{
      .doc = "Log level of streamrun and its clients",
      .choices = {"trace", "debug", "info", "warn", "error", "critical", "off"}}};
 
+const Property<std::string> RuntimeProperties::state_dir{
+    {.key = "state.dir",
+     .type = ValueType::string,
+     .default_value = "/tmp/streamrun",
+     .doc = "Where tasks keep their state: <state.dir>/<application.id>/<task>/ (RocksDB)"}};
+
+const Property<std::int64_t> RuntimeProperties::state_memory_budget_bytes{
+    {.key = "state.memory.budget.bytes",
+     .type = ValueType::integer,
+     .default_value = "268435456",
+     .doc = "Memory for the block cache and write buffers of all tasks' state together",
+     .min = 1 << 20,
+     .max = std::int64_t{1} << 40}};
+
 const config::ConfigDef& RuntimeProperties::definition() {
   static const config::ConfigDef def{
       &application_id.spec(),      &num_threads.spec(),
       &commit_interval_ms.spec(),  &buffered_records_per_partition.spec(),
       &poll_batch_records.spec(),  &startup_timeout_ms.spec(),
-      &shutdown_timeout_ms.spec(), &log_level.spec()};
+      &shutdown_timeout_ms.spec(), &log_level.spec(),
+      &state_dir.spec(),           &state_memory_budget_bytes.spec()};
   return def;
 }
 

@@ -18,14 +18,27 @@ std::size_t channel_capacity(std::size_t bound) {
 
 }  // namespace
 
+namespace {
+std::string offset_key(const TopicPartition& tp) {
+  return fmt::format("{}/{}", tp.topic.value(), tp.partition.value());
+}
+}  // namespace
+
 StreamTask::StreamTask(const Topology& topology, TaskInfo info, kafka::Producer& producer,
-                       std::size_t channel_bound, TaskFailureListener& failures)
-    : instance_(topology, std::move(info), *this,
-                [] {
-                  return std::chrono::duration_cast<std::chrono::milliseconds>(
-                             std::chrono::system_clock::now().time_since_epoch())
-                      .count();
-                }),
+                       std::size_t channel_bound, TaskFailureListener& failures,
+                       std::unique_ptr<state::TaskState> state)
+    : state_(std::move(state)),
+      instance_(
+          topology, std::move(info), *this,
+          [] {
+            return std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                .count();
+          },
+          state_ ? TaskInstance::StoreProvider([this](std::string_view name) -> KeyValueStore& {
+            return state_->store(name);
+          })
+                 : TaskInstance::StoreProvider()),
       producer_(producer),
       failures_(failures),
       logger_(log::get("runtime")),
@@ -59,12 +72,54 @@ void StreamTask::run() {
   while (!stop_requested_ && !failed_) {
     if (channel_.pop(message) != boost::fibers::channel_op_status::success)
       break;
-    depth_.fetch_sub(1, std::memory_order_relaxed);
-    process(message);
-    message = kafka::Message(nullptr);  // give the fetch buffer back early
+    if (message.is_null()) {
+      // A wake-up from the I/O fiber: a commit is due while no record arrives.
+    } else {
+      depth_.fetch_sub(1, std::memory_order_relaxed);
+      process(message);
+      message = kafka::Message(nullptr);  // give the fetch buffer back early
+    }
+    if (state_ && commit_due_.exchange(false))
+      commit_state();
   }
+  if (state_ && !failed_)
+    commit_state();  // what a revoke or a stop must not lose
   instance_.close();
   finished_ = true;
+}
+
+void StreamTask::commit_state() {
+  // Outputs first: an input offset may only become durable once everything it produced is.
+  while (!flushed() && !failed_)
+    boost::this_fiber::sleep_for(std::chrono::milliseconds(1));
+  if (failed_)
+    return;
+  std::map<TopicPartition, std::int64_t> processed;
+  {
+    std::lock_guard lock(progress_mutex_);
+    processed = processed_;
+  }
+  if (processed == durable_ && !state_->has_uncommitted())
+    return;
+  std::map<std::string, std::int64_t> offsets;
+  for (const auto& [tp, offset] : processed)
+    offsets.emplace(offset_key(tp), offset);
+  if (auto committed = state_->commit(offsets); !committed) {
+    fail(fmt::format("task {}: {}", id(), committed.error().message()));
+    return;
+  }
+  std::lock_guard lock(progress_mutex_);
+  durable_ = std::move(processed);
+}
+
+std::optional<std::int64_t> StreamTask::stored_offset(const TopicPartition& tp) const {
+  if (!state_)
+    return std::nullopt;
+  const auto& stored = state_->committed_offsets();
+  auto it = stored.find(offset_key(tp));
+  if (it == stored.end())
+    return std::nullopt;
+  return it->second;
 }
 
 void StreamTask::process(const kafka::Message& message) {
@@ -150,7 +205,8 @@ void StreamTask::acknowledge(std::uint64_t sequence, const kafka::DeliveryReport
 void StreamTask::drop_buffered() {
   kafka::Message message;
   while (channel_.try_pop(message) == boost::fibers::channel_op_status::success) {
-    depth_.fetch_sub(1, std::memory_order_relaxed);
+    if (!message.is_null())
+      depth_.fetch_sub(1, std::memory_order_relaxed);
   }
 }
 
@@ -162,6 +218,13 @@ void StreamTask::fail(const std::string& reason) {
 }
 
 void StreamTask::mark_commit_point() {
+  if (state_) {
+    commit_due_ = true;
+    // Wake the task if it waits for records; if the channel is full it is busy and will see
+    // the flag after its current record.
+    static_cast<void>(channel_.try_push(kafka::Message()));
+    return;
+  }
   CommitPoint point;
   {
     std::lock_guard lock(progress_mutex_);
@@ -174,6 +237,23 @@ void StreamTask::mark_commit_point() {
 }
 
 std::vector<kafka::PartitionOffset> StreamTask::take_committable() {
+  if (state_) {
+    // Only offsets stored with the state: Kafka's committed offset never runs ahead of it.
+    std::map<TopicPartition, std::int64_t> durable;
+    {
+      std::lock_guard lock(progress_mutex_);
+      durable = durable_;
+    }
+    std::vector<kafka::PartitionOffset> offsets;
+    for (const auto& [tp, offset] : durable) {
+      auto& committed = committed_[tp];
+      if (offset > committed) {
+        committed = offset;
+        offsets.push_back({tp, Offset(offset)});
+      }
+    }
+    return offsets;
+  }
   std::uint64_t acked_below = 0;
   {
     std::lock_guard lock(progress_mutex_);
@@ -203,6 +283,10 @@ bool StreamTask::flushed() const {
 }
 
 std::vector<kafka::PartitionOffset> StreamTask::final_offsets() {
+  if (state_) {
+    committed_.clear();  // a final commit repeats what may have been refused before
+    return take_committable();
+  }
   points_.clear();
   mark_commit_point();
   return take_committable();

@@ -18,6 +18,7 @@
 #include <streamrun/core/topology.h>
 #include <streamrun/kafka/consumer.h>
 #include <streamrun/kafka/producer.h>
+#include <streamrun/state/task_state.h>
 
 namespace streamrun::runtime {
 
@@ -39,8 +40,16 @@ class TaskFailureListener {
 // commits never stall processing.
 class StreamTask final : public RecordCollector {
  public:
+  // `state` (null for stateless sub-topologies) holds the task's stores. A stateful task commits
+  // on its own fiber at a record boundary: it waits until its outputs so far are acknowledged,
+  // then writes its store changes and next input offsets in one RocksDB write; only offsets
+  // made durable that way are handed to the I/O fiber for the Kafka commit.
   StreamTask(const Topology& topology, TaskInfo info, kafka::Producer& producer,
-             std::size_t channel_bound, TaskFailureListener& failures);
+             std::size_t channel_bound, TaskFailureListener& failures,
+             std::unique_ptr<state::TaskState> state = nullptr);
+
+  // The next offset to read for `tp` according to the task's local state, if it has one.
+  [[nodiscard]] std::optional<std::int64_t> stored_offset(const TopicPartition& tp) const;
   ~StreamTask() override;
 
   [[nodiscard]] const TaskInfo& info() const noexcept { return instance_.info(); }
@@ -86,9 +95,12 @@ class StreamTask final : public RecordCollector {
 
  private:
   void process(const kafka::Message& message);
+  // Stateful tasks: waits for acknowledgements, then makes state and offsets durable together.
+  void commit_state();
   void fail(const std::string& reason);
   void acknowledge(std::uint64_t sequence, const kafka::DeliveryReport& report);
 
+  std::unique_ptr<state::TaskState> state_;  // before instance_: its operators use the stores
   TaskInstance instance_;
   kafka::Producer& producer_;
   TaskFailureListener& failures_;
@@ -101,12 +113,14 @@ class StreamTask final : public RecordCollector {
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> failed_{false};
   std::atomic<bool> finished_{false};
+  std::atomic<bool> commit_due_{false};  // stateful: the I/O fiber asks for a commit
   std::atomic<std::int64_t> processed_count_{0};
   std::atomic<std::int64_t> reports_pending_{0};
 
   // Progress, shared between the task fiber, the I/O fiber and delivery callbacks.
   mutable std::mutex progress_mutex_;
   std::map<TopicPartition, std::int64_t> processed_;  // next offset per input partition
+  std::map<TopicPartition, std::int64_t> durable_;    // stateful: offsets stored with the state
   std::uint64_t next_sequence_ = 0;                   // of the next output
   std::uint64_t acked_below_ = 0;                     // every output below is acknowledged
   std::deque<bool> acked_;                            // from acked_below_ on

@@ -1,3 +1,4 @@
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <set>
@@ -295,6 +296,95 @@ TEST_F(ApplicationTest, ASlowSinkPausesThePartitionInsteadOfBufferingWithoutBoun
   std::cout << "paused " << stats.partitions_paused << " times; deepest channel "
             << stats.max_channel_depth << " of " << stats.channel_bound << "; largest backlog "
             << stats.max_backlog << "\n";
+}
+
+}  // namespace
+}  // namespace streamrun::runtime
+
+namespace streamrun::runtime {
+namespace {
+
+class StatefulApplicationTest : public testing::BrokerFixture {
+ protected:
+  std::vector<kafka::TopicSpec> topics() const override {
+    return {{"clicks", 4}, {"click-counts", 4}};
+  }
+  void SetUp() override {
+    BrokerFixture::SetUp();
+    state_dir_ = std::filesystem::temp_directory_path() /
+                 ("streamrun-stateful-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(state_dir_);
+  }
+  void TearDown() override {
+    std::filesystem::remove_all(state_dir_);
+    BrokerFixture::TearDown();
+  }
+
+  config::Properties properties() const {
+    return {{"application.id", "click-counter"},       {"bootstrap.servers", bootstrap_servers()},
+            {"state.dir", state_dir_.string()},        {"consumer.session.timeout.ms", "6000"},
+            {"consumer.heartbeat.interval.ms", "500"}, {"num.threads", "2"}};
+  }
+
+  static Topology counting_topology() {
+    StreamBuilder builder;
+    builder.stream("clicks", kStrings)
+        .group_by_key(kStrings)
+        .count("clicks-per-user")
+        .to_stream()
+        .to("click-counts", {serdes::string(), serdes::int64()});
+    return builder.build();
+  }
+
+  void produce_clicks(int first, int count, std::map<std::string, std::int64_t>& expected) {
+    auto producer = kafka::Producer::create(producer_properties());
+    ASSERT_TRUE(producer.ok());
+    for (int i = first; i < first + count; ++i) {
+      const auto user = fmt::format("user-{}", i % 37);
+      ++expected[user];
+      send_waiting(**producer, {"clicks", std::nullopt, user, "click", {}, std::nullopt});
+    }
+    ASSERT_TRUE((*producer)->flush(10s).ok());
+  }
+
+  // The latest count per user in click-counts, once every user reached `expected`.
+  std::map<std::string, std::int64_t> latest_counts(
+      const std::map<std::string, std::int64_t>& expected) {
+    auto consumer = kafka::Consumer::create(
+        consumer_properties("counts-reader-" + std::to_string(++readers_)), nullptr);
+    EXPECT_TRUE(consumer.ok());
+    EXPECT_TRUE((*consumer)->subscribe({"click-counts"}).ok());
+    std::map<std::string, std::int64_t> latest;
+    poll_until(
+        **consumer, [&] { return latest == expected; },
+        [&](const Message& m) {
+          auto& count = latest[std::string(*m.key())];
+          count = std::max(count, serdes::int64().deserialize(m.value()));
+        },
+        60s);
+    return latest;
+  }
+
+  std::filesystem::path state_dir_;
+  int readers_ = 0;
+};
+
+TEST_F(StatefulApplicationTest, CountsSurviveARestartExactlyFromTheStateDirectory) {
+  std::map<std::string, std::int64_t> expected;
+  produce_clicks(0, 3000, expected);
+  {
+    RunningApp app(counting_topology(), properties());
+    EXPECT_EQ(latest_counts(expected), expected);
+    ASSERT_TRUE(app.stop().ok());
+  }
+  EXPECT_TRUE(std::filesystem::exists(state_dir_ / "click-counter" / "0_0"))
+      << "each task keeps its state under state.dir/application.id/task";
+
+  produce_clicks(3000, 2000, expected);
+  RunningApp restarted(counting_topology(), properties());
+  // Counts continue from the stored state: 5000 clicks in all, none counted twice or lost.
+  EXPECT_EQ(latest_counts(expected), expected);
+  ASSERT_TRUE(restarted.stop().ok());
 }
 
 }  // namespace

@@ -53,14 +53,6 @@ TEST(ApplicationConfigTest, GroupIdComesFromTheApplicationId) {
               HasSubstr("'group.id' is set by 'application.id'"));
 }
 
-TEST(ApplicationConfigTest, StatefulTopologiesAreRefusedUntilTheStateLayerRunsThem) {
-  StreamBuilder builder;
-  builder.stream("in", kStrings).group_by_key(kStrings).count("counts");
-  EXPECT_THAT(create_error(builder.build(),
-                           {{"application.id", "a"}, {"bootstrap.servers", "127.0.0.1:1"}}),
-              HasSubstr("the runtime does not run stateful topologies yet"));
-}
-
 TEST(ApplicationConfigTest, UnreachableClusterIsOneLineNamingTheAddress) {
   const auto error = create_error(stateless(), {{"application.id", "a"},
                                                 {"bootstrap.servers", "127.0.0.1:1"},

@@ -39,6 +39,8 @@ class Message {
   Message& operator=(const Message&) = delete;
   ~Message();
 
+  // A default-constructed (or moved-from) message holds nothing.
+  [[nodiscard]] bool is_null() const noexcept { return message_ == nullptr; }
   [[nodiscard]] std::string_view topic() const;
   [[nodiscard]] PartitionId partition() const;
   [[nodiscard]] Offset offset() const;
