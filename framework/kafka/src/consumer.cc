@@ -40,7 +40,8 @@ Result<void> commit_result(rd_kafka_resp_err_t err,
   if (err == RD_KAFKA_RESP_ERR__NO_OFFSET)
     return {};  // nothing to commit
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    auto e = make_error(err, "offset commit");
+    auto e = make_error(
+        err, fmt::format("offset commit of {}", fmt::join(to_topic_partitions(offsets), ", ")));
     return Error(errc::commit_failed, e.message());
   }
   for (int i = 0; offsets != nullptr && i < offsets->cnt; ++i) {
@@ -74,7 +75,8 @@ void change_assignment(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* partitio
     failure = make_error(err, add ? "assign" : "unassign");
   }
   if (failure)
-    logger.error("{}: {}", rd_kafka_name(rk), failure->message());
+    logger.error("{}: {} of {}", rd_kafka_name(rk), failure->message(),
+                 fmt::join(to_topic_partitions(partitions), ", "));
 }
 
 // Listener exceptions must not unwind through librdkafka's C frames.
@@ -288,7 +290,7 @@ Result<void> partition_op(rd_kafka_t* rk, const std::vector<TopicPartition>& par
                    : rd_kafka_resume_partitions(rk, list.get());
   const char* what = pause ? "pause" : "resume";
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
-    return make_error(err, what);
+    return make_error(err, fmt::format("{} {}", what, fmt::join(partitions, ", ")));
   for (int i = 0; i < list->cnt; ++i) {
     if (list->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       return make_error(list->elems[i].err, fmt::format("{} {}[{}]", what, list->elems[i].topic,
@@ -308,6 +310,15 @@ Result<void> Consumer::resume(const std::vector<TopicPartition>& partitions) {
 }
 
 Result<void> Consumer::seek(const PartitionOffset& position) {
+  if (impl_->batch != nullptr) {
+    // Records of this partition already in the batch being filled come from the old position.
+    auto& batch = *impl_->batch;
+    batch.erase(
+        std::remove_if(
+            batch.begin() + static_cast<std::ptrdiff_t>(impl_->batch_start), batch.end(),
+            [&](const Message& m) { return m.topic_partition() == position.topic_partition; }),
+        batch.end());
+  }
   auto list = to_partition_list(std::vector<PartitionOffset>{position});
   ErrorHandle error(rd_kafka_seek_partitions(impl_->rk.get(), list.get(), 10'000));
   if (error) {

@@ -1,5 +1,6 @@
 #include <atomic>
 #include <map>
+#include <mutex>
 
 #include <fmt/format.h>
 
@@ -18,7 +19,9 @@ struct Producer::Impl : ClientContext {
     topics.clear();
   }
 
+  // Task fibers on several threads send at once.
   rd_kafka_topic_t* topic_handle(std::string_view name) {
+    std::lock_guard lock(topics_mutex);
     if (auto it = topics.find(name); it != topics.end())
       return it->second;
     auto* handle = rd_kafka_topic_new(rk.get(), std::string(name).c_str(), nullptr);
@@ -29,6 +32,7 @@ struct Producer::Impl : ClientContext {
 
   // Declared first so that it is destroyed last, after the topic handles.
   KafkaHandle rk;
+  std::mutex topics_mutex;
   std::map<std::string, rd_kafka_topic_t*, std::less<>> topics;
   std::atomic<std::int64_t> in_flight{0};
   // Set while the producer is destroyed: callbacks are released without being invoked, since

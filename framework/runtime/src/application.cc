@@ -88,6 +88,7 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
   std::vector<kafka::PartitionOffset> finish_tasks(const std::vector<TaskKey>& keys);
   void close_tasks_of(const std::vector<TopicPartition>& partitions, bool commit);
   void shutdown();
+  void reposition(StreamTask& task, const std::set<TopicPartition>& partitions);
   // A failed commit loses nothing: the records after the last successful commit of those
   // partitions are processed again by whoever owns them next (at-least-once).
   void record_commit(const Result<void>& result, std::string_view what) {
@@ -280,7 +281,7 @@ void Application::Impl::dispatch(std::vector<kafka::Message>& batch) {
       // Backpressure: the task is behind, so stop fetching for it until it catches up.
       auto paused = consumer_->pause({slot.partitions.begin(), slot.partitions.end()});
       if (!paused)
-        logger_->warn("{}", paused.error().message());
+        logger_->warn("task {}: {}", slot.task->id(), paused.error().message());
       slot.paused = true;
       ++paused_;
     }
@@ -295,7 +296,7 @@ void Application::Impl::drain_backlogs() {
     if (slot.paused && slot.backlog.empty() && slot.task->depth() <= slot.task->bound() / 2) {
       auto resumed = consumer_->resume({slot.partitions.begin(), slot.partitions.end()});
       if (!resumed)
-        logger_->warn("{}", resumed.error().message());
+        logger_->warn("task {}: {}", slot.task->id(), resumed.error().message());
       slot.paused = false;
     }
   }
@@ -339,13 +340,56 @@ void Application::Impl::on_assigned(const std::vector<TopicPartition>& partition
     // Another topic's partition of a running task: restart the task with all of them, so that
     // one task owns one partition of every topic of its sub-topology.
     auto all = existing->second.partitions;
-    all.insert(tps.begin(), tps.end());
     auto offsets = finish_tasks({key});
-    for (const auto& po : offsets) {
-      if (auto seeked = consumer_->seek(po); !seeked)
-        logger_->warn("{}", seeked.error().message());
+    if (!offsets.empty())
+      record_commit(consumer_->commit(offsets), "commit before task restart");
+    if (auto* task = start_task(key, all))
+      reposition(*task, all);  // the partitions it had
+    if (auto it = tasks_.find(key); it != tasks_.end()) {
+      // The new partitions start like any new assignment.
+      for (const auto& tp : tps) {
+        it->second.partitions.insert(tp);
+        task_of_[tp] = key;
+        if (auto stored = it->second.task->stored_offset(tp))
+          start_at[tp] = Offset(*stored);
+      }
     }
-    start_task(key, all);
+  }
+}
+
+void Application::Impl::reposition(StreamTask& task, const std::set<TopicPartition>& partitions) {
+  // The old task dropped the records it had fetched but not processed, and the consumer has
+  // read past them: move every partition back to where the new task must begin — its stored
+  // state's offset, else the group's committed offset, else the beginning.
+  std::vector<TopicPartition> without_state;
+  std::vector<kafka::PartitionOffset> positions;
+  for (const auto& tp : partitions) {
+    if (auto stored = task.stored_offset(tp)) {
+      positions.push_back({tp, Offset(*stored)});
+    } else {
+      without_state.push_back(tp);
+    }
+  }
+  if (!without_state.empty()) {
+    auto committed = consumer_->committed(without_state, shutdown_timeout_);
+    if (!committed) {
+      on_task_failed(fmt::format("task {}: {}", task.id(), committed.error().message()));
+      return;
+    }
+    for (const auto& tp : without_state) {
+      Offset position = kafka::kBeginningOffset;
+      for (const auto& po : *committed) {
+        if (po.topic_partition == tp)
+          position = po.offset;
+      }
+      positions.push_back({tp, position});
+    }
+  }
+  for (const auto& position : positions) {
+    if (auto seeked = consumer_->seek(position); !seeked) {
+      on_task_failed(fmt::format("task {}: {}", task.id(), seeked.error().message()));
+      return;
+    }
   }
 }
 
@@ -364,8 +408,17 @@ StreamTask* Application::Impl::start_task(const TaskKey& key,
     task_state = std::move(opened).value();
   }
   TaskSlot slot;
-  slot.task = std::make_unique<StreamTask>(topology_, info, *producer_, channel_bound_, *this,
-                                           std::move(task_state));
+  try {
+    slot.task = std::make_unique<StreamTask>(topology_, info, *producer_, channel_bound_, *this,
+                                             std::move(task_state), shutdown_timeout_);
+  } catch (const std::exception& e) {
+    // An operator's init() failed: no task can run these partitions.
+    on_task_failed(fmt::format(
+        "task {} for {} could not start: {}", info.id(),
+        fmt::join(std::vector<TopicPartition>(partitions.begin(), partitions.end()), ", "),
+        e.what()));
+    return nullptr;
+  }
   slot.partitions = partitions;
   auto* task = slot.task.get();
   slot.done = pool_->launch(next_thread_++, [task] { task->run(); });
@@ -453,11 +506,8 @@ void Application::Impl::close_tasks_of(const std::vector<TopicPartition>& partit
   if (commit && !offsets.empty())
     record_commit(consumer_->commit(offsets), "commit on revocation");
   for (const auto& [key, tps] : keep) {
-    for (const auto& po : offsets) {
-      if (tps.contains(po.topic_partition))
-        static_cast<void>(consumer_->seek(po));
-    }
-    start_task(key, tps);
+    if (auto* task = start_task(key, tps))
+      reposition(*task, tps);
   }
 }
 

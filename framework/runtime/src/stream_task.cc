@@ -26,7 +26,8 @@ std::string offset_key(const TopicPartition& tp) {
 
 StreamTask::StreamTask(const Topology& topology, TaskInfo info, kafka::Producer& producer,
                        std::size_t channel_bound, TaskFailureListener& failures,
-                       std::unique_ptr<state::TaskState> state)
+                       std::unique_ptr<state::TaskState> state,
+                       std::chrono::milliseconds final_commit_timeout)
     : state_(std::move(state)),
       instance_(
           topology, std::move(info), *this,
@@ -43,7 +44,8 @@ StreamTask::StreamTask(const Topology& topology, TaskInfo info, kafka::Producer&
       failures_(failures),
       logger_(log::get("runtime")),
       bound_(channel_bound),
-      channel_(channel_capacity(channel_bound)) {}
+      channel_(channel_capacity(channel_bound)),
+      final_commit_timeout_(final_commit_timeout) {}
 
 StreamTask::~StreamTask() {
   channel_.close();
@@ -68,30 +70,47 @@ void StreamTask::request_stop() {
 }
 
 void StreamTask::run() {
-  kafka::Message message(nullptr);
-  while (!stop_requested_ && !failed_) {
-    if (channel_.pop(message) != boost::fibers::channel_op_status::success)
-      break;
-    if (message.is_null()) {
-      // A wake-up from the I/O fiber: a commit is due while no record arrives.
-    } else {
-      depth_.fetch_sub(1, std::memory_order_relaxed);
-      process(message);
-      message = kafka::Message(nullptr);  // give the fetch buffer back early
+  try {
+    kafka::Message message(nullptr);
+    while (!stop_requested_ && !failed_) {
+      if (channel_.pop(message) != boost::fibers::channel_op_status::success)
+        break;
+      if (message.is_null()) {
+        // A wake-up from the I/O fiber: a commit is due while no record arrives.
+      } else {
+        depth_.fetch_sub(1, std::memory_order_relaxed);
+        process(message);
+        message = kafka::Message(nullptr);  // give the fetch buffer back early
+      }
+      if (state_ && commit_due_.exchange(false))
+        commit_state(/*final=*/false);
     }
-    if (state_ && commit_due_.exchange(false))
-      commit_state();
+    if (state_ && !failed_)
+      commit_state(/*final=*/true);  // what a revoke or a stop must keep
+    instance_.close();
+  } catch (const std::exception& e) {
+    // Whatever escapes (an operator's close(), a store read) fails the task visibly; the I/O
+    // fiber learns of the end through finished_.
+    fail(fmt::format("task {} stopped: {}", id(), e.what()));
   }
-  if (state_ && !failed_)
-    commit_state();  // what a revoke or a stop must not lose
-  instance_.close();
   finished_ = true;
 }
 
-void StreamTask::commit_state() {
+void StreamTask::commit_state(bool final) {
   // Outputs first: an input offset may only become durable once everything it produced is.
-  while (!flushed() && !failed_)
+  const auto deadline = std::chrono::steady_clock::now() + final_commit_timeout_;
+  while (!flushed() && !failed_) {
+    if (!final && stop_requested_)
+      return;  // the final commit follows
+    if (final && std::chrono::steady_clock::now() > deadline) {
+      logger_->warn(
+          "task {}: outputs unacknowledged after {} ms; state not committed, its last "
+          "records will be processed again",
+          id(), final_commit_timeout_.count());
+      return;
+    }
     boost::this_fiber::sleep_for(std::chrono::milliseconds(1));
+  }
   if (failed_)
     return;
   std::map<TopicPartition, std::int64_t> processed;
@@ -288,6 +307,7 @@ std::vector<kafka::PartitionOffset> StreamTask::final_offsets() {
     return take_committable();
   }
   points_.clear();
+  committed_.clear();  // a final commit repeats what a refused periodic commit did not store
   mark_commit_point();
   return take_committable();
 }

@@ -46,7 +46,8 @@ class StreamTask final : public RecordCollector {
   // made durable that way are handed to the I/O fiber for the Kafka commit.
   StreamTask(const Topology& topology, TaskInfo info, kafka::Producer& producer,
              std::size_t channel_bound, TaskFailureListener& failures,
-             std::unique_ptr<state::TaskState> state = nullptr);
+             std::unique_ptr<state::TaskState> state = nullptr,
+             std::chrono::milliseconds final_commit_timeout = std::chrono::seconds(30));
 
   // The next offset to read for `tp` according to the task's local state, if it has one.
   [[nodiscard]] std::optional<std::int64_t> stored_offset(const TopicPartition& tp) const;
@@ -96,7 +97,7 @@ class StreamTask final : public RecordCollector {
  private:
   void process(const kafka::Message& message);
   // Stateful tasks: waits for acknowledgements, then makes state and offsets durable together.
-  void commit_state();
+  void commit_state(bool final);
   void fail(const std::string& reason);
   void acknowledge(std::uint64_t sequence, const kafka::DeliveryReport& report);
 
@@ -108,6 +109,7 @@ class StreamTask final : public RecordCollector {
 
   const std::size_t bound_;
   boost::fibers::buffered_channel<kafka::Message> channel_;
+  const std::chrono::milliseconds final_commit_timeout_;
   std::atomic<std::size_t> depth_{0};
   std::atomic<std::size_t> max_depth_{0};
   std::atomic<bool> stop_requested_{false};

@@ -2,8 +2,10 @@
 
 #include <vector>
 
+#include <boost/fiber/condition_variable.hpp>
 #include <boost/fiber/fiber.hpp>
 #include <boost/fiber/future/packaged_task.hpp>
+#include <boost/fiber/mutex.hpp>
 #include <boost/fiber/protected_fixedsize_stack.hpp>
 
 namespace streamrun::runtime {
@@ -23,17 +25,28 @@ WorkerPool::WorkerPool(int threads) {
   for (int i = 0; i < threads; ++i) {
     threads_.emplace_back([launcher = launchers_[static_cast<std::size_t>(i)].get()] {
       std::function<void()> job;
-      std::vector<boost::fibers::fiber> fibers;
+      // Fibers are detached so that a finished one gives its stack back at once (tasks come
+      // and go with every rebalance); a count tells the thread when all have ended.
+      std::size_t live = 0;
+      boost::fibers::mutex mutex;
+      boost::fibers::condition_variable ended;
       // The thread's main fiber waits here; launched fibers run whenever it waits.
       while (launcher->pop(job) == boost::fibers::channel_op_status::success) {
-        fibers.emplace_back(std::allocator_arg,
-                            boost::fibers::protected_fixedsize_stack(kFiberStackBytes),
-                            std::move(job));
+        ++live;
+        boost::fibers::fiber(std::allocator_arg,
+                             boost::fibers::protected_fixedsize_stack(kFiberStackBytes),
+                             [job = std::move(job), &live, &mutex, &ended] {
+                               job();
+                               std::lock_guard lock(mutex);
+                               --live;
+                               ended.notify_all();
+                             })
+            .detach();
       }
-      // A fiber may still be winding down after its future became ready; the thread (and its
-      // scheduler) must not end before every fiber has terminated.
-      for (auto& fiber : fibers)
-        fiber.join();
+      // The thread (and its scheduler) must not end while one of its fibers runs. The last
+      // fiber ends right after notifying: nothing in it can suspend after the unlock.
+      std::unique_lock lock(mutex);
+      ended.wait(lock, [&] { return live == 0; });
     });
   }
 }

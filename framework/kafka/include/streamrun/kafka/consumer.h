@@ -25,6 +25,9 @@ struct PartitionOffset {
 
 using StartOffsets = std::map<TopicPartition, Offset>;
 
+// Kafka's logical offset for "the first record still in the partition".
+inline const Offset kBeginningOffset{-2};
+
 // Told about every change of the consumer's assignment. Called inside Consumer::poll() or
 // close(), on the polling thread, before the change takes effect in the client.
 class RebalanceListener {
@@ -80,6 +83,8 @@ class Consumer {
   [[nodiscard]] Result<void> resume(const std::vector<TopicPartition>& partitions);
 
   // Moves the fetch position of an assigned partition (e.g. back to its committed offset).
+  // Called from a rebalance callback, it also takes the partition's records out of the batch
+  // poll() is filling. kBeginningOffset means the beginning of the partition.
   [[nodiscard]] Result<void> seek(const PartitionOffset& position);
 
   [[nodiscard]] std::vector<TopicPartition> assignment() const;

@@ -26,7 +26,8 @@ using DeliveryCallback = std::function<void(const DeliveryReport&)>;
 //
 // Idempotent by default (enable.idempotence=true, acks=all) so that retries inside the client
 // never duplicate or reorder. Delivery callbacks run inside poll() or flush(), on the caller's
-// thread; nothing here starts a thread. Not thread-safe: one owner polls it.
+// thread; nothing here starts a thread. send() may be called from several threads at once;
+// poll() and flush() from one owner.
 class Producer {
  public:
   [[nodiscard]] static Result<std::unique_ptr<Producer>> create(const ClientProperties& properties);

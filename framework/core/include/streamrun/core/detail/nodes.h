@@ -201,7 +201,9 @@ class ProcessorNode final : public Input<KIn, VIn>,
     NodeInstance::init(environment);
     this->guarded([&] { processor_->init(*this); });
   }
-  void close() override { processor_->close(); }
+  void close() override {
+    this->guarded([&] { processor_->close(); });
+  }
 
   void receive(Record<KIn, VIn>&& record) override {
     this->guarded([&] { processor_->process(std::move(record)); });
