@@ -1,0 +1,42 @@
+// The counting pipeline the crash tests kill and restart: clicks -> count per user -> click-counts.
+
+#include <CLI/CLI.hpp>
+
+#include <streamrun/base/log.h>
+#include <streamrun/core/stream_builder.h>
+#include <streamrun/runtime/application.h>
+
+int main(int argc, char** argv) {
+  CLI::App cli{"Count clicks per user (crash-test pipeline)."};
+  std::string bootstrap;
+  std::string state_dir;
+  cli.add_option("--bootstrap", bootstrap)->required();
+  cli.add_option("--state-dir", state_dir)->required();
+  CLI11_PARSE(cli, argc, argv);
+  streamrun::log::configure({.level = "warn"});
+
+  const streamrun::Serdes<std::string, std::string> strings{streamrun::serdes::string(),
+                                                            streamrun::serdes::string()};
+  streamrun::StreamBuilder builder;
+  builder.stream("clicks", strings)
+      .group_by_key(strings)
+      .count("clicks-per-user")
+      .to_stream()
+      .to("click-counts", {streamrun::serdes::string(), streamrun::serdes::int64()});
+
+  auto app = streamrun::runtime::Application::create(builder.build(),
+                                                     {{"application.id", "crash-counter"},
+                                                      {"bootstrap.servers", bootstrap},
+                                                      {"state.dir", state_dir},
+                                                      {"consumer.session.timeout.ms", "6000"},
+                                                      {"consumer.heartbeat.interval.ms", "500"}},
+                                                     {.handle_signals = true});
+  if (!app) {
+    streamrun::log::get("count-app")->error("{}", app.error().message());
+    return 1;
+  }
+  std::puts("started");
+  std::fflush(stdout);
+  auto ran = (*app)->run();
+  return ran ? 0 : 1;
+}
