@@ -1,8 +1,10 @@
 // SIGKILL a stateful counting pipeline at random moments and restart it: the counts in its output
 // must equal the exact counts of the input — nothing applied twice, nothing lost.
 
+#include <atomic>
 #include <csignal>
 #include <filesystem>
+#include <iostream>
 #include <map>
 #include <random>
 #include <thread>
@@ -69,9 +71,11 @@ class CrashTest : public ::testing::Test {
     EXPECT_TRUE(consumer.ok());
     EXPECT_TRUE((*consumer)->subscribe({"click-counts"}).ok());
     std::map<std::string, std::int64_t> highest;
+    outputs_ = 0;
     poll_until(
         **consumer, [&] { return highest == expected; },
         [&](const kafka::Message& m) {
+          ++outputs_;
           auto& count = highest[std::string(m.key().value_or(""))];
           count = std::max(count, serdes::int64().deserialize(m.value()));
         },
@@ -79,14 +83,56 @@ class CrashTest : public ::testing::Test {
     return highest;
   }
 
+  // Counts the updates written to click-counts, on its own thread, so that a kill can be timed
+  // to land while the pipeline is producing them.
+  class OutputWatcher {
+   public:
+    explicit OutputWatcher(const std::string& bootstrap) {
+      auto consumer = kafka::Consumer::create({{"bootstrap.servers", bootstrap},
+                                               {"group.id", "crash-watch"},
+                                               {"session.timeout.ms", "6000"}},
+                                              nullptr);
+      EXPECT_TRUE(consumer.ok());
+      consumer_ = std::move(consumer).value();
+      EXPECT_TRUE(consumer_->subscribe({"click-counts"}).ok());
+      thread_ = std::thread([this] {
+        std::vector<kafka::Message> batch;
+        while (running_) {
+          batch.clear();
+          if (consumer_->poll(batch, 1000, 20ms))
+            seen_ += static_cast<std::int64_t>(batch.size());
+        }
+      });
+    }
+    ~OutputWatcher() {
+      running_ = false;
+      thread_.join();
+    }
+    std::int64_t seen() const { return seen_.load(); }
+
+   private:
+    std::unique_ptr<kafka::Consumer> consumer_;
+    std::atomic<bool> running_{true};
+    std::atomic<std::int64_t> seen_{0};
+    std::thread thread_;
+  };
+
   void run_kills(int records, int kills) {
     const auto expected = produce(records);
+    OutputWatcher watcher(broker_->bootstrap_servers());
     std::mt19937 random(12345);
-    std::uniform_int_distribution<int> uptime_ms(300, 2500);
+    // Each instance is killed after it has written a random share of the updates, so kills
+    // land mid-stream: between a record's processing, its output, the state commit and the
+    // Kafka commit.
+    std::uniform_int_distribution<std::int64_t> share(1, records / (kills + 1));
     for (int kill = 0; kill < kills; ++kill) {
+      const auto target = watcher.seen() + share(random);
       auto app = start_app();
-      // The random moment is the point of the test: sleeping is the thing under test here.
-      std::this_thread::sleep_for(std::chrono::milliseconds(uptime_ms(random)));
+      const auto deadline = std::chrono::steady_clock::now() + 120s;
+      while (watcher.seen() < target && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(1ms);  // observing another process's output
+      }
+      ASSERT_GE(watcher.seen(), target) << "instance " << kill << " made no progress";
       app.signal(SIGKILL);
       ASSERT_EQ(app.wait(10s), std::optional<int>(128 + SIGKILL));
     }
@@ -104,15 +150,20 @@ class CrashTest : public ::testing::Test {
     }
     EXPECT_EQ(wrong, 0) << "users whose final count is not their exact number of clicks";
     EXPECT_EQ(total, records) << "clicks counted in all, over " << kills << " SIGKILLs";
+    // More outputs than inputs means some were produced again after a kill: the kills did land
+    // while records were being processed.
+    std::cout << records << " clicks, " << outputs_ << " count updates written, " << kills
+              << " SIGKILLs\n";
   }
 
   std::filesystem::path state_dir_;
   std::unique_ptr<BrokerProcess> broker_;
+  std::int64_t outputs_ = 0;
 };
 
 // CTest label "crash": the short version that CI runs.
 TEST_F(CrashTest, CountsStayExactAcrossThreeSigkills) {
-  run_kills(20'000, 3);
+  run_kills(50'000, 3);
 }
 
 // CTest label "soak": the full version (200k records, 10 kills), run on demand.

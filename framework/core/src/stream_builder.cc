@@ -28,8 +28,10 @@ int StreamBuilder::add_node(
 }
 
 void StreamBuilder::attach_store(int id, std::string store) {
-  if (store.empty())
-    throw std::invalid_argument("a state store needs a name");
+  if (store.empty() || store == "default" || store.starts_with("__")) {
+    throw std::invalid_argument("state store name '" + store +
+                                "' is reserved or empty; pick another");
+  }
   for (const auto& node : nodes_) {
     if (std::find(node.stores.begin(), node.stores.end(), store) != node.stores.end()) {
       throw std::invalid_argument("state store '" + store + "' is used by operators '" + node.name +

@@ -89,6 +89,8 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
   void close_tasks_of(const std::vector<TopicPartition>& partitions, bool commit);
   void shutdown();
   void reposition(StreamTask& task, const std::set<TopicPartition>& partitions);
+  void refuse_empty_state_if_progress_exists(StreamTask& task,
+                                             const std::set<TopicPartition>& partitions);
   // A failed commit loses nothing: the records after the last successful commit of those
   // partitions are processed again by whoever owns them next (at-least-once).
   void record_commit(const Result<void>& result, std::string_view what) {
@@ -328,8 +330,10 @@ void Application::Impl::on_assigned(const std::vector<TopicPartition>& partition
     auto existing = tasks_.find(key);
     if (existing == tasks_.end()) {
       if (auto* task = start_task(key, tps)) {
-        // A task with local state resumes where its state says, which may be ahead of the
-        // group's committed offset (a crash between the two commits), never behind it.
+        if (task->fresh_state())
+          refuse_empty_state_if_progress_exists(*task, tps);
+        // A task with local state resumes where its state says: that is what its stores
+        // reflect, whether Kafka's committed offset is ahead of it or behind.
         for (const auto& tp : tps) {
           if (auto stored = task->stored_offset(tp))
             start_at[tp] = Offset(*stored);
@@ -354,6 +358,26 @@ void Application::Impl::on_assigned(const std::vector<TopicPartition>& partition
           start_at[tp] = Offset(*stored);
       }
     }
+  }
+}
+
+void Application::Impl::refuse_empty_state_if_progress_exists(
+    StreamTask& task, const std::set<TopicPartition>& partitions) {
+  // New, empty state while the group has already committed progress for these partitions: the
+  // state was built elsewhere (another instance, a lost disk). Starting empty from the committed
+  // offset would silently forget everything counted so far; restoring from the changelog will
+  // fix this case, until then the application stops.
+  auto committed = consumer_->committed({partitions.begin(), partitions.end()}, shutdown_timeout_);
+  if (!committed) {
+    on_task_failed(fmt::format("task {}: {}", task.id(), committed.error().message()));
+    return;
+  }
+  if (!committed->empty()) {
+    on_task_failed(fmt::format(
+        "task {}: no local state under '{}' but the group has committed offsets for {}; the "
+        "state was built elsewhere and restoring it from a changelog is not supported yet",
+        task.id(), config_.get(RuntimeProperties::state_dir),
+        fmt::join(std::vector<TopicPartition>(partitions.begin(), partitions.end()), ", ")));
   }
 }
 

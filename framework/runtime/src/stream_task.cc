@@ -45,7 +45,12 @@ StreamTask::StreamTask(const Topology& topology, TaskInfo info, kafka::Producer&
       logger_(log::get("runtime")),
       bound_(channel_bound),
       channel_(channel_capacity(channel_bound)),
-      final_commit_timeout_(final_commit_timeout) {}
+      final_commit_timeout_(final_commit_timeout) {
+  if (state_) {
+    initial_offsets_ = state_->committed_offsets();
+    fresh_state_ = state_->created();
+  }
+}
 
 StreamTask::~StreamTask() {
   channel_.close();
@@ -88,6 +93,9 @@ void StreamTask::run() {
     if (state_ && !failed_)
       commit_state(/*final=*/true);  // what a revoke or a stop must keep
     instance_.close();
+    // Release the RocksDB instance (and its lock) now: this object may live on until its last
+    // delivery report, and the partition may come back to this process before that.
+    state_.reset();
   } catch (const std::exception& e) {
     // Whatever escapes (an operator's close(), a store read) fails the task visibly; the I/O
     // fiber learns of the end through finished_.
@@ -132,11 +140,9 @@ void StreamTask::commit_state(bool final) {
 }
 
 std::optional<std::int64_t> StreamTask::stored_offset(const TopicPartition& tp) const {
-  if (!state_)
-    return std::nullopt;
-  const auto& stored = state_->committed_offsets();
-  auto it = stored.find(offset_key(tp));
-  if (it == stored.end())
+  // A copy taken at start: the state itself belongs to the task fiber.
+  auto it = initial_offsets_.find(offset_key(tp));
+  if (it == initial_offsets_.end())
     return std::nullopt;
   return it->second;
 }

@@ -51,6 +51,8 @@ class StreamTask final : public RecordCollector {
 
   // The next offset to read for `tp` according to the task's local state, if it has one.
   [[nodiscard]] std::optional<std::int64_t> stored_offset(const TopicPartition& tp) const;
+  // The task is stateful and its state directory was just created empty.
+  [[nodiscard]] bool fresh_state() const noexcept { return fresh_state_; }
   ~StreamTask() override;
 
   [[nodiscard]] const TaskInfo& info() const noexcept { return instance_.info(); }
@@ -102,6 +104,8 @@ class StreamTask final : public RecordCollector {
   void acknowledge(std::uint64_t sequence, const kafka::DeliveryReport& report);
 
   std::unique_ptr<state::TaskState> state_;  // before instance_: its operators use the stores
+  std::map<std::string, std::int64_t> initial_offsets_;
+  bool fresh_state_ = false;
   TaskInstance instance_;
   kafka::Producer& producer_;
   TaskFailureListener& failures_;

@@ -83,6 +83,7 @@ struct TaskState::Impl {
   rocksdb::WriteBatchWithIndex batch{rocksdb::BytewiseComparator(), 0, /*overwrite_key=*/true};
   std::map<std::string, std::int64_t> offsets;
   std::map<std::string, std::unique_ptr<KeyValueStore>, std::less<>> stores;
+  bool created = false;  // the directory was new: no state at all
 
   ~Impl() {
     stores.clear();
@@ -229,9 +230,11 @@ Result<std::unique_ptr<TaskState>> TaskState::open(std::shared_ptr<StateEnvironm
   rocksdb::DB* raw = nullptr;
   const auto status = rocksdb::DB::Open(db_options, where, descriptors, &impl->handles, &raw);
   if (!status.ok()) {
-    if (status.IsIOError() && status.ToString().find("No space") != std::string::npos) {
-      return Error(errc::io_error,
-                   fmt::format("state directory '{}': {}", where, status.ToString()));
+    // I/O errors (a full disk, a lock still held by this or another process) say nothing about
+    // the data: only corruption makes the directory unusable (and worth rebuilding).
+    if (status.IsIOError()) {
+      return Error(errc::io_error, fmt::format("state directory '{}' of task {}: {}", where,
+                                               task_id, status.ToString()));
     }
     return unusable(status.ToString());
   }
@@ -242,8 +245,12 @@ Result<std::unique_ptr<TaskState>> TaskState::open(std::shared_ptr<StateEnvironm
   const auto& application_id = environment->options().application_id;
   std::string owner;
   std::string owner_task;
-  const bool known =
-      impl->db->Get(rocksdb::ReadOptions(), impl->meta, kApplicationKey, &owner).ok();
+  const auto identity_read =
+      impl->db->Get(rocksdb::ReadOptions(), impl->meta, kApplicationKey, &owner);
+  if (!identity_read.ok() && !identity_read.IsNotFound())
+    return unusable(identity_read.ToString());
+  const bool known = identity_read.ok();
+  impl->created = !known;
   if (known) {
     static_cast<void>(impl->db->Get(rocksdb::ReadOptions(), impl->meta, kTaskKey, &owner_task));
     if (owner != application_id) {
@@ -337,6 +344,10 @@ bool TaskState::has_uncommitted() const noexcept {
 
 const std::filesystem::path& TaskState::directory() const noexcept {
   return impl_->directory;
+}
+
+bool TaskState::created() const noexcept {
+  return impl_->created;
 }
 
 }  // namespace streamrun::state

@@ -91,6 +91,24 @@ TEST(KeyedOperatorsTest, GroupingWithoutAKeyChangeNeedsNoRepartition) {
   EXPECT_EQ(builder.build().subtopology_count(), 1);
 }
 
+TEST(KeyedOperatorsTest, BranchesRememberThatTheKeyChanged) {
+  StreamBuilder builder;
+  auto branches = builder.stream("orders", kStrings)
+                      .key_by([](const std::string&, const std::string& sku) { return sku; })
+                      .split()
+                      .branch("all", [](const std::string&, const std::string&) { return true; })
+                      .branches();
+  branches.at("all").group_by_key(kStrings, "by-sku").count("per-sku");
+  EXPECT_EQ(builder.build().subtopology_count(), 2) << "grouping after the split repartitions";
+}
+
+TEST(KeyedOperatorsTest, ReservedStoreNamesAreRefused) {
+  StreamBuilder builder;
+  auto grouped = builder.stream("orders", kStrings).group_by_key(kStrings);
+  EXPECT_THROW(static_cast<void>(grouped.count("__streamrun_meta")), std::invalid_argument);
+  EXPECT_THROW(static_cast<void>(grouped.count("default")), std::invalid_argument);
+}
+
 TEST(KeyedOperatorsTest, OneStoreCannotServeTwoOperators) {
   StreamBuilder builder;
   auto grouped = builder.stream("orders", kStrings).group_by_key(kStrings);

@@ -154,6 +154,20 @@ TEST_F(TaskStateTest, CorruptDirectoryIsRefusedNotUsed) {
   EXPECT_THAT(refused.error().message(), HasSubstr("state directory '"));
 }
 
+TEST_F(TaskStateTest, ADirectoryInUseIsAnIoErrorNotUnusable) {
+  auto env = environment();
+  auto first = open(env);
+  EXPECT_TRUE(first->created());
+  auto second = TaskState::open(env, "0_1", {"counts"});
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.error().code(), errc::io_error) << "never to be wiped: someone uses it";
+  EXPECT_THAT(second.error().message(), HasSubstr("task 0_1"));
+  first.reset();
+  auto reopened = TaskState::open(env, "0_1", {"counts"});
+  ASSERT_TRUE(reopened.ok()) << reopened.error().message();
+  EXPECT_FALSE((*reopened)->created());
+}
+
 TEST_F(TaskStateTest, UnknownStoreIsAProgrammingError) {
   auto state = open(environment());
   EXPECT_THROW(state->store("nope"), std::invalid_argument);

@@ -302,8 +302,10 @@ class BranchedStream {
 
   std::map<std::string, KStream<K, V>> branches() const { return branches_; }
 
-  BranchedStream(StreamBuilder& builder, int parent, std::string name)
-      : builder_(&builder), spec_(std::make_shared<typename detail::SplitNode<K, V>::Spec>()) {
+  BranchedStream(StreamBuilder& builder, int parent, std::string name, bool key_changed)
+      : builder_(&builder),
+        spec_(std::make_shared<typename detail::SplitNode<K, V>::Spec>()),
+        key_changed_(key_changed) {
     split_node_ = builder.add_node(
         "split", std::move(name), {parent}, {}, [spec = spec_](const std::string& node_name) {
           return std::make_unique<detail::SplitNode<K, V>>(node_name, spec);
@@ -321,12 +323,13 @@ class BranchedStream {
                            {split_node_}, {}, [](const std::string& node_name) {
                              return std::make_unique<detail::PassThroughNode<K, V>>(node_name);
                            });
-    branches_.emplace(branch_name, KStream<K, V>(builder_, id));
+    branches_.emplace(branch_name, KStream<K, V>(builder_, id, key_changed_));
   }
 
   StreamBuilder* builder_;
   std::shared_ptr<typename detail::SplitNode<K, V>::Spec> spec_;
   int split_node_ = 0;
+  bool key_changed_ = false;
   std::map<std::string, KStream<K, V>> branches_;
 };
 
@@ -420,7 +423,7 @@ KGroupedStream<K, V> KStream<K, V>::group_by_key(Serdes<K, V> serdes, std::strin
 
 template <typename K, typename V>
 BranchedStream<K, V> KStream<K, V>::split(std::string name) const {
-  return BranchedStream<K, V>(*builder_, node_, std::move(name));
+  return BranchedStream<K, V>(*builder_, node_, std::move(name), key_changed_);
 }
 
 }  // namespace streamrun

@@ -51,14 +51,16 @@ class StateEnvironment {
 // The state of one task: its stores and the input offsets its state reflects.
 //
 // Writes go to an indexed batch that reads see; commit() writes the batch and the offsets in
-// one atomic, synced RocksDB write. After a crash the task reopens its directory and finds the
-// state exactly as of its last commit, with the offsets to resume from — so no input is ever
-// applied twice. Used from the task's fiber only.
+// one atomic RocksDB write (WAL written, not fsynced: a killed process loses nothing; a power
+// loss may roll back to an older, still consistent commit). After a crash the task reopens its
+// directory and finds the state exactly as of its last commit, with the offsets to resume from — so
+// no input is ever applied twice. Used from the task's fiber only.
 class TaskState {
  public:
   // Opens (creating if needed) `<environment dir>/<task_id>` with the given stores. Fails with
-  // errc::unusable when the directory belongs to another application or task, or is corrupt;
-  // the caller then wipes it (wipe()) and restores from the changelog.
+  // errc::unusable when the directory belongs to another application or task, or is corrupt —
+  // the caller may then wipe it (wipe()) and rebuild — and with errc::io_error when it cannot
+  // be read or locked (never wipe then: another instance may be using it).
   [[nodiscard]] static Result<std::unique_ptr<TaskState>> open(
       std::shared_ptr<StateEnvironment> environment, const std::string& task_id,
       const std::vector<std::string>& store_names);
@@ -83,6 +85,8 @@ class TaskState {
 
   [[nodiscard]] bool has_uncommitted() const noexcept;
   [[nodiscard]] const std::filesystem::path& directory() const noexcept;
+  // True when open() found no state and started an empty one.
+  [[nodiscard]] bool created() const noexcept;
 
   struct Impl;
 

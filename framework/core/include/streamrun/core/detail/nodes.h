@@ -241,8 +241,13 @@ class AggregateNode final : public Input<K, V>, public Output<K, VA> {
     this->guarded([&] {
       const auto raw_key = key_serde_.serialize(record.key).value_or(std::string());
       std::optional<VA> current;
-      if (auto stored = store_->get(raw_key))
-        current = value_serde_.deserialize(*stored);
+      if (auto stored = store_->get(raw_key)) {
+        try {
+          current = value_serde_.deserialize(*stored);
+        } catch (const SerdeError& e) {
+          throw SerdeError("store '" + store_name_ + "': stored value unreadable: " + e.what());
+        }
+      }
       VA aggregate =
           fold_(std::as_const(record.key), std::as_const(record.value), std::move(current));
       store_->put(raw_key, value_serde_.serialize(aggregate).value_or(std::string()));
