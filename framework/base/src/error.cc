@@ -17,29 +17,25 @@ std::string to_string(const TopicPartition& tp) {
 }
 
 namespace {
-class BaseCategory final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "streamrun"; }
-  std::string message(int value) const override {
-    switch (static_cast<errc>(value)) {
-      case errc::invalid_argument:
-        return "invalid argument";
-      case errc::io_error:
-        return "I/O error";
-      case errc::timed_out:
-        return "timed out";
-      case errc::cancelled:
-        return "cancelled";
-      case errc::unavailable:
-        return "unavailable";
-    }
-    return "unknown error " + std::to_string(value);
+std::string_view describe(errc value) noexcept {
+  switch (value) {
+    case errc::invalid_argument:
+      return "invalid argument";
+    case errc::io_error:
+      return "I/O error";
+    case errc::timed_out:
+      return "timed out";
+    case errc::cancelled:
+      return "cancelled";
+    case errc::unavailable:
+      return "unavailable";
   }
-};
+  return {};
+}
 }  // namespace
 
 const std::error_category& base_category() noexcept {
-  static const BaseCategory category;
+  static const EnumCategory<errc> category("streamrun", describe);
   return category;
 }
 

@@ -5,28 +5,25 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <streamrun/base/errc.h>
 #include <streamrun/config/config.h>
 
 namespace streamrun::config {
 namespace {
 
-class ConfigCategory final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "streamrun.config"; }
-  std::string message(int value) const override {
-    switch (static_cast<errc>(value)) {
-      case errc::unknown_key:
-        return "unknown configuration key";
-      case errc::invalid_value:
-        return "invalid configuration value";
-      case errc::missing_required:
-        return "missing required configuration";
-      case errc::unreadable:
-        return "configuration not readable";
-    }
-    return "config error " + std::to_string(value);
+std::string_view describe(errc value) noexcept {
+  switch (value) {
+    case errc::unknown_key:
+      return "unknown configuration key";
+    case errc::invalid_value:
+      return "invalid configuration value";
+    case errc::missing_required:
+      return "missing required configuration";
+    case errc::unreadable:
+      return "configuration not readable";
   }
-};
+  return {};
+}
 
 std::optional<std::int64_t> parse_int(std::string_view text) {
   std::int64_t value = 0;
@@ -138,7 +135,7 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 }  // namespace
 
 const std::error_category& config_category() noexcept {
-  static const ConfigCategory category;
+  static const EnumCategory<errc> category("streamrun.config", describe);
   return category;
 }
 

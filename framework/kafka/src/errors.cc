@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 
+#include <streamrun/base/errc.h>
 #include <streamrun/kafka/errors.h>
 
 #include "client.h"
@@ -7,46 +8,42 @@
 namespace streamrun::kafka {
 namespace {
 
-class KafkaCategory final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "streamrun.kafka"; }
-  std::string message(int value) const override {
-    switch (static_cast<errc>(value)) {
-      case errc::queue_full:
-        return "producer queue full";
-      case errc::timed_out:
-        return "timed out";
-      case errc::unreachable:
-        return "no broker reachable";
-      case errc::invalid_config:
-        return "invalid client configuration";
-      case errc::unknown_topic:
-        return "unknown topic or partition";
-      case errc::record_too_large:
-        return "record too large";
-      case errc::delivery_failed:
-        return "delivery failed";
-      case errc::commit_failed:
-        return "offset commit failed";
-      case errc::rebalance_in_progress:
-        return "rebalance in progress";
-      case errc::fatal:
-        return "fatal client error";
-      case errc::closed:
-        return "client closed";
-      case errc::port_in_use:
-        return "port in use";
-      case errc::other:
-        return "kafka error";
-    }
-    return "kafka error " + std::to_string(value);
+std::string_view describe(errc value) noexcept {
+  switch (value) {
+    case errc::queue_full:
+      return "producer queue full";
+    case errc::timed_out:
+      return "timed out";
+    case errc::unreachable:
+      return "no broker reachable";
+    case errc::invalid_config:
+      return "invalid client configuration";
+    case errc::unknown_topic:
+      return "unknown topic or partition";
+    case errc::record_too_large:
+      return "record too large";
+    case errc::delivery_failed:
+      return "delivery failed";
+    case errc::commit_failed:
+      return "offset commit failed";
+    case errc::rebalance_in_progress:
+      return "rebalance in progress";
+    case errc::fatal:
+      return "fatal client error";
+    case errc::closed:
+      return "client closed";
+    case errc::port_in_use:
+      return "port in use";
+    case errc::other:
+      return "kafka error";
   }
-};
+  return {};
+}
 
 }  // namespace
 
 const std::error_category& kafka_category() noexcept {
-  static const KafkaCategory category;
+  static const EnumCategory<errc> category("streamrun.kafka", describe);
   return category;
 }
 

@@ -9,6 +9,7 @@
 #include <rocksdb/utilities/write_batch_with_index.h>
 #include <rocksdb/write_buffer_manager.h>
 
+#include <streamrun/base/errc.h>
 #include <streamrun/base/log.h>
 #include <streamrun/state/task_state.h>
 
@@ -20,21 +21,17 @@ constexpr const char* kApplicationKey = "application.id";
 constexpr const char* kTaskKey = "task.id";
 constexpr std::string_view kOffsetPrefix = "offset/";
 
-class StateCategory final : public std::error_category {
- public:
-  const char* name() const noexcept override { return "streamrun.state"; }
-  std::string message(int value) const override {
-    switch (static_cast<errc>(value)) {
-      case errc::unusable:
-        return "state directory unusable";
-      case errc::io_error:
-        return "state write failed";
-      case errc::unknown_store:
-        return "unknown store";
-    }
-    return "state error " + std::to_string(value);
+std::string_view describe(errc value) noexcept {
+  switch (value) {
+    case errc::unusable:
+      return "state directory unusable";
+    case errc::io_error:
+      return "state write failed";
+    case errc::unknown_store:
+      return "unknown store";
   }
-};
+  return {};
+}
 
 struct DbDeleter {
   void operator()(rocksdb::DB* db) const noexcept { delete db; }
@@ -44,7 +41,7 @@ using DbHandle = std::unique_ptr<rocksdb::DB, DbDeleter>;
 }  // namespace
 
 const std::error_category& state_category() noexcept {
-  static const StateCategory category;
+  static const EnumCategory<errc> category("streamrun.state", describe);
   return category;
 }
 

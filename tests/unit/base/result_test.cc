@@ -41,6 +41,12 @@ TEST(ResultTest, ContextIsPrepended) {
   EXPECT_EQ(error.with_context("x").code(), errc::timed_out);
 }
 
+TEST(ErrorCategoryTest, CodesDescribeThemselves) {
+  EXPECT_EQ(std::error_code(errc::timed_out).message(), "timed out");
+  EXPECT_STREQ(std::error_code(errc::timed_out).category().name(), "streamrun");
+  EXPECT_EQ(std::error_code(99, base_category()).message(), "streamrun error 99");
+}
+
 TEST(IdsTest, TopicPartitionPrintsAsTopicAndIndex) {
   const TopicPartition tp{TopicName("orders"), PartitionId(3)};
   EXPECT_EQ(to_string(tp), "orders[3]");
