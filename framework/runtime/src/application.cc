@@ -72,7 +72,6 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
   using TaskKey = std::pair<int, std::int32_t>;  // sub-topology, partition
   struct TaskSlot {
     std::unique_ptr<StreamTask> task;
-    boost::fibers::future<void> done;
     std::set<TopicPartition> partitions;
     std::deque<kafka::Message> backlog;  // records the full channel could not take yet
     bool paused = false;
@@ -445,7 +444,8 @@ StreamTask* Application::Impl::start_task(const TaskKey& key,
   }
   slot.partitions = partitions;
   auto* task = slot.task.get();
-  slot.done = pool_->launch(next_thread_++, [task] { task->run(); });
+  // Completion is observed through task->finished(), not the launch future.
+  static_cast<void>(pool_->launch(next_thread_++, [task] { task->run(); }));
   for (const auto& tp : partitions)
     task_of_[tp] = key;
   logger_->info("task {} started for {}", task->id(),
