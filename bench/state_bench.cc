@@ -18,6 +18,8 @@
 #include <streamrun/runtime/application.h>
 #include <streamrun/state/task_state.h>
 
+#include "bench_support.h"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -30,17 +32,10 @@ double seconds_since(Clock::time_point start) {
 void keyed_count_throughput(int records, const std::filesystem::path& dir) {
   auto broker =
       streamrun::kafka::DevBroker::start({1, {{"clicks", 8}, {"click-counts", 8}}}).value();
-  auto producer =
-      streamrun::kafka::Producer::create({{"bootstrap.servers", broker->bootstrap_servers()}})
-          .value();
-  for (int i = 0; i < records; ++i) {
-    const auto user = fmt::format("user-{}", (i * 7919) % 100'000);
-    while (!producer->send({"clicks", std::nullopt, user, "click", {}, std::nullopt})) {
-      producer->poll(1ms);
-    }
-    if (i % 1000 == 0) producer->poll();
-  }
-  producer->flush(60s).value();
+  streamrun::bench::produce(
+      broker->bootstrap_servers(), "clicks", records,
+      [](int i) { return fmt::format("user-{}", (i * 7919) % 100'000); },
+      [](int) { return std::string("click"); });
 
   const streamrun::Serdes<std::string, std::string> strings{streamrun::serdes::string(),
                                                             streamrun::serdes::string()};
@@ -56,22 +51,11 @@ void keyed_count_throughput(int records, const std::filesystem::path& dir) {
                                    {"state.dir", dir.string()},
                                    {"commit.interval.ms", "100"}})
                  .value();
-  std::thread runner([&] { app->run().value(); });
-  Clock::time_point first;
-  bool started = false;
-  while (app->stats().records_processed < records) {
-    if (!started && app->stats().records_processed > 0) {
-      first = Clock::now();
-      started = true;
-    }
-    std::this_thread::sleep_for(1ms);
-  }
-  app->stop();
-  runner.join();
-  const double seconds = seconds_since(first);
-  fmt::print("keyed count, 8 partitions, 100k keys, commit every 100 ms: {:.0f} records/s "
-             "({} records in {:.2f} s, {} commits)\n",
-             records / seconds, records, seconds, app->stats().commits);
+  const double seconds = streamrun::bench::run_until_processed(*app, records);
+  fmt::print(
+      "keyed count, 8 partitions, 100k keys, commit every 100 ms: {:.0f} records/s "
+      "({} records in {:.2f} s, {} commits)\n",
+      records / seconds, records, seconds, app->stats().commits);
 }
 
 void reopen_time(int keys, const std::filesystem::path& dir) {
@@ -84,7 +68,8 @@ void reopen_time(int keys, const std::filesystem::path& dir) {
     auto& store = state->store("counts");
     for (int i = 0; i < keys; ++i) {
       store.put(fmt::format("user-{:08}", i), std::to_string(i));
-      if (i % 10'000 == 9'999) state->commit({{"clicks/0", i + 1}}).value();
+      if (i % 10'000 == 9'999)
+        state->commit({{"clicks/0", i + 1}}).value();
     }
     state->commit({{"clicks/0", keys}}).value();
   }
@@ -93,10 +78,10 @@ void reopen_time(int keys, const std::filesystem::path& dir) {
   auto state = TaskState::open(environment, "0_0", {"counts"}).value();
   const auto value = state->store("counts").get(fmt::format("user-{:08}", keys / 2));
   const double open_seconds = seconds_since(open_start);
-  fmt::print("local state: wrote {} keys in {:.2f} s ({:.0f} keys/s, committed every 10k)\n",
-             keys, write_seconds, keys / write_seconds);
-  fmt::print("reopen with {} keys to first read: {:.3f} s (value found: {})\n", keys,
-             open_seconds, value.has_value());
+  fmt::print("local state: wrote {} keys in {:.2f} s ({:.0f} keys/s, committed every 10k)\n", keys,
+             write_seconds, keys / write_seconds);
+  fmt::print("reopen with {} keys to first read: {:.3f} s (value found: {})\n", keys, open_seconds,
+             value.has_value());
 }
 
 }  // namespace
@@ -109,7 +94,8 @@ int main(int argc, char** argv) {
   cli.add_option("--keys", keys)->capture_default_str();
   CLI11_PARSE(cli, argc, argv);
   streamrun::log::configure({.level = "warn"});
-  const auto dir = std::filesystem::temp_directory_path() / fmt::format("streamrun-bench-{}", ::getpid());
+  const auto dir =
+      std::filesystem::temp_directory_path() / fmt::format("streamrun-bench-{}", ::getpid());
   std::filesystem::remove_all(dir);
   reopen_time(keys, dir);
   keyed_count_throughput(records, dir);

@@ -23,6 +23,8 @@
 #include <streamrun/kafka/producer.h>
 #include <streamrun/runtime/application.h>
 
+#include "bench_support.h"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -36,17 +38,9 @@ std::string transform(std::string_view value) {
 }
 
 void produce_input(const std::string& bootstrap, int records) {
-  auto producer = streamrun::kafka::Producer::create({{"bootstrap.servers", bootstrap}}).value();
-  for (int i = 0; i < records; ++i) {
-    const auto key = fmt::format("user-{}", i % 1000);
-    const auto value = fmt::format("order-{}", i);
-    while (!producer->send({"input", std::nullopt, key, value, {}, std::nullopt})) {
-      producer->poll(1ms);
-    }
-    if (i % 1000 == 0)
-      producer->poll();
-  }
-  producer->flush(60s).value();
+  streamrun::bench::produce(
+      bootstrap, "input", records, [](int i) { return fmt::format("user-{}", i % 1000); },
+      [](int i) { return fmt::format("order-{}", i); });
 }
 
 struct Measurement {
@@ -125,22 +119,11 @@ Measurement streamrun_pipeline(const std::string& bootstrap, int records, int th
                                            {"num.threads", std::to_string(threads)}};
   properties.merge(streamrun::config::Properties::from_assignments(overrides, "--set").value());
   auto app = streamrun::runtime::Application::create(builder.build(), properties).value();
-  std::thread runner([&] { app->run().value(); });
-  Clock::time_point first;
-  bool started = false;
-  while (app->stats().records_processed < records) {
-    if (!started && app->stats().records_processed > 0) {
-      first = Clock::now();
-      started = true;
-    }
-    std::this_thread::sleep_for(1ms);
-  }
-  app->stop();  // the final flush and commit are part of the measured work
-  runner.join();
+  const double seconds = streamrun::bench::run_until_processed(*app, records);
   const auto stats = app->stats();
   fmt::print("streamrun: paused {} times, deepest channel {}, largest backlog {}, commits {}\n",
              stats.partitions_paused, stats.max_channel_depth, stats.max_backlog, stats.commits);
-  return {std::chrono::duration<double>(Clock::now() - first).count(), records};
+  return {seconds, records};
 }
 
 }  // namespace
