@@ -4,8 +4,10 @@
 #     framework module: public headers in include/streamrun/<module>/, sources in src/.
 #     Target streamrun_<module>, alias streamrun::<module>.
 #   streamrun_executable(<name> SOURCES ... [DEPS ...])
-#   streamrun_test(<name> SOURCES ... LABELS <unit|integration|crash> [DEPS ...] [TIMEOUT s])
-#     GoogleTest binary; each TEST becomes a CTest test carrying the label.
+#   streamrun_test(<name> SOURCES ... LABELS <unit|integration|crash|soak> [DEPS ...] [TIMEOUT s]
+#                  [WHOLE_BINARY])
+#     GoogleTest binary; each TEST becomes a CTest test carrying the label (WHOLE_BINARY: the
+#     binary is one CTest test, for runs kept out of the default listing).
 
 function(streamrun_library module)
   cmake_parse_arguments(ARG "" "" "SOURCES;PUBLIC_DEPS;PRIVATE_DEPS" ${ARGN})
@@ -29,9 +31,9 @@ function(streamrun_executable name)
 endfunction()
 
 function(streamrun_test name)
-  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;LABELS;DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "WHOLE_BINARY" "TIMEOUT" "SOURCES;LABELS;DEPS" ${ARGN})
   if(NOT ARG_LABELS)
-    message(FATAL_ERROR "streamrun_test(${name}) needs LABELS unit|integration|crash")
+    message(FATAL_ERROR "streamrun_test(${name}) needs LABELS unit|integration|crash|soak")
   endif()
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 120)
@@ -46,6 +48,12 @@ function(streamrun_test name)
     # ASan's no-return handler calls sigaltstack() on the current stack, which it cannot tell
     # from an overflow when that stack is a fiber's; the option turns that call off.
     set(test_environment "ASAN_OPTIONS=use_sigaltstack=0:detect_leaks=1")
+  endif()
+  if(ARG_WHOLE_BINARY)
+    add_test(NAME ${name} COMMAND ${name})
+    set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT}
+                                            ENVIRONMENT "${test_environment}")
+    return()
   endif()
   gtest_discover_tests(${name}
     TEST_PREFIX "${name}."
