@@ -104,6 +104,22 @@ Result<void> ClientContext::check_connection(rd_kafka_t* rk, std::chrono::millis
                            last.empty() ? rd_kafka_err2str(err) : last));
 }
 
+Result<std::map<std::string, int>> ClientContext::list_topics(rd_kafka_t* rk,
+                                                              std::chrono::milliseconds timeout) {
+  const rd_kafka_metadata_t* raw = nullptr;
+  const auto err = rd_kafka_metadata(rk, 1, nullptr, &raw, static_cast<int>(timeout.count()));
+  MetadataHandle metadata(raw);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return make_error(err, fmt::format("list of topics from {}", bootstrap_));
+  std::map<std::string, int> topics;
+  for (int i = 0; i < metadata->topic_cnt; ++i) {
+    const auto& t = metadata->topics[i];
+    if (t.err == RD_KAFKA_RESP_ERR_NO_ERROR)
+      topics.emplace(t.topic, t.partition_cnt);
+  }
+  return topics;
+}
+
 Result<int> ClientContext::partition_count(rd_kafka_t* rk, std::string_view topic,
                                            std::chrono::milliseconds timeout) {
   std::unique_ptr<rd_kafka_topic_t, decltype(&rd_kafka_topic_destroy)> handle(

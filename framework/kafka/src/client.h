@@ -4,6 +4,7 @@
 // properties, routing librdkafka's logs and errors to spdlog, metadata queries.
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -49,6 +50,8 @@ class ClientContext {
   [[nodiscard]] Result<void> check_connection(rd_kafka_t* rk, std::chrono::milliseconds timeout);
   [[nodiscard]] Result<int> partition_count(rd_kafka_t* rk, std::string_view topic,
                                             std::chrono::milliseconds timeout);
+  [[nodiscard]] Result<std::map<std::string, int>> list_topics(rd_kafka_t* rk,
+                                                               std::chrono::milliseconds timeout);
 
  private:
   std::string role_;

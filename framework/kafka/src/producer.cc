@@ -192,4 +192,48 @@ Result<int> Producer::partition_count(std::string_view topic, std::chrono::milli
   return impl_->partition_count(impl_->rk.get(), topic, timeout);
 }
 
+Result<std::map<std::string, int>> Producer::list_topics(std::chrono::milliseconds timeout) {
+  return impl_->list_topics(impl_->rk.get(), timeout);
+}
+
+Result<void> Producer::create_topic(const NewTopic& spec, std::chrono::milliseconds timeout) {
+  char errstr[512];
+  std::unique_ptr<rd_kafka_NewTopic_t, decltype(&rd_kafka_NewTopic_destroy)> topic(
+      rd_kafka_NewTopic_new(spec.name.c_str(), spec.partitions, spec.replication_factor, errstr,
+                            sizeof errstr),
+      &rd_kafka_NewTopic_destroy);
+  if (!topic)
+    return Error(errc::invalid_config, fmt::format("topic '{}': {}", spec.name, errstr));
+  for (const auto& [key, value] : spec.configs) {
+    if (auto err = rd_kafka_NewTopic_set_config(topic.get(), key.c_str(), value.c_str()); err)
+      return make_error(err, fmt::format("topic '{}' config '{}'", spec.name, key));
+  }
+  QueueHandle queue(rd_kafka_queue_new(impl_->rk.get()));
+  std::unique_ptr<rd_kafka_AdminOptions_t, decltype(&rd_kafka_AdminOptions_destroy)> options(
+      rd_kafka_AdminOptions_new(impl_->rk.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS),
+      &rd_kafka_AdminOptions_destroy);
+  static_cast<void>(rd_kafka_AdminOptions_set_request_timeout(
+      options.get(), static_cast<int>(timeout.count()), errstr, sizeof errstr));
+  rd_kafka_NewTopic_t* topics[] = {topic.get()};
+  rd_kafka_CreateTopics(impl_->rk.get(), topics, 1, options.get(), queue.get());
+  // The event arrives within the request timeout; wait a little longer than it.
+  std::unique_ptr<rd_kafka_event_t, decltype(&rd_kafka_event_destroy)> event(
+      rd_kafka_queue_poll(queue.get(), static_cast<int>(timeout.count()) + 1000),
+      &rd_kafka_event_destroy);
+  const auto what = fmt::format("create topic '{}' ({} partitions)", spec.name, spec.partitions);
+  if (!event)
+    return Error(errc::timed_out, what + ": no answer");
+  if (auto err = rd_kafka_event_error(event.get()); err)
+    return make_error(err, what);
+  const auto* result = rd_kafka_event_CreateTopics_result(event.get());
+  std::size_t count = 0;
+  const auto* const* results = rd_kafka_CreateTopics_result_topics(result, &count);
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto err = rd_kafka_topic_result_error(results[i]);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+      return make_error(err, what);
+  }
+  return {};
+}
+
 }  // namespace streamrun::kafka

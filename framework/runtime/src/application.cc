@@ -75,6 +75,9 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
     std::set<TopicPartition> partitions;
     std::deque<kafka::Message> backlog;  // records the full channel could not take yet
     bool paused = false;
+    // Stateful tasks restore before they get records; their partitions are paused meanwhile and
+    // repositioned to the restored offsets afterwards.
+    bool restoring = false;
   };
 
   void io_loop();
@@ -88,8 +91,16 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
   void close_tasks_of(const std::vector<TopicPartition>& partitions, bool commit);
   void shutdown();
   void reposition(StreamTask& task, const std::set<TopicPartition>& partitions);
-  void refuse_empty_state_if_progress_exists(StreamTask& task,
-                                             const std::set<TopicPartition>& partitions);
+  // Hands restored tasks their partitions, from the offsets their state records.
+  void activate_restored_tasks();
+  // Fails the application when the group committed progress that the task's state knows
+  // nothing of (its changelog was lost): starting empty would forget what was counted.
+  [[nodiscard]] bool state_matches_group(StreamTask& task,
+                                         const std::set<TopicPartition>& partitions);
+  // Repartition topics and changelogs: created when missing, checked when present.
+  Result<void> ensure_internal_topics(const std::map<std::string, int>& source_partitions);
+  std::unique_ptr<state::TaskState> open_task_state(const TaskInfo& info,
+                                                    const std::vector<std::string>& stores);
   // A failed commit loses nothing: the records after the last successful commit of those
   // partitions are processed again by whoever owns them next (at-least-once).
   void record_commit(const Result<void>& result, std::string_view what) {
@@ -139,6 +150,7 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
   std::atomic<std::int64_t> max_depth_{0};
   std::atomic<std::int64_t> max_backlog_{0};
   std::atomic<std::int64_t> active_tasks_{0};
+  std::atomic<std::int64_t> restored_before_{0};
   mutable std::mutex tasks_mutex_;  // guards tasks_ against stats() from other threads
 };
 
@@ -167,11 +179,18 @@ Result<void> Application::Impl::connect() {
   if (auto reachable = producer_->check_connection(startup_timeout); !reachable) {
     return reachable.error();
   }
+  const auto sinks = topology_.sink_topics();
+  std::map<std::string, int> source_partitions;
   for (const auto& topic : topology_.source_topics()) {
+    if (std::find(sinks.begin(), sinks.end(), topic) != sinks.end())
+      continue;  // internal: created below
     auto partitions = producer_->partition_count(topic, startup_timeout);
     if (!partitions)
       return partitions.error().with_context("source topic of the topology");
+    source_partitions[topic] = *partitions;
   }
+  if (auto ensured = ensure_internal_topics(source_partitions); !ensured)
+    return ensured.error();
   if (topology_.stateful()) {
     auto environment = state::StateEnvironment::create(
         {std::filesystem::path(config_.get(RuntimeProperties::state_dir)) / application_id_,
@@ -185,6 +204,80 @@ Result<void> Application::Impl::connect() {
   if (!consumer)
     return consumer.error();
   consumer_ = std::move(consumer).value();
+  return {};
+}
+
+Result<void> Application::Impl::ensure_internal_topics(
+    const std::map<std::string, int>& source_partitions) {
+  struct Internal {
+    std::string name;
+    int partitions = 0;
+    std::string role;
+    std::map<std::string, std::string> configs;
+  };
+  // A repartition topic has as many partitions as the input it redistributes (DESIGN rule 2);
+  // with several inputs, as many as the largest.
+  int input_partitions = 1;
+  for (const auto& [topic, count] : source_partitions)
+    input_partitions = std::max(input_partitions, count);
+  std::vector<Internal> internals;
+  const auto sinks = topology_.sink_topics();
+  for (const auto& topic : topology_.source_topics()) {
+    if (std::find(sinks.begin(), sinks.end(), topic) != sinks.end())
+      internals.push_back({topic, input_partitions, "repartition topic", {}});
+  }
+  for (int s = 0; s < topology_.subtopology_count(); ++s) {
+    int partitions = 0;
+    for (const auto& topic : topology_.source_topics(s)) {
+      auto it = source_partitions.find(topic);
+      partitions =
+          std::max(partitions, it != source_partitions.end() ? it->second : input_partitions);
+    }
+    for (const auto& store : topology_.stores(s)) {
+      // Compacted, and not before a day: a restart within that time still finds the entries
+      // its restore discards next to the ones it keeps (see changelog.h).
+      internals.push_back({changelog_topic(application_id_, store),
+                           partitions,
+                           fmt::format("changelog of store '{}'", store),
+                           {{"cleanup.policy", "compact"}, {"min.compaction.lag.ms", "86400000"}}});
+    }
+  }
+  if (internals.empty())
+    return {};
+  const auto timeout =
+      std::chrono::milliseconds(config_.get(RuntimeProperties::startup_timeout_ms));
+  auto existing = producer_->list_topics(timeout);
+  if (!existing)
+    return existing.error();
+  for (const auto& topic : internals) {
+    int partitions = 0;
+    if (auto it = existing->find(topic.name); it != existing->end()) {
+      partitions = it->second;
+    } else {
+      auto created = producer_->create_topic({topic.name, topic.partitions, -1, topic.configs},
+                                             std::chrono::seconds(5));
+      if (created) {
+        logger_->info("created {} '{}' with {} partitions", topic.role, topic.name,
+                      topic.partitions);
+        continue;
+      }
+      // Clusters without the Admin API (or without the right to use it) may still create
+      // topics on first use.
+      logger_->warn("could not create {} '{}': {}; relying on the broker to create it", topic.role,
+                    topic.name, created.error().message());
+      auto counted = producer_->partition_count(topic.name, timeout);
+      if (!counted)
+        return counted.error().with_context(topic.role);
+      partitions = *counted;
+    }
+    if (partitions < topic.partitions) {
+      return Error(
+          errc::invalid_argument,
+          fmt::format("{} '{}' has {} partitions but the application reads {} "
+                      "partitions there; recreate it with {} partitions",
+                      topic.role, topic.name, partitions, topic.partitions, topic.partitions));
+    }
+  }
   return {};
 }
 
@@ -247,6 +340,7 @@ void Application::Impl::io_loop() {
       on_task_failed(polled.error().message());
       break;
     }
+    activate_restored_tasks();
     dispatch(batch);
     drain_backlogs();
     const int served = producer_->poll();
@@ -272,6 +366,8 @@ void Application::Impl::dispatch(std::vector<kafka::Message>& batch) {
       continue;
     }
     auto& slot = tasks_.at(owner->second);
+    if (slot.restoring)
+      continue;  // fetched before the pause took effect; read again from the restored offset
     if (slot.backlog.empty() && slot.task->offer(message))
       continue;
     slot.backlog.push_back(std::move(message));
@@ -291,6 +387,8 @@ void Application::Impl::dispatch(std::vector<kafka::Message>& batch) {
 
 void Application::Impl::drain_backlogs() {
   for (auto& [key, slot] : tasks_) {
+    if (slot.restoring)
+      continue;
     while (!slot.backlog.empty() && slot.task->offer(slot.backlog.front())) {
       slot.backlog.pop_front();
     }
@@ -329,10 +427,9 @@ void Application::Impl::on_assigned(const std::vector<TopicPartition>& partition
     auto existing = tasks_.find(key);
     if (existing == tasks_.end()) {
       if (auto* task = start_task(key, tps)) {
-        if (task->fresh_state())
-          refuse_empty_state_if_progress_exists(*task, tps);
         // A task with local state resumes where its state says: that is what its stores
-        // reflect, whether Kafka's committed offset is ahead of it or behind.
+        // reflect, whether Kafka's committed offset is ahead of it or behind. (A restoring task
+        // is repositioned once restored.)
         for (const auto& tp : tps) {
           if (auto stored = task->stored_offset(tp))
             start_at[tp] = Offset(*stored);
@@ -360,24 +457,52 @@ void Application::Impl::on_assigned(const std::vector<TopicPartition>& partition
   }
 }
 
-void Application::Impl::refuse_empty_state_if_progress_exists(
-    StreamTask& task, const std::set<TopicPartition>& partitions) {
-  // New, empty state while the group has already committed progress for these partitions: the
-  // state was built elsewhere (another instance, a lost disk). Starting empty from the committed
-  // offset would silently forget everything counted so far; restoring from the changelog will
-  // fix this case, until then the application stops.
-  auto committed = consumer_->committed({partitions.begin(), partitions.end()}, shutdown_timeout_);
+void Application::Impl::activate_restored_tasks() {
+  for (auto& [key, slot] : tasks_) {
+    if (!slot.restoring)
+      continue;
+    const std::vector<TopicPartition> partitions(slot.partitions.begin(), slot.partitions.end());
+    if (!slot.paused) {
+      // The assignment is in effect now; stop fetching until the state is restored.
+      if (auto paused = consumer_->pause(partitions); !paused)
+        logger_->warn("task {}: {}", slot.task->id(), paused.error().message());
+      slot.paused = true;
+    }
+    if (!slot.task->ready())
+      continue;
+    slot.restoring = false;
+    if (!state_matches_group(*slot.task, slot.partitions))
+      continue;
+    reposition(*slot.task, slot.partitions);
+    if (auto resumed = consumer_->resume(partitions); !resumed)
+      logger_->warn("task {}: {}", slot.task->id(), resumed.error().message());
+    slot.paused = false;
+  }
+}
+
+bool Application::Impl::state_matches_group(StreamTask& task,
+                                            const std::set<TopicPartition>& partitions) {
+  std::vector<TopicPartition> unknown;
+  for (const auto& tp : partitions) {
+    if (!task.stored_offset(tp))
+      unknown.push_back(tp);
+  }
+  if (unknown.empty())
+    return true;
+  auto committed = consumer_->committed(unknown, shutdown_timeout_);
   if (!committed) {
     on_task_failed(fmt::format("task {}: {}", task.id(), committed.error().message()));
-    return;
+    return false;
   }
-  if (!committed->empty()) {
-    on_task_failed(fmt::format(
-        "task {}: no local state under '{}' but the group has committed offsets for {}; the "
-        "state was built elsewhere and restoring it from a changelog is not supported yet",
-        task.id(), config_.get(RuntimeProperties::state_dir),
-        fmt::join(std::vector<TopicPartition>(partitions.begin(), partitions.end()), ", ")));
-  }
+  if (committed->empty())
+    return true;  // nothing processed yet: empty state is right
+  on_task_failed(fmt::format(
+      "task {}: the group has committed offsets for {} but neither local state under '{}' nor "
+      "the changelogs know of any commit; the changelog topics were deleted or lost their "
+      "data. Starting empty would forget what was processed: restore the changelogs, or reset "
+      "the application (delete its state and the group's offsets) to reprocess from the start",
+      task.id(), fmt::join(unknown, ", "), config_.get(RuntimeProperties::state_dir)));
+  return false;
 }
 
 void Application::Impl::reposition(StreamTask& task, const std::set<TopicPartition>& partitions) {
@@ -421,19 +546,19 @@ StreamTask* Application::Impl::start_task(const TaskKey& key,
   const TaskInfo info{application_id_, key.first, key.second};
   std::unique_ptr<state::TaskState> task_state;
   if (const auto stores = topology_.stores(key.first); !stores.empty()) {
-    auto opened = state::TaskState::open(state_, info.id(), stores);
-    if (!opened) {
-      // Restoring from the changelog replaces this once changelogs exist; until then a task
-      // must not start from empty state and skip what the lost state had counted.
-      on_task_failed(fmt::format("task {}: {}", info.id(), opened.error().message()));
+    task_state = open_task_state(info, stores);
+    if (!task_state)
       return nullptr;
-    }
-    task_state = std::move(opened).value();
   }
   TaskSlot slot;
+  slot.restoring = task_state != nullptr;
+  ChangelogOptions changelog{
+      application_id_,
+      [this] { return open_kafka_changelog_source(config_.passthrough_for("consumer")); }};
   try {
     slot.task = std::make_unique<StreamTask>(topology_, info, *producer_, channel_bound_, *this,
-                                             std::move(task_state), shutdown_timeout_);
+                                             std::move(task_state), shutdown_timeout_,
+                                             std::move(changelog));
   } catch (const std::exception& e) {
     // An operator's init() failed: no task can run these partitions.
     on_task_failed(fmt::format(
@@ -454,6 +579,27 @@ StreamTask* Application::Impl::start_task(const TaskKey& key,
   tasks_.emplace(key, std::move(slot));
   active_tasks_ = static_cast<std::int64_t>(tasks_.size());
   return task;
+}
+
+std::unique_ptr<state::TaskState> Application::Impl::open_task_state(
+    const TaskInfo& info, const std::vector<std::string>& stores) {
+  auto opened = state::TaskState::open(state_, info.id(), stores);
+  if (!opened && opened.error().code() == make_error_code(state::errc::unusable)) {
+    // Another application's directory, or a corrupt one: never use it; the changelogs hold
+    // the task's state.
+    logger_->warn("task {}: {}; deleting it and restoring the state from the changelogs", info.id(),
+                  opened.error().message());
+    if (auto wiped = state::TaskState::wipe(*state_, info.id()); !wiped) {
+      on_task_failed(fmt::format("task {}: {}", info.id(), wiped.error().message()));
+      return nullptr;
+    }
+    opened = state::TaskState::open(state_, info.id(), stores);
+  }
+  if (!opened) {
+    on_task_failed(fmt::format("task {}: {}", info.id(), opened.error().message()));
+    return nullptr;
+  }
+  return std::move(opened).value();
 }
 
 bool Application::Impl::serve_until(const std::function<bool()>& done, Clock::time_point deadline) {
@@ -490,6 +636,7 @@ std::vector<kafka::PartitionOffset> Application::Impl::finish_tasks(
     auto ready = task->final_offsets();
     offsets.insert(offsets.end(), ready.begin(), ready.end());
     processed_before_ += task->processed();
+    restored_before_ += task->restored();
     max_depth_ = std::max<std::int64_t>(max_depth_, static_cast<std::int64_t>(task->max_depth()));
     for (const auto& tp : slot.partitions)
       task_of_.erase(tp);
@@ -554,9 +701,11 @@ ApplicationStats Application::Impl::stats() const {
   ApplicationStats stats;
   std::lock_guard lock(tasks_mutex_);
   stats.records_processed = processed_before_;
+  stats.records_restored = restored_before_;
   stats.max_channel_depth = max_depth_;
   for (const auto& [key, slot] : tasks_) {
     stats.records_processed += slot.task->processed();
+    stats.records_restored += slot.task->restored();
     stats.max_channel_depth = std::max<std::int64_t>(
         stats.max_channel_depth, static_cast<std::int64_t>(slot.task->max_depth()));
   }

@@ -6,6 +6,7 @@
 #include <boost/fiber/operations.hpp>
 #include <fmt/format.h>
 
+#include <streamrun/base/errc.h>
 #include <streamrun/base/log.h>
 
 namespace streamrun::runtime {
@@ -19,16 +20,26 @@ std::size_t channel_capacity(std::size_t bound) {
 }  // namespace
 
 namespace {
-std::string offset_key(const TopicPartition& tp) {
-  return fmt::format("{}/{}", tp.topic.value(), tp.partition.value());
+
+std::vector<StoreChangelog> changelogs_of(const Topology& topology, const TaskInfo& info) {
+  std::vector<StoreChangelog> changelogs;
+  for (const auto& store : topology.stores(info.subtopology)) {
+    changelogs.push_back(
+        {store,
+         {TopicName(changelog_topic(info.application_id, store)), PartitionId(info.partition)}});
+  }
+  return changelogs;
 }
+
 }  // namespace
 
 StreamTask::StreamTask(const Topology& topology, TaskInfo info, kafka::Producer& producer,
                        std::size_t channel_bound, TaskFailureListener& failures,
                        std::unique_ptr<state::TaskState> state,
-                       std::chrono::milliseconds final_commit_timeout)
+                       std::chrono::milliseconds final_commit_timeout, ChangelogOptions changelog)
     : state_(std::move(state)),
+      changelog_options_(std::move(changelog)),
+      changelogs_(state_ ? changelogs_of(topology, info) : std::vector<StoreChangelog>()),
       instance_(
           topology, std::move(info), *this,
           [] {
@@ -37,7 +48,22 @@ StreamTask::StreamTask(const Topology& topology, TaskInfo info, kafka::Producer&
                 .count();
           },
           state_ ? TaskInstance::StoreProvider([this](std::string_view name) -> KeyValueStore& {
-            return state_->store(name);
+            // Operators write through a store that also writes the changelog.
+            for (const auto& store : logged_stores_) {
+              if (store->name() == name)
+                return *store;
+            }
+            std::size_t index = 0;
+            while (index < changelogs_.size() && changelogs_[index].store != name)
+              ++index;
+            if (index == changelogs_.size())
+              return state_->store(name);  // throws: not a store of this task
+            logged_stores_.push_back(std::make_unique<ChangeLoggingStore>(
+                state_->store(name),
+                [this, index](std::string_view key, std::optional<std::string_view> value) {
+                  log_change(index, key, value);
+                }));
+            return *logged_stores_.back();
           })
                  : TaskInstance::StoreProvider()),
       producer_(producer),
@@ -47,8 +73,10 @@ StreamTask::StreamTask(const Topology& topology, TaskInfo info, kafka::Producer&
       channel_(channel_capacity(channel_bound)),
       final_commit_timeout_(final_commit_timeout) {
   if (state_) {
-    initial_offsets_ = state_->committed_offsets();
-    fresh_state_ = state_->created();
+    stored_offsets_ = state_->committed_offsets();
+    changelog_ends_.assign(changelogs_.size(), 0);
+  } else {
+    ready_ = true;
   }
 }
 
@@ -76,6 +104,12 @@ void StreamTask::request_stop() {
 
 void StreamTask::run() {
   try {
+    if (state_ && !restore()) {
+      instance_.close();
+      state_.reset();
+      finished_ = true;
+      return;
+    }
     kafka::Message message(nullptr);
     while (!stop_requested_ && !failed_) {
       if (channel_.pop(message) != boost::fibers::channel_op_status::success)
@@ -104,45 +138,143 @@ void StreamTask::run() {
   finished_ = true;
 }
 
-void StreamTask::commit_state(bool final) {
-  // Outputs first: an input offset may only become durable once everything it produced is.
-  const auto deadline = std::chrono::steady_clock::now() + final_commit_timeout_;
+bool StreamTask::await_acknowledgements(bool final,
+                                        std::chrono::steady_clock::time_point deadline) {
   while (!flushed() && !failed_) {
     if (!final && stop_requested_)
-      return;  // the final commit follows
+      return false;  // the final commit follows
     if (final && std::chrono::steady_clock::now() > deadline) {
       logger_->warn(
           "task {}: outputs unacknowledged after {} ms; state not committed, its last "
           "records will be processed again",
           id(), final_commit_timeout_.count());
-      return;
+      return false;
     }
     boost::this_fiber::sleep_for(std::chrono::milliseconds(1));
   }
-  if (failed_)
+  return !failed_;
+}
+
+void StreamTask::commit_state(bool final, bool force) {
+  // Outputs and changelog entries first: an input offset may only become durable once
+  // everything it produced is.
+  const auto deadline = std::chrono::steady_clock::now() + final_commit_timeout_;
+  if (!await_acknowledgements(final, deadline))
     return;
   std::map<TopicPartition, std::int64_t> processed;
   {
     std::lock_guard lock(progress_mutex_);
     processed = processed_;
   }
-  if (processed == durable_ && !state_->has_uncommitted())
+  if (!force && processed == durable_ && !state_->has_uncommitted())
     return;
-  std::map<std::string, std::int64_t> offsets;
+  std::map<std::string, std::int64_t> marker;
   for (const auto& [tp, offset] : processed)
-    offsets.emplace(offset_key(tp), offset);
-  if (auto committed = state_->commit(offsets); !committed) {
-    fail(fmt::format("task {}: {}", id(), committed.error().message()));
+    marker.emplace(position_key(tp), offset);
+  if (!changelogs_.empty()) {
+    // The marker makes this commit part of the changelog: a restore ends at the last one.
+    std::vector<std::int64_t> ends;
+    {
+      std::lock_guard lock(progress_mutex_);
+      ends = changelog_ends_;
+    }
+    for (std::size_t i = 1; i < changelogs_.size(); ++i)
+      marker[end_key(changelogs_[i].topic_partition)] = ends[i];
+    const auto payload = encode_marker(marker);
+    const kafka::HeaderView header{kCommitMarkerHeader, std::string_view("1")};
+    produce({changelogs_.front().topic_partition.topic.value(),
+             changelogs_.front().topic_partition.partition.value(), kCommitMarkerKey, payload,
+             std::span(&header, 1), std::nullopt},
+            std::size_t{0});
+    if (!await_acknowledgements(final, deadline))
+      return;
+    std::lock_guard lock(progress_mutex_);
+    for (std::size_t i = 0; i < changelogs_.size(); ++i) {
+      marker[position_key(changelogs_[i].topic_partition)] = changelog_ends_[i];
+      marker[end_key(changelogs_[i].topic_partition)] = changelog_ends_[i];
+    }
+  }
+  if (auto committed = state_->commit(marker); !committed) {
+    fail(fmt::format("task {}: {}; nothing after the last durable commit is committed", id(),
+                     committed.error().message()));
     return;
   }
   std::lock_guard lock(progress_mutex_);
   durable_ = std::move(processed);
 }
 
+bool StreamTask::restore() {
+  const auto started = std::chrono::steady_clock::now();
+  auto source = changelog_options_.open_source
+                    ? changelog_options_.open_source()
+                    : Result<std::unique_ptr<ChangelogSource>>(
+                          Error(errc::invalid_argument, "no changelog source configured"));
+  if (!source) {
+    fail(fmt::format("task {}: cannot read its changelogs: {}", id(), source.error().message()));
+    return false;
+  }
+  // RocksDB and the Kafka reader block: run them on a thread of their own while this fiber
+  // yields to the others on its thread.
+  std::atomic<bool> done{false};
+  Result<RestoreOutcome> outcome = Error(errc::cancelled, "restore did not run");
+  std::thread worker([&] {
+    outcome = restore_task_state(*state_, changelogs_, **source, stop_requested_, *logger_);
+    done = true;
+  });
+  while (!done)
+    boost::this_fiber::sleep_for(std::chrono::milliseconds(2));
+  worker.join();
+  if (!outcome) {
+    if (outcome.error().code() != make_error_code(errc::cancelled))
+      fail(fmt::format("task {}: restoring its state failed: {}", id(), outcome.error().message()));
+    return false;
+  }
+  restored_ = outcome->entries_applied;
+  if (outcome->entries_applied > 0 || outcome->entries_discarded > 0) {
+    const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now() - started)
+                            .count();
+    logger_->info(
+        "task {}: restored {} changelog entries in {} ms; {} entries after the last commit "
+        "discarded",
+        id(), outcome->entries_applied, millis, outcome->entries_discarded);
+  }
+  {
+    std::lock_guard lock(progress_mutex_);
+    stored_offsets_ = state_->committed_offsets();
+    for (std::size_t i = 0; i < changelogs_.size(); ++i)
+      changelog_ends_[i] = outcome->changelog_ends[changelogs_[i].store];
+  }
+  if (!outcome->to_rewrite.empty()) {
+    // The discarded entries stay in the changelog: overwrite them with the restored values and
+    // commit before anything else happens, so that no later restore can apply them.
+    for (std::size_t i = 0; i < changelogs_.size(); ++i) {
+      auto& store = state_->store(changelogs_[i].store);
+      for (const auto& key : outcome->to_rewrite[changelogs_[i].store]) {
+        const auto value = store.get(key);
+        log_change(i, key, value ? std::optional<std::string_view>(*value) : std::nullopt);
+      }
+    }
+    commit_state(/*final=*/false, /*force=*/true);
+    if (failed_ || stop_requested_)
+      return false;
+  }
+  ready_.store(true, std::memory_order_release);
+  return true;
+}
+
+void StreamTask::log_change(std::size_t store_index, std::string_view key,
+                            std::optional<std::string_view> value) {
+  const auto& changelog = changelogs_[store_index].topic_partition;
+  produce({changelog.topic.value(), changelog.partition.value(), key, value, {}, std::nullopt},
+          store_index);
+}
+
 std::optional<std::int64_t> StreamTask::stored_offset(const TopicPartition& tp) const {
-  // A copy taken at start: the state itself belongs to the task fiber.
-  auto it = initial_offsets_.find(offset_key(tp));
-  if (it == initial_offsets_.end())
+  // A copy: the state itself belongs to the task fiber.
+  std::lock_guard lock(progress_mutex_);
+  auto it = stored_offsets_.find(position_key(tp));
+  if (it == stored_offsets_.end())
     return std::nullopt;
   return it->second;
 }
@@ -182,12 +314,14 @@ void StreamTask::send(std::string_view topic, std::optional<std::string> key,
     header_views.push_back(
         {header.key, header.value ? std::optional<std::string_view>(*header.value) : std::nullopt});
   }
-  const kafka::ProducerRecord record{topic,
-                                     std::nullopt,
-                                     key ? std::optional<std::string_view>(*key) : std::nullopt,
-                                     value ? std::optional<std::string_view>(*value) : std::nullopt,
-                                     header_views,
-                                     timestamp_ms};
+  produce(
+      {topic, std::nullopt, key ? std::optional<std::string_view>(*key) : std::nullopt,
+       value ? std::optional<std::string_view>(*value) : std::nullopt, header_views, timestamp_ms},
+      std::nullopt);
+}
+
+void StreamTask::produce(const kafka::ProducerRecord& record,
+                         std::optional<std::size_t> changelog) {
   std::uint64_t sequence = 0;
   {
     std::lock_guard lock(progress_mutex_);
@@ -196,10 +330,11 @@ void StreamTask::send(std::string_view topic, std::optional<std::string> key,
   }
   while (true) {
     reports_pending_.fetch_add(1);
-    auto sent = producer_.send(record, [this, sequence](const kafka::DeliveryReport& report) {
-      acknowledge(sequence, report);
-      reports_pending_.fetch_sub(1);
-    });
+    auto sent =
+        producer_.send(record, [this, sequence, changelog](const kafka::DeliveryReport& report) {
+          acknowledge(sequence, report, changelog);
+          reports_pending_.fetch_sub(1);
+        });
     if (sent)
       return;
     reports_pending_.fetch_sub(1);
@@ -212,7 +347,8 @@ void StreamTask::send(std::string_view topic, std::optional<std::string> key,
   }
 }
 
-void StreamTask::acknowledge(std::uint64_t sequence, const kafka::DeliveryReport& report) {
+void StreamTask::acknowledge(std::uint64_t sequence, const kafka::DeliveryReport& report,
+                             std::optional<std::size_t> changelog) {
   if (report.error) {
     // The sequence stays unacknowledged, so no offset after it is ever committed.
     fail(fmt::format("task {}: output to {} could not be delivered: {}", id(),
@@ -220,6 +356,10 @@ void StreamTask::acknowledge(std::uint64_t sequence, const kafka::DeliveryReport
     return;
   }
   std::lock_guard lock(progress_mutex_);
+  if (changelog) {
+    auto& end = changelog_ends_[*changelog];
+    end = std::max(end, report.offset.value() + 1);
+  }
   acked_[static_cast<std::size_t>(sequence - acked_below_)] = true;
   while (!acked_.empty() && acked_.front()) {
     acked_.pop_front();

@@ -20,7 +20,16 @@
 #include <streamrun/kafka/producer.h>
 #include <streamrun/state/task_state.h>
 
+#include "changelog.h"
+
 namespace streamrun::runtime {
+
+// How a stateful task reaches its changelogs.
+struct ChangelogOptions {
+  std::string application_id;
+  // Opens a reader of changelog partitions for restore (called on the task's fiber).
+  std::function<Result<std::unique_ptr<ChangelogSource>>()> open_source;
+};
 
 // Told when a task cannot go on.
 class TaskFailureListener {
@@ -47,12 +56,16 @@ class StreamTask final : public RecordCollector {
   StreamTask(const Topology& topology, TaskInfo info, kafka::Producer& producer,
              std::size_t channel_bound, TaskFailureListener& failures,
              std::unique_ptr<state::TaskState> state = nullptr,
-             std::chrono::milliseconds final_commit_timeout = std::chrono::seconds(30));
+             std::chrono::milliseconds final_commit_timeout = std::chrono::seconds(30),
+             ChangelogOptions changelog = {});
 
-  // The next offset to read for `tp` according to the task's local state, if it has one.
+  // The next offset to read for `tp` according to the task's state, if it has one. Final once
+  // ready().
   [[nodiscard]] std::optional<std::int64_t> stored_offset(const TopicPartition& tp) const;
-  // The task is stateful and its state directory was just created empty.
-  [[nodiscard]] bool fresh_state() const noexcept { return fresh_state_; }
+  // The task's state is restored (always true for stateless tasks): it may be given records,
+  // from stored_offset() on.
+  [[nodiscard]] bool ready() const noexcept { return ready_.load(std::memory_order_acquire); }
+  [[nodiscard]] std::int64_t restored() const noexcept { return restored_.load(); }
   ~StreamTask() override;
 
   [[nodiscard]] const TaskInfo& info() const noexcept { return instance_.info(); }
@@ -98,14 +111,27 @@ class StreamTask final : public RecordCollector {
 
  private:
   void process(const kafka::Message& message);
-  // Stateful tasks: waits for acknowledgements, then makes state and offsets durable together.
-  void commit_state(bool final);
+  // Stateful tasks: waits for acknowledgements, writes the commit marker to the changelog, then
+  // makes state and offsets durable together. `force` commits even without new progress.
+  void commit_state(bool final, bool force = false);
+  // Waits until every output is acknowledged; false when the task should not commit (it failed,
+  // it is stopping and this is not the final commit, or the final commit's time ran out).
+  bool await_acknowledgements(bool final, std::chrono::steady_clock::time_point deadline);
+  // Brings the state up to the last commit in the changelogs; false when the task cannot run.
+  bool restore();
+  void log_change(std::size_t store_index, std::string_view key,
+                  std::optional<std::string_view> value);
+  // Sends one record; `changelog` is the index of the store whose changelog it belongs to.
+  void produce(const kafka::ProducerRecord& record, std::optional<std::size_t> changelog);
   void fail(const std::string& reason);
-  void acknowledge(std::uint64_t sequence, const kafka::DeliveryReport& report);
+  void acknowledge(std::uint64_t sequence, const kafka::DeliveryReport& report,
+                   std::optional<std::size_t> changelog);
 
-  std::unique_ptr<state::TaskState> state_;  // before instance_: its operators use the stores
-  std::map<std::string, std::int64_t> initial_offsets_;
-  bool fresh_state_ = false;
+  // Before instance_: its operators use the stores.
+  std::unique_ptr<state::TaskState> state_;
+  ChangelogOptions changelog_options_;
+  std::vector<StoreChangelog> changelogs_;  // one per store; the first carries commit markers
+  std::vector<std::unique_ptr<ChangeLoggingStore>> logged_stores_;
   TaskInstance instance_;
   kafka::Producer& producer_;
   TaskFailureListener& failures_;
@@ -122,14 +148,18 @@ class StreamTask final : public RecordCollector {
   std::atomic<bool> commit_due_{false};  // stateful: the I/O fiber asks for a commit
   std::atomic<std::int64_t> processed_count_{0};
   std::atomic<std::int64_t> reports_pending_{0};
+  std::atomic<bool> ready_{false};
+  std::atomic<std::int64_t> restored_{0};
 
   // Progress, shared between the task fiber, the I/O fiber and delivery callbacks.
   mutable std::mutex progress_mutex_;
-  std::map<TopicPartition, std::int64_t> processed_;  // next offset per input partition
-  std::map<TopicPartition, std::int64_t> durable_;    // stateful: offsets stored with the state
-  std::uint64_t next_sequence_ = 0;                   // of the next output
-  std::uint64_t acked_below_ = 0;                     // every output below is acknowledged
-  std::deque<bool> acked_;                            // from acked_below_ on
+  std::map<TopicPartition, std::int64_t> processed_;    // next offset per input partition
+  std::map<TopicPartition, std::int64_t> durable_;      // stateful: offsets stored with the state
+  std::map<std::string, std::int64_t> stored_offsets_;  // stateful: as of start or restore
+  std::vector<std::int64_t> changelog_ends_;  // per store: after its last acknowledged entry
+  std::uint64_t next_sequence_ = 0;           // of the next output
+  std::uint64_t acked_below_ = 0;             // every output below is acknowledged
+  std::deque<bool> acked_;                    // from acked_below_ on
 
   // I/O fiber only.
   struct CommitPoint {

@@ -1,4 +1,5 @@
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <set>
@@ -307,7 +308,9 @@ namespace {
 class StatefulApplicationTest : public testing::BrokerFixture {
  protected:
   std::vector<kafka::TopicSpec> topics() const override {
-    return {{"clicks", 4}, {"click-counts", 4}};
+    // The development broker cannot create topics through the Admin API: the changelog is
+    // created here, as an operator would on a cluster that forbids it.
+    return {{"clicks", 4}, {"click-counts", 4}, {"click-counter-clicks-per-user-changelog", 4}};
   }
   void SetUp() override {
     BrokerFixture::SetUp();
@@ -384,7 +387,76 @@ TEST_F(StatefulApplicationTest, CountsSurviveARestartExactlyFromTheStateDirector
   RunningApp restarted(counting_topology(), properties());
   // Counts continue from the stored state: 5000 clicks in all, none counted twice or lost.
   EXPECT_EQ(latest_counts(expected), expected);
+  EXPECT_EQ(restarted.app().stats().records_restored, 0)
+      << "local state was complete: nothing to read from the changelog";
   ASSERT_TRUE(restarted.stop().ok());
+}
+
+TEST_F(StatefulApplicationTest, LostStateDirectoryIsRestoredFromTheChangelog) {
+  std::map<std::string, std::int64_t> expected;
+  produce_clicks(0, 3000, expected);
+  {
+    RunningApp app(counting_topology(), properties());
+    EXPECT_EQ(latest_counts(expected), expected);
+    ASSERT_TRUE(app.stop().ok());
+  }
+  // A new machine: no local state at all.
+  std::filesystem::remove_all(state_dir_);
+
+  produce_clicks(3000, 2000, expected);
+  RunningApp restarted(counting_topology(), properties());
+  EXPECT_EQ(latest_counts(expected), expected);
+  EXPECT_GE(restarted.app().stats().records_restored, 37)
+      << "every user's count came back from the changelog";
+  ASSERT_TRUE(restarted.stop().ok());
+}
+
+TEST_F(StatefulApplicationTest, CorruptStateDirectoryIsRebuiltNotUsed) {
+  std::map<std::string, std::int64_t> expected;
+  produce_clicks(0, 3000, expected);
+  {
+    RunningApp app(counting_topology(), properties());
+    EXPECT_EQ(latest_counts(expected), expected);
+    ASSERT_TRUE(app.stop().ok());
+  }
+  // Every task directory damaged: RocksDB's manifest pointer is garbage.
+  for (const auto& task : std::filesystem::directory_iterator(state_dir_ / "click-counter")) {
+    std::ofstream(task.path() / "CURRENT", std::ios::trunc) << "garbage\n";
+  }
+
+  produce_clicks(3000, 1000, expected);
+  RunningApp restarted(counting_topology(), properties());
+  EXPECT_EQ(latest_counts(expected), expected);
+  EXPECT_GE(restarted.app().stats().records_restored, 37);
+  ASSERT_TRUE(restarted.stop().ok());
+}
+
+TEST_F(StatefulApplicationTest, LostChangelogWithCommittedProgressStopsTheApplication) {
+  std::map<std::string, std::int64_t> expected;
+  produce_clicks(0, 500, expected);
+  {
+    RunningApp app(counting_topology(), properties());
+    EXPECT_EQ(latest_counts(expected), expected);
+    ASSERT_TRUE(app.stop().ok());
+  }
+  std::filesystem::remove_all(state_dir_);
+  // Same group, but a changelog that knows nothing: counts cannot be rebuilt.
+  auto props = properties();
+  Topology topology = [] {
+    StreamBuilder builder;
+    builder.stream("clicks", kStrings)
+        .group_by_key(kStrings)
+        .count("renamed-store")
+        .to_stream()
+        .to("click-counts", {serdes::string(), serdes::int64()});
+    return builder.build();
+  }();
+  create_topic("click-counter-renamed-store-changelog", 4);
+  RunningApp restarted(topology, props);
+  auto result = restarted.wait();
+  ASSERT_FALSE(result.ok());
+  EXPECT_NE(result.error().message().find("changelog"), std::string::npos)
+      << result.error().message();
 }
 
 }  // namespace

@@ -3,8 +3,10 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include <streamrun/base/ids.h>
 #include <streamrun/base/result.h>
@@ -13,6 +15,14 @@
 #include <streamrun/kafka/message.h>
 
 namespace streamrun::kafka {
+
+// A topic to create: partitions, replication (-1: the broker's default) and topic configs.
+struct NewTopic {
+  std::string name;
+  int partitions = 1;
+  int replication_factor = -1;
+  std::map<std::string, std::string> configs;
+};
 
 struct DeliveryReport {
   TopicPartition topic_partition;
@@ -55,6 +65,13 @@ class Producer {
   // Number of partitions of `topic`, from the cluster's metadata.
   [[nodiscard]] Result<int> partition_count(std::string_view topic,
                                             std::chrono::milliseconds timeout);
+
+  // Every topic of the cluster with its partition count; asking never creates a topic.
+  [[nodiscard]] Result<std::map<std::string, int>> list_topics(std::chrono::milliseconds timeout);
+
+  // Creates `spec` through the Admin API; a topic that already exists is not an error (its
+  // partition count is not checked here).
+  [[nodiscard]] Result<void> create_topic(const NewTopic& spec, std::chrono::milliseconds timeout);
 
   struct Impl;
 

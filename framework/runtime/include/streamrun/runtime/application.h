@@ -12,6 +12,7 @@ namespace streamrun::runtime {
 // Counters of a running application, for tests, benchmarks and metrics.
 struct ApplicationStats {
   std::int64_t records_processed = 0;
+  std::int64_t records_restored = 0;  // changelog entries applied to state by restores
   std::int64_t records_produced = 0;
   std::int64_t commits = 0;
   std::int64_t commit_failures = 0;

@@ -1,0 +1,312 @@
+#include "changelog.h"
+
+#include <charconv>
+#include <chrono>
+
+#include <fmt/format.h>
+
+#include <streamrun/base/errc.h>
+#include <streamrun/kafka/log_reader.h>
+
+namespace streamrun::runtime {
+namespace {
+
+// Restore persists its progress every so many applied entries: bounds the write batch's memory
+// and the work an interrupted restore repeats.
+constexpr std::int64_t kPersistEvery = 20'000;
+
+using Entry = std::pair<std::string, std::optional<std::string>>;
+
+void apply_entries(KeyValueStore& store, const std::vector<Entry>& entries) {
+  for (const auto& [key, value] : entries) {
+    if (value) {
+      store.put(key, *value);
+    } else {
+      store.remove(key);
+    }
+  }
+}
+
+// Logs restore progress at most every few seconds.
+class Progress {
+ public:
+  Progress(spdlog::logger& logger, std::string what, std::int64_t from, std::int64_t to)
+      : logger_(logger), what_(std::move(what)), from_(from), to_(to) {}
+  void at(std::int64_t offset) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_ < std::chrono::seconds(5))
+      return;
+    last_ = now;
+    logger_.info(
+        "restoring {}: offset {} of {} ({:.0f}%)", what_, offset, to_,
+        to_ > from_ ? 100.0 * static_cast<double>(offset - from_) / static_cast<double>(to_ - from_)
+                    : 100.0);
+  }
+
+ private:
+  spdlog::logger& logger_;
+  std::string what_;
+  std::int64_t from_;
+  std::int64_t to_;
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
+
+std::optional<std::int64_t> lookup(const std::map<std::string, std::int64_t>& map,
+                                   const std::string& key) {
+  auto it = map.find(key);
+  if (it == map.end())
+    return std::nullopt;
+  return it->second;
+}
+
+// Reads [from, to) of one changelog partition, handing each record to `visit`.
+Result<void> read_range(ChangelogSource& source, const TopicPartition& tp, std::int64_t from,
+                        std::int64_t to, const std::atomic<bool>& stop, Progress& progress,
+                        const std::function<Result<void>(ChangelogRecord&)>& visit) {
+  if (from >= to)
+    return {};
+  if (auto seeked = source.seek(tp, from); !seeked)
+    return seeked.error();
+  std::vector<ChangelogRecord> records;
+  std::int64_t next = from;
+  while (next < to) {
+    if (stop)
+      return Error(errc::cancelled, fmt::format("restore of {} cancelled", to_string(tp)));
+    records.clear();
+    if (auto read = source.read(records); !read)
+      return read.error();
+    for (auto& record : records) {
+      if (record.offset >= to)
+        return {};
+      next = record.offset + 1;
+      if (auto visited = visit(record); !visited)
+        return visited.error();
+    }
+    progress.at(next);
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string changelog_topic(std::string_view application_id, std::string_view store) {
+  return fmt::format("{}-{}-changelog", application_id, store);
+}
+
+std::string position_key(const TopicPartition& tp) {
+  return fmt::format("{}/{}", tp.topic.value(), tp.partition.value());
+}
+
+std::string end_key(const TopicPartition& changelog) {
+  return "end:" + position_key(changelog);
+}
+
+std::string encode_marker(const std::map<std::string, std::int64_t>& entries) {
+  std::string payload;
+  for (const auto& [key, value] : entries)
+    payload += fmt::format("{}={}\n", key, value);
+  return payload;
+}
+
+Result<std::map<std::string, std::int64_t>> decode_marker(std::string_view payload) {
+  std::map<std::string, std::int64_t> entries;
+  while (!payload.empty()) {
+    const auto end = payload.find('\n');
+    const auto line = payload.substr(0, end);
+    payload = end == std::string_view::npos ? std::string_view() : payload.substr(end + 1);
+    if (line.empty())
+      continue;
+    const auto equals = line.rfind('=');
+    std::int64_t value = 0;
+    const auto* first = line.data() + (equals == std::string_view::npos ? 0 : equals + 1);
+    const auto* last = line.data() + line.size();
+    if (equals == std::string_view::npos || std::from_chars(first, last, value).ptr != last) {
+      return Error(errc::invalid_argument, fmt::format("malformed commit marker line '{}'", line));
+    }
+    entries[std::string(line.substr(0, equals))] = value;
+  }
+  return entries;
+}
+
+Result<RestoreOutcome> restore_task_state(state::TaskState& state,
+                                          const std::vector<StoreChangelog>& stores,
+                                          ChangelogSource& source, const std::atomic<bool>& stop,
+                                          spdlog::logger& logger) {
+  RestoreOutcome outcome;
+  if (stores.empty())
+    return outcome;
+  auto meta = state.committed_offsets();
+  std::map<std::string, std::int64_t> pending;  // meta to persist with the applied entries
+  std::int64_t unpersisted = 0;
+  auto persist = [&]() -> Result<void> {
+    if (pending.empty() && !state.has_uncommitted())
+      return {};
+    if (auto committed = state.commit(pending); !committed)
+      return committed.error();
+    for (const auto& [key, value] : pending)
+      meta[key] = value;
+    pending.clear();
+    unpersisted = 0;
+    return {};
+  };
+
+  // Where each changelog starts: where local state stopped, else the partition's first offset.
+  std::vector<std::pair<std::int64_t, std::int64_t>> ranges;
+  for (const auto& store : stores) {
+    auto bounds = source.bounds(store.topic_partition);
+    if (!bounds)
+      return bounds.error();
+    const auto [low, high] = *bounds;
+    auto from = lookup(meta, position_key(store.topic_partition)).value_or(low);
+    if (from > high) {
+      return Error(state::errc::unusable,
+                   fmt::format("changelog {} ends at offset {} but the local state of store '{}' "
+                               "has read it up to {}: the changelog was deleted or truncated, and "
+                               "the local state is the only copy left; not overwriting it",
+                               to_string(store.topic_partition), high, store.store, from));
+    }
+    if (from < low) {
+      logger.warn(
+          "changelog {} starts at offset {}, after {} where store '{}' needs it to: entries "
+          "were removed by retention; the restored state may be incomplete unless the topic is "
+          "compacted",
+          to_string(store.topic_partition), low, from, store.store);
+      from = low;
+    }
+    ranges.emplace_back(from, high);
+  }
+
+  // The primary: entries count once the marker after them arrives.
+  const auto& primary = stores.front();
+  auto& primary_store = state.store(primary.store);
+  std::vector<Entry> segment;
+  {
+    const auto [from, to] = ranges.front();
+    Progress progress(
+        logger,
+        fmt::format("store '{}' from {}", primary.store, to_string(primary.topic_partition)), from,
+        to);
+    auto read =
+        read_range(source, primary.topic_partition, from, to, stop, progress,
+                   [&](ChangelogRecord& record) -> Result<void> {
+                     if (!record.marker) {
+                       segment.emplace_back(std::move(record.key), std::move(record.value));
+                       return {};
+                     }
+                     auto entries = decode_marker(record.value.value_or(""));
+                     if (!entries) {
+                       return entries.error().with_context(fmt::format(
+                           "{} offset {}", to_string(primary.topic_partition), record.offset));
+                     }
+                     apply_entries(primary_store, segment);
+                     outcome.entries_applied += static_cast<std::int64_t>(segment.size());
+                     unpersisted += static_cast<std::int64_t>(segment.size());
+                     segment.clear();
+                     for (const auto& [key, value] : *entries)
+                       pending[key] = value;
+                     pending[position_key(primary.topic_partition)] = record.offset + 1;
+                     pending[end_key(primary.topic_partition)] = record.offset + 1;
+                     if (unpersisted >= kPersistEvery)
+                       return persist();
+                     return {};
+                   });
+    if (!read)
+      return read.error();
+    if (auto persisted = persist(); !persisted)
+      return persisted.error();
+  }
+  for (auto& [key, value] : segment)
+    outcome.to_rewrite[primary.store].insert(std::move(key));
+  outcome.entries_discarded += static_cast<std::int64_t>(segment.size());
+  outcome.changelog_ends[primary.store] =
+      lookup(meta, end_key(primary.topic_partition)).value_or(ranges.front().first);
+
+  // The other stores: up to where the last commit says they ended.
+  for (std::size_t i = 1; i < stores.size(); ++i) {
+    const auto& store = stores[i];
+    auto& kv = state.store(store.store);
+    const auto [from, to] = ranges[i];
+    const auto committed_end = lookup(meta, end_key(store.topic_partition)).value_or(from);
+    Progress progress(
+        logger, fmt::format("store '{}' from {}", store.store, to_string(store.topic_partition)),
+        from, to);
+    auto read = read_range(source, store.topic_partition, from, to, stop, progress,
+                           [&](ChangelogRecord& record) -> Result<void> {
+                             if (record.offset >= committed_end) {
+                               ++outcome.entries_discarded;
+                               outcome.to_rewrite[store.store].insert(std::move(record.key));
+                               return {};
+                             }
+                             if (record.value) {
+                               kv.put(record.key, *record.value);
+                             } else {
+                               kv.remove(record.key);
+                             }
+                             ++outcome.entries_applied;
+                             pending[position_key(store.topic_partition)] = record.offset + 1;
+                             if (++unpersisted >= kPersistEvery)
+                               return persist();
+                             return {};
+                           });
+    if (!read)
+      return read.error();
+    pending[position_key(store.topic_partition)] = std::max(from, committed_end);
+    pending[end_key(store.topic_partition)] = std::max(from, committed_end);
+    if (auto persisted = persist(); !persisted)
+      return persisted.error();
+    outcome.changelog_ends[store.store] = std::max(from, committed_end);
+  }
+  return outcome;
+}
+
+namespace {
+
+class KafkaChangelogSource final : public ChangelogSource {
+ public:
+  explicit KafkaChangelogSource(std::unique_ptr<kafka::LogReader> reader)
+      : reader_(std::move(reader)) {}
+
+  Result<std::pair<std::int64_t, std::int64_t>> bounds(const TopicPartition& tp) override {
+    auto marks = reader_->watermarks(tp, std::chrono::seconds(30));
+    if (!marks)
+      return marks.error();
+    return std::pair{marks->low, marks->high};
+  }
+  Result<void> seek(const TopicPartition& tp, std::int64_t offset) override {
+    return reader_->assign(tp, offset);
+  }
+  Result<void> read(std::vector<ChangelogRecord>& out) override {
+    batch_.clear();
+    auto read = reader_->read(batch_, 10'000, std::chrono::milliseconds(100));
+    if (!read)
+      return read.error();
+    for (const auto& message : batch_) {
+      ChangelogRecord record;
+      record.offset = message.offset().value();
+      record.key = std::string(message.key().value_or(""));
+      if (auto value = message.value())
+        record.value = std::string(*value);
+      record.marker = message.header(kCommitMarkerHeader).has_value();
+      out.push_back(std::move(record));
+    }
+    batch_.clear();
+    return {};
+  }
+
+ private:
+  std::unique_ptr<kafka::LogReader> reader_;
+  std::vector<kafka::Message> batch_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<ChangelogSource>> open_kafka_changelog_source(
+    const kafka::ClientProperties& properties) {
+  auto reader = kafka::LogReader::create(properties);
+  if (!reader)
+    return reader.error();
+  return std::unique_ptr<ChangelogSource>(
+      std::make_unique<KafkaChangelogSource>(std::move(reader).value()));
+}
+
+}  // namespace streamrun::runtime

@@ -1,0 +1,135 @@
+#pragma once
+
+// Changelogs: every store of a task also writes its changes to a Kafka topic
+// (`<application.id>-<store>-changelog`, partition = the task's partition), so that a task that
+// finds no usable local state — a new machine, a deleted or corrupt directory, a partition that
+// moved — rebuilds it before processing anything.
+//
+// A restore must end exactly at the task's last commit: changelog entries written after it
+// belong to records that will be processed again. So each commit writes a *commit marker* to
+// the task's first store's changelog (the primary), carrying what the task's state records with
+// it: the next input offsets and where the other stores' changelogs ended at that commit. A
+// marker is acknowledged before the state commit is written locally, and Kafka's consumer
+// offset only after that — the changelog is the reference, local state a cache of it.
+//
+// Restoring reads the primary from where local state stopped: entries between two markers are
+// applied when the second marker arrives; entries after the last marker are discarded. The
+// other stores are applied up to the ends named by the last marker. Keys whose discarded
+// entries remain in a changelog are written again with their restored value before the task
+// processes anything (compensation), so that no later restore can apply them.
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <spdlog/logger.h>
+
+#include <streamrun/base/ids.h>
+#include <streamrun/base/result.h>
+#include <streamrun/core/kv_store.h>
+#include <streamrun/kafka/client_config.h>
+#include <streamrun/state/task_state.h>
+
+namespace streamrun::runtime {
+
+// Header that marks a changelog record as a commit marker.
+inline constexpr std::string_view kCommitMarkerHeader = "streamrun.commit";
+// Key of commit markers: compacted topics reject records without a key.
+inline constexpr std::string_view kCommitMarkerKey = "__streamrun.commit";
+
+[[nodiscard]] std::string changelog_topic(std::string_view application_id, std::string_view store);
+
+// Keys of what a task's state stores with each commit, besides its stores' contents.
+// "<topic>/<partition>": next input offset, or for a changelog, how far local state has read it.
+[[nodiscard]] std::string position_key(const TopicPartition& tp);
+// "end:<changelog>/<partition>": where the changelog ended at the last commit.
+[[nodiscard]] std::string end_key(const TopicPartition& changelog);
+
+// A marker's payload: "key=value" lines of the map above.
+[[nodiscard]] std::string encode_marker(const std::map<std::string, std::int64_t>& entries);
+[[nodiscard]] Result<std::map<std::string, std::int64_t>> decode_marker(std::string_view payload);
+
+// One record of a changelog partition, as restore sees it.
+struct ChangelogRecord {
+  std::int64_t offset = 0;
+  std::string key;
+  std::optional<std::string> value;  // nullopt: the key was removed
+  bool marker = false;
+};
+
+// Where restore reads changelogs from: Kafka in the runtime, a fake in unit tests. Calls may
+// block; restore runs on a thread of its own.
+class ChangelogSource {
+ public:
+  virtual ~ChangelogSource() = default;
+  // [low, high) offsets of the partition.
+  [[nodiscard]] virtual Result<std::pair<std::int64_t, std::int64_t>> bounds(
+      const TopicPartition& tp) = 0;
+  [[nodiscard]] virtual Result<void> seek(const TopicPartition& tp, std::int64_t offset) = 0;
+  // Appends the next records of the partition last seeked (possibly none yet).
+  [[nodiscard]] virtual Result<void> read(std::vector<ChangelogRecord>& out) = 0;
+};
+
+struct StoreChangelog {
+  std::string store;
+  TopicPartition topic_partition;
+};
+
+struct RestoreOutcome {
+  std::int64_t entries_applied = 0;
+  std::int64_t entries_discarded = 0;
+  // Per store: keys with discarded entries still in the changelog, to write again.
+  std::map<std::string, std::set<std::string>> to_rewrite;
+  // Per store: where its changelog ends as of the restored commit.
+  std::map<std::string, std::int64_t> changelog_ends;
+};
+
+// Brings `state` up to the last commit found in the changelogs of `stores` (the first is the
+// primary, the one with markers), starting where local state stopped. Persists progress in
+// chunks, so an interrupted restore resumes. Fails with errc::cancelled when `stop`
+// becomes true. Fails when local state has read further than a changelog holds (the changelog
+// was deleted or truncated: local state is then the only copy, and nothing is overwritten).
+[[nodiscard]] Result<RestoreOutcome> restore_task_state(state::TaskState& state,
+                                                        const std::vector<StoreChangelog>& stores,
+                                                        ChangelogSource& source,
+                                                        const std::atomic<bool>& stop,
+                                                        spdlog::logger& logger);
+
+// A store that reports each change to `log` after applying it.
+class ChangeLoggingStore final : public KeyValueStore {
+ public:
+  using Log = std::function<void(std::string_view key, std::optional<std::string_view> value)>;
+  ChangeLoggingStore(KeyValueStore& inner, Log log) : inner_(inner), log_(std::move(log)) {}
+
+  const std::string& name() const override { return inner_.name(); }
+  std::optional<std::string> get(std::string_view key) const override { return inner_.get(key); }
+  void put(std::string_view key, std::string_view value) override {
+    inner_.put(key, value);
+    log_(key, value);
+  }
+  void remove(std::string_view key) override {
+    inner_.remove(key);
+    log_(key, std::nullopt);
+  }
+  void range(std::string_view from, std::string_view to, const Visitor& visit) const override {
+    inner_.range(from, to, visit);
+  }
+
+ private:
+  KeyValueStore& inner_;
+  Log log_;
+};
+
+}  // namespace streamrun::runtime
+
+namespace streamrun::runtime {
+// Changelogs read from Kafka, outside the consumer group.
+[[nodiscard]] Result<std::unique_ptr<ChangelogSource>> open_kafka_changelog_source(
+    const kafka::ClientProperties& properties);
+}  // namespace streamrun::runtime
