@@ -11,9 +11,11 @@ int main(int argc, char** argv) {
   std::string bootstrap;
   std::string state_dir;
   cli.add_option("--bootstrap", bootstrap)->required();
+  std::string log_level = "warn";
   cli.add_option("--state-dir", state_dir)->required();
+  cli.add_option("--log-level", log_level);
   CLI11_PARSE(cli, argc, argv);
-  streamrun::log::configure({.level = "warn"});
+  streamrun::log::configure({.level = log_level});
 
   const streamrun::Serdes<std::string, std::string> strings{streamrun::serdes::string(),
                                                             streamrun::serdes::string()};

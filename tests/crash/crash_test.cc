@@ -24,13 +24,17 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// The development broker has no Admin API: the changelog is created with the broker.
+constexpr const char* kChangelog = "crash-counter-clicks-per-user-changelog";
+
 class CrashTest : public ::testing::Test {
  protected:
   void SetUp() override {
     state_dir_ =
         std::filesystem::temp_directory_path() / fmt::format("streamrun-crash-{}", ::getpid());
     std::filesystem::remove_all(state_dir_);
-    auto broker = BrokerProcess::start(STREAMRUN_CLI_PATH, {{"clicks", 4}, {"click-counts", 4}});
+    auto broker = BrokerProcess::start(STREAMRUN_CLI_PATH,
+                                       {{"clicks", 4}, {"click-counts", 4}, {kChangelog, 4}});
     ASSERT_TRUE(broker.ok()) << broker.error().message();
     broker_ = std::make_unique<BrokerProcess>(std::move(broker).value());
   }
@@ -52,10 +56,40 @@ class CrashTest : public ::testing::Test {
     return expected;
   }
 
-  ChildProcess start_app() {
-    auto app = ChildProcess::spawn(
-        STREAMRUN_COUNT_APP_PATH,
-        {"--bootstrap", broker_->bootstrap_servers(), "--state-dir", state_dir_.string()});
+  // Waits until `watcher` has seen `count` more outputs than now.
+  template <typename Watcher>
+  static bool await_outputs(const Watcher& watcher, std::int64_t count) {
+    const auto target = watcher.seen() + count;
+    const auto deadline = std::chrono::steady_clock::now() + 120s;
+    while (watcher.seen() < target && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(1ms);  // observing another process's output
+    }
+    return watcher.seen() >= target;
+  }
+
+  void expect_exact(const std::map<std::string, std::int64_t>& expected,
+                    const std::map<std::string, std::int64_t>& counts, std::string_view what) {
+    std::int64_t total = 0;
+    std::int64_t wanted = 0;
+    int wrong = 0;
+    for (const auto& [user, count] : expected) {
+      wanted += count;
+      total += counts.contains(user) ? counts.at(user) : 0;
+      if (!counts.contains(user) || counts.at(user) != count)
+        ++wrong;
+    }
+    EXPECT_EQ(wrong, 0) << "users whose final count is not their exact number of clicks";
+    EXPECT_EQ(total, wanted) << "clicks counted in all, " << what;
+  }
+
+  // `logs`: the instance's info-level log is readable through its stdout.
+  ChildProcess start_app(const std::filesystem::path& state_dir, bool logs = false) {
+    std::vector<std::string> args{"--bootstrap", broker_->bootstrap_servers(), "--state-dir",
+                                  state_dir.string()};
+    if (logs) {
+      args.insert(args.end(), {"--log-level", "info"});
+    }
+    auto app = ChildProcess::spawn(STREAMRUN_COUNT_APP_PATH, args, /*merge_stderr=*/logs);
     EXPECT_TRUE(app.ok()) << app.error().message();
     EXPECT_TRUE(app->wait_for_line("started", 30s).has_value());
     return std::move(app).value();
@@ -117,7 +151,9 @@ class CrashTest : public ::testing::Test {
     std::thread thread_;
   };
 
-  void run_kills(int records, int kills) {
+  // Before restart number `wipe_before` (1-based), the state directory is deleted, as if the
+  // instance came back on a new machine: that restart restores from the changelog.
+  void run_kills(int records, int kills, int wipe_before) {
     const auto expected = produce(records);
     OutputWatcher watcher(broker_->bootstrap_servers());
     std::mt19937 random(12345);
@@ -126,30 +162,20 @@ class CrashTest : public ::testing::Test {
     // Kafka commit.
     std::uniform_int_distribution<std::int64_t> share(1, records / (kills + 1));
     for (int kill = 0; kill < kills; ++kill) {
-      const auto target = watcher.seen() + share(random);
-      auto app = start_app();
-      const auto deadline = std::chrono::steady_clock::now() + 120s;
-      while (watcher.seen() < target && std::chrono::steady_clock::now() < deadline) {
-        std::this_thread::sleep_for(1ms);  // observing another process's output
-      }
-      ASSERT_GE(watcher.seen(), target) << "instance " << kill << " made no progress";
+      if (kill == wipe_before)
+        std::filesystem::remove_all(state_dir_);
+      auto app = start_app(state_dir_);
+      ASSERT_TRUE(await_outputs(watcher, share(random)))
+          << "instance " << kill << " made no progress";
       app.signal(SIGKILL);
       ASSERT_EQ(app.wait(10s), std::optional<int>(128 + SIGKILL));
     }
-    auto survivor = start_app();
+    auto survivor = start_app(state_dir_);
     const auto counts = final_counts(expected, 180s);
     survivor.signal(SIGTERM);
     EXPECT_EQ(survivor.wait(60s), std::optional<int>(0));
 
-    std::int64_t total = 0;
-    int wrong = 0;
-    for (const auto& [user, count] : expected) {
-      total += counts.contains(user) ? counts.at(user) : 0;
-      if (!counts.contains(user) || counts.at(user) != count)
-        ++wrong;
-    }
-    EXPECT_EQ(wrong, 0) << "users whose final count is not their exact number of clicks";
-    EXPECT_EQ(total, records) << "clicks counted in all, over " << kills << " SIGKILLs";
+    expect_exact(expected, counts, fmt::format("over {} SIGKILLs", kills));
     // More outputs than inputs means some were produced again after a kill: the kills did land
     // while records were being processed.
     std::cout << records << " clicks, " << outputs_ << " count updates written, " << kills
@@ -163,13 +189,46 @@ class CrashTest : public ::testing::Test {
 
 #ifndef STREAMRUN_SOAK
 // CTest label "crash": the short version that CI runs.
-TEST_F(CrashTest, CountsStayExactAcrossThreeSigkills) {
-  run_kills(50'000, 3);
+TEST_F(CrashTest, CountsStayExactAcrossThreeSigkillsAndALostStateDirectory) {
+  run_kills(50'000, 3, /*wipe_before=*/2);
+}
+
+// Two instances share the partitions; one is killed. The survivor takes its partitions over
+// once the group notices, restores their state from the changelogs (it never had it
+// locally) and carries on counting exactly.
+TEST_F(CrashTest, SurvivorRestoresAKilledInstancesPartitionsAndCountsExactly) {
+  auto expected = produce(20'000);
+  OutputWatcher watcher(broker_->bootstrap_servers());
+  auto first = start_app(state_dir_ / "first");
+  ASSERT_TRUE(await_outputs(watcher, 2'000)) << "the first instance made no progress";
+  auto second = start_app(state_dir_ / "second", /*logs=*/true);
+  ASSERT_TRUE(second.wait_for_line("started for", 60s).has_value())
+      << "the second instance never got a partition";
+  for (const auto& [user, count] : produce(20'000))
+    expected[user] += count;
+  ASSERT_TRUE(await_outputs(watcher, 2'000)) << "the two instances made no progress";
+  first.signal(SIGKILL);
+  ASSERT_EQ(first.wait(10s), std::optional<int>(128 + SIGKILL));
+
+  for (const auto& [user, count] : produce(20'000))
+    expected[user] += count;
+  const auto counts = final_counts(expected, 180s);
+  expect_exact(expected, counts, "after one of two instances was killed");
+  // The survivor got the killed instance's partitions: it logs a task start for each, and
+  // restored them — it had no local state for them.
+  bool restored = false;
+  while (auto line = second.read_line(2s)) {
+    if (line->find("restored") != std::string::npos)
+      restored = true;
+  }
+  EXPECT_TRUE(restored) << "the survivor never restored state from a changelog";
+  second.signal(SIGTERM);
+  EXPECT_EQ(second.wait(60s), std::optional<int>(0));
 }
 #else
 // CTest label "soak" (its own binary, not run by CI): 200k records, 10 kills.
-TEST_F(CrashTest, CountsStayExactAcrossTenSigkillsOf200kRecords) {
-  run_kills(200'000, 10);
+TEST_F(CrashTest, CountsStayExactAcrossTenSigkillsOf200kRecordsAndALostStateDirectory) {
+  run_kills(200'000, 10, /*wipe_before=*/6);
 }
 #endif
 
