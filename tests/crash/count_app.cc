@@ -1,5 +1,8 @@
 // The counting pipeline the crash tests kill and restart: clicks -> count per user -> click-counts.
 
+#include <csignal>
+#include <sys/resource.h>
+
 #include <CLI/CLI.hpp>
 
 #include <streamrun/base/log.h>
@@ -14,7 +17,20 @@ int main(int argc, char** argv) {
   std::string log_level = "warn";
   cli.add_option("--state-dir", state_dir)->required();
   cli.add_option("--log-level", log_level);
+  std::uint64_t max_file_bytes = 0;
+  cli.add_option("--max-file-bytes", max_file_bytes,
+                 "simulate a full disk: writes that would grow a file beyond this fail");
   CLI11_PARSE(cli, argc, argv);
+  if (max_file_bytes > 0) {
+    // The write fails with EFBIG instead of the process being killed by SIGXFSZ: what a
+    // full disk looks like to RocksDB (an I/O error on write).
+    std::signal(SIGXFSZ, SIG_IGN);
+    const rlimit limit{max_file_bytes, max_file_bytes};
+    if (setrlimit(RLIMIT_FSIZE, &limit) != 0) {
+      std::perror("setrlimit");
+      return 2;
+    }
+  }
   streamrun::log::configure({.level = log_level});
 
   const streamrun::Serdes<std::string, std::string> strings{streamrun::serdes::string(),

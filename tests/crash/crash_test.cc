@@ -10,6 +10,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <streamrun/core/serde.h>
@@ -83,9 +84,11 @@ class CrashTest : public ::testing::Test {
   }
 
   // `logs`: the instance's info-level log is readable through its stdout.
-  ChildProcess start_app(const std::filesystem::path& state_dir, bool logs = false) {
+  ChildProcess start_app(const std::filesystem::path& state_dir, bool logs = false,
+                         std::vector<std::string> extra_args = {}) {
     std::vector<std::string> args{"--bootstrap", broker_->bootstrap_servers(), "--state-dir",
                                   state_dir.string()};
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
     if (logs) {
       args.insert(args.end(), {"--log-level", "info"});
     }
@@ -224,6 +227,29 @@ TEST_F(CrashTest, SurvivorRestoresAKilledInstancesPartitionsAndCountsExactly) {
   EXPECT_TRUE(restored) << "the survivor never restored state from a changelog";
   second.signal(SIGTERM);
   EXPECT_EQ(second.wait(60s), std::optional<int>(0));
+}
+
+// A state write that fails (here: a 64 KiB file-size limit, which RocksDB sees as a failed write
+// as it would a full disk; the write-ahead log outgrows it after a few thousand records) stops the
+// pipeline with an error naming the task and the directory, and commits nothing that is not
+// durable: a restart with room to write counts exactly.
+TEST_F(CrashTest, FailedStateWriteStopsThePipelineAndLosesNothing) {
+  const auto expected = produce(30'000);
+  {
+    auto app = start_app(state_dir_, /*logs=*/true, {"--max-file-bytes", "65536"});
+    const auto error = app.wait_for_line("commit of task", 120s);
+    ASSERT_TRUE(error.has_value()) << "the failed write was not reported";
+    EXPECT_THAT(*error, ::testing::HasSubstr(state_dir_.string()));
+    EXPECT_THAT(*error, ::testing::HasSubstr("File too large"));
+    while (app.read_line(5s)) {
+    }
+    EXPECT_EQ(app.wait(60s), std::optional<int>(1)) << "the pipeline stops with a failure";
+  }
+  auto app = start_app(state_dir_);
+  const auto counts = final_counts(expected, 180s);
+  expect_exact(expected, counts, "after a failed state write");
+  app.signal(SIGTERM);
+  EXPECT_EQ(app.wait(60s), std::optional<int>(0));
 }
 #else
 // CTest label "soak" (its own binary, not run by CI): 200k records, 10 kills.

@@ -195,7 +195,7 @@ void StreamTask::commit_state(bool final, bool force) {
     }
   }
   if (auto committed = state_->commit(marker); !committed) {
-    fail(fmt::format("task {}: {}; nothing after the last durable commit is committed", id(),
+    fail(fmt::format("{}; the task stops, nothing after its last durable commit is committed",
                      committed.error().message()));
     return;
   }
