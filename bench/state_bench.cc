@@ -1,5 +1,6 @@
-// State benchmarks: keyed count throughput end to end (commit every 100 ms), and how long a task
-// takes to reopen 1M keys of local state and serve its first read.
+// State benchmarks: keyed count throughput end to end (commit every 100 ms, changelog written),
+// how long a task takes to reopen 1M keys of local state and serve its first read, and how fast
+// a task with no local state restores 1M keys from its changelog.
 //
 //   build/bin/state-bench --records 500000 --keys 1000000
 
@@ -19,6 +20,7 @@
 #include <streamrun/state/task_state.h>
 
 #include "bench_support.h"
+#include "changelog.h"  // the runtime's restore, timed on its own
 
 namespace {
 
@@ -30,8 +32,11 @@ double seconds_since(Clock::time_point start) {
 }
 
 void keyed_count_throughput(int records, const std::filesystem::path& dir) {
+  // The development broker has no Admin API: internal topics are created with it.
   auto broker =
-      streamrun::kafka::DevBroker::start({1, {{"clicks", 8}, {"click-counts", 8}}}).value();
+      streamrun::kafka::DevBroker::start(
+          {1, {{"clicks", 8}, {"click-counts", 8}, {"bench-count-clicks-per-user-changelog", 8}}})
+          .value();
   streamrun::bench::produce(
       broker->bootstrap_servers(), "clicks", records,
       [](int i) { return fmt::format("user-{}", (i * 7919) % 100'000); },
@@ -84,10 +89,58 @@ void reopen_time(int keys, const std::filesystem::path& dir) {
              value.has_value());
 }
 
+void restore_speed(int keys, const std::filesystem::path& dir) {
+  namespace runtime = streamrun::runtime;
+  // Spread over partitions: the development broker keeps only about 5 MiB per partition.
+  constexpr int kPartitions = 8;
+  const std::string changelog = "bench-restore-counts-changelog";
+  auto broker = streamrun::kafka::DevBroker::start({1, {{changelog, kPartitions}}}).value();
+  streamrun::bench::produce(
+      broker->bootstrap_servers(), changelog, keys,
+      [](int i) { return fmt::format("user-{:08}", i); }, [](int i) { return std::to_string(i); });
+  {
+    // The commit markers that make every entry before them part of the restored state.
+    auto producer =
+        streamrun::kafka::Producer::create({{"bootstrap.servers", broker->bootstrap_servers()}})
+            .value();
+    const streamrun::kafka::HeaderView header{runtime::kCommitMarkerHeader, std::string_view("1")};
+    for (int p = 0; p < kPartitions; ++p) {
+      const auto payload = runtime::encode_marker({{fmt::format("clicks/{}", p), 1}});
+      producer
+          ->send({changelog, p, runtime::kCommitMarkerKey, payload, std::span(&header, 1),
+                  std::nullopt})
+          .value();
+    }
+    producer->flush(10s).value();
+  }
+  using streamrun::state::StateEnvironment;
+  using streamrun::state::TaskState;
+  auto environment = StateEnvironment::create({dir / "restore", "bench", 256u << 20}).value();
+  auto source =
+      runtime::open_kafka_changelog_source({{"bootstrap.servers", broker->bootstrap_servers()}})
+          .value();
+  std::atomic<bool> stop{false};
+  std::int64_t restored = 0;
+  const auto start = Clock::now();
+  // One task after the other, on one thread: the speed of a single task's restore.
+  for (int p = 0; p < kPartitions; ++p) {
+    auto state = TaskState::open(environment, fmt::format("0_{}", p), {"counts"}).value();
+    restored +=
+        runtime::restore_task_state(
+            *state, {{"counts", {streamrun::TopicName(changelog), streamrun::PartitionId(p)}}},
+            *source, stop, *streamrun::log::get("bench"))
+            .value()
+            .entries_applied;
+  }
+  const double seconds = seconds_since(start);
+  fmt::print("restore from the changelog: {} keys in {:.2f} s ({:.0f} keys/s, one thread)\n",
+             restored, seconds, restored / seconds);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App cli{"State benchmarks: keyed count throughput and reopen time."};
+  CLI::App cli{"State benchmarks: keyed count throughput, reopen time, restore speed."};
   int records = 500'000;
   int keys = 1'000'000;
   cli.add_option("--records", records)->capture_default_str();
@@ -98,6 +151,7 @@ int main(int argc, char** argv) {
       std::filesystem::temp_directory_path() / fmt::format("streamrun-bench-{}", ::getpid());
   std::filesystem::remove_all(dir);
   reopen_time(keys, dir);
+  restore_speed(keys, dir);
   keyed_count_throughput(records, dir);
   std::filesystem::remove_all(dir);
   return 0;

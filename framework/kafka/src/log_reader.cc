@@ -36,6 +36,13 @@ Result<std::unique_ptr<LogReader>> LogReader::create(ClientProperties properties
       {"log.connection.close", "false"},
       // An offset the partition no longer holds is an error to report, not a silent jump.
       {"auto.offset.reset", "error"},
+      // Restores read whole partitions: fetch in large chunks.
+      {"max.partition.fetch.bytes", "16777216"},
+      {"fetch.max.bytes", "67108864"},
+      {"queued.max.messages.kbytes", "262144"},
+      // A restore waits for nothing but the records already there.
+      {"fetch.wait.max.ms", "10"},
+      {"fetch.error.backoff.ms", "10"},
   };
   auto impl = std::make_unique<Impl>();
   auto conf = impl->make_conf(defaults, properties);
