@@ -31,7 +31,7 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-void keyed_count_throughput(int records, const std::filesystem::path& dir) {
+void keyed_count_throughput(int records, int buffered, const std::filesystem::path& dir) {
   // The development broker has no Admin API: internal topics are created with it.
   auto broker =
       streamrun::kafka::DevBroker::start(
@@ -54,13 +54,14 @@ void keyed_count_throughput(int records, const std::filesystem::path& dir) {
                  builder.build(), {{"application.id", "bench-count"},
                                    {"bootstrap.servers", broker->bootstrap_servers()},
                                    {"state.dir", dir.string()},
-                                   {"commit.interval.ms", "100"}})
+                                   {"commit.interval.ms", "100"},
+                                   {"buffered.records.per.partition", std::to_string(buffered)}})
                  .value();
   const double seconds = streamrun::bench::run_until_processed(*app, records);
   fmt::print(
-      "keyed count, 8 partitions, 100k keys, commit every 100 ms: {:.0f} records/s "
-      "({} records in {:.2f} s, {} commits)\n",
-      records / seconds, records, seconds, app->stats().commits);
+      "keyed count, 8 partitions, 100k keys, commit every 100 ms, {} records buffered per "
+      "partition: {:.0f} records/s ({} records in {:.2f} s, {} commits)\n",
+      buffered, records / seconds, records, seconds, app->stats().commits);
 }
 
 void reopen_time(int keys, const std::filesystem::path& dir) {
@@ -145,6 +146,9 @@ int main(int argc, char** argv) {
   int keys = 1'000'000;
   cli.add_option("--records", records)->capture_default_str();
   cli.add_option("--keys", keys)->capture_default_str();
+  int buffered = 1000;
+  cli.add_option("--buffered-records", buffered, "buffered.records.per.partition")
+      ->capture_default_str();
   CLI11_PARSE(cli, argc, argv);
   streamrun::log::configure({.level = "warn"});
   const auto dir =
@@ -152,7 +156,7 @@ int main(int argc, char** argv) {
   std::filesystem::remove_all(dir);
   reopen_time(keys, dir);
   restore_speed(keys, dir);
-  keyed_count_throughput(records, dir);
+  keyed_count_throughput(records, buffered, dir);
   std::filesystem::remove_all(dir);
   return 0;
 }
