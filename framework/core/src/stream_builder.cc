@@ -13,7 +13,7 @@ int StreamBuilder::add_node(
   if (!names_.insert(name).second) {
     throw std::invalid_argument("operator name '" + name + "' is used twice in the topology");
   }
-  if (kind == "source" && topics.empty()) {
+  if ((kind == "source" || kind == "table") && topics.empty()) {
     throw std::invalid_argument("source '" + name + "' reads no topic");
   }
   NodeSpec spec;
@@ -39,6 +39,16 @@ void StreamBuilder::attach_store(int id, std::string store) {
     }
   }
   nodes_.at(id).stores.push_back(std::move(store));
+}
+
+void StreamBuilder::use_store(int id, const std::string& store) {
+  const bool exists = std::any_of(nodes_.begin(), nodes_.end(), [&](const NodeSpec& node) {
+    return std::find(node.stores.begin(), node.stores.end(), store) != node.stores.end();
+  });
+  if (!exists)
+    throw std::invalid_argument("operator '" + nodes_.at(id).name + "' reads unknown store '" +
+                                store + "'");
+  nodes_.at(id).stores.push_back(store);
 }
 
 }  // namespace streamrun

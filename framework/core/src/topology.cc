@@ -16,10 +16,17 @@ Topology::Topology(std::vector<NodeSpec> nodes) : nodes_(std::move(nodes)) {
   std::function<int(int)> find = [&](int x) { return root[x] == x ? x : root[x] = find(root[x]); };
   auto unite = [&](int a, int b) { root[find(a)] = find(b); };
   std::map<std::string, int> reader_of_topic;
+  std::map<std::string, int> user_of_store;
   for (const auto& node : nodes_) {
     for (int parent : node.parents)
       unite(node.id, parent);
-    if (node.kind == "source") {
+    // Operators sharing a store (a table and the join reading it) run in the same task.
+    for (const auto& store : node.stores) {
+      auto [it, fresh] = user_of_store.emplace(store, node.id);
+      if (!fresh)
+        unite(node.id, it->second);
+    }
+    if (node.is_source()) {
       for (const auto& topic : node.topics) {
         auto [it, fresh] = reader_of_topic.emplace(topic, node.id);
         if (!fresh)
@@ -40,7 +47,7 @@ Topology::Topology(std::vector<NodeSpec> nodes) : nodes_(std::move(nodes)) {
 std::vector<std::string> Topology::source_topics(int subtopology) const {
   std::vector<std::string> topics;
   for (int id : subtopologies_.at(subtopology)) {
-    if (nodes_[id].kind == "source") {
+    if (nodes_[id].is_source()) {
       topics.insert(topics.end(), nodes_[id].topics.begin(), nodes_[id].topics.end());
     }
   }
@@ -61,7 +68,10 @@ std::vector<std::string> Topology::source_topics() const {
 std::vector<std::string> Topology::stores(int subtopology) const {
   std::vector<std::string> names;
   for (int id : subtopologies_.at(subtopology)) {
-    names.insert(names.end(), nodes_[id].stores.begin(), nodes_[id].stores.end());
+    for (const auto& store : nodes_[id].stores) {
+      if (std::find(names.begin(), names.end(), store) == names.end())
+        names.push_back(store);
+    }
   }
   return names;
 }
@@ -163,7 +173,7 @@ std::string Topology::describe_mermaid() const {
       out << "  n" << parent << " --> n" << node.id << "\n";
     for (const auto& topic : node.topics) {
       topics.insert(topic);
-      if (node.kind == "source") {
+      if (node.is_source()) {
         out << "  " << topic_id(topic) << " --> n" << node.id << "\n";
       } else {
         out << "  n" << node.id << " --> " << topic_id(topic) << "\n";
@@ -213,7 +223,7 @@ TaskInstance::TaskInstance(const Topology& topology, TaskInfo info, RecordCollec
     const auto& spec = topology.nodes()[id];
     nodes_.push_back(spec.factory());
     by_id[id] = nodes_.back().get();
-    if (spec.kind == "source") {
+    if (spec.is_source()) {
       auto* source = dynamic_cast<detail::SourceInstance*>(nodes_.back().get());
       for (const auto& topic : spec.topics)
         sources_.emplace_back(topic, source);

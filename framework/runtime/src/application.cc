@@ -97,6 +97,9 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
   // nothing of (its changelog was lost): starting empty would forget what was counted.
   [[nodiscard]] bool state_matches_group(StreamTask& task,
                                          const std::set<TopicPartition>& partitions);
+  // The topics one task reads together (a stream and the table it joins) must have as many
+  // partitions as each other: task p reads partition p of each.
+  Result<void> check_co_partitioning(const std::map<std::string, int>& source_partitions) const;
   // Repartition topics and changelogs: created when missing, checked when present.
   Result<void> ensure_internal_topics(const std::map<std::string, int>& source_partitions);
   std::unique_ptr<state::TaskState> open_task_state(const TaskInfo& info,
@@ -189,6 +192,8 @@ Result<void> Application::Impl::connect() {
       return partitions.error().with_context("source topic of the topology");
     source_partitions[topic] = *partitions;
   }
+  if (auto checked = check_co_partitioning(source_partitions); !checked)
+    return checked.error();
   if (auto ensured = ensure_internal_topics(source_partitions); !ensured)
     return ensured.error();
   if (topology_.stateful()) {
@@ -204,6 +209,30 @@ Result<void> Application::Impl::connect() {
   if (!consumer)
     return consumer.error();
   consumer_ = std::move(consumer).value();
+  return {};
+}
+
+Result<void> Application::Impl::check_co_partitioning(
+    const std::map<std::string, int>& source_partitions) const {
+  for (int s = 0; s < topology_.subtopology_count(); ++s) {
+    std::vector<std::string> described;
+    std::set<int> counts;
+    for (const auto& topic : topology_.source_topics(s)) {
+      auto it = source_partitions.find(topic);
+      if (it == source_partitions.end())
+        continue;  // internal: created with the input's partition count
+      counts.insert(it->second);
+      described.push_back(fmt::format("'{}' ({} partitions)", topic, it->second));
+    }
+    if (counts.size() > 1) {
+      return Error(errc::invalid_argument,
+                   fmt::format("topics {} are read together by sub-topology {} (a join, or one "
+                               "stream of several topics) but are not co-partitioned: each task "
+                               "reads the same partition of every one of them, so they need the "
+                               "same partition count (and the same key partitioner)",
+                               fmt::join(described, " and "), s));
+    }
+  }
   return {};
 }
 

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <streamrun/core/stream_builder.h>
@@ -26,6 +27,7 @@ using testing::poll_until;
 using testing::send_waiting;
 
 const Serdes<std::string, std::string> kStrings{serdes::string(), serdes::string()};
+const Serdes<std::string, std::int64_t> kCounts{serdes::string(), serdes::int64()};
 
 // Keeps orders with an even amount, tags them, and stamps where each output came from.
 class Stamp : public Processor<std::string, std::string> {
@@ -457,6 +459,98 @@ TEST_F(StatefulApplicationTest, LostChangelogWithCommittedProgressStopsTheApplic
   ASSERT_FALSE(result.ok());
   EXPECT_NE(result.error().message().find("changelog"), std::string::npos)
       << result.error().message();
+}
+
+// A stream joined with a table read from a topic: task p reads partition p of both.
+class TableJoinApplicationTest : public testing::BrokerFixture {
+ protected:
+  std::vector<kafka::TopicSpec> topics() const override {
+    return {{"orders", 4},    {"stock", 4},        {"stock-updates", 4},
+            {"decisions", 4}, {"narrow-stock", 2}, {"stock-join-stock-by-item-changelog", 4}};
+  }
+
+  void TearDown() override {
+    std::filesystem::remove_all(state_dir_);
+    BrokerFixture::TearDown();
+  }
+
+  config::Properties properties() const {
+    return {{"application.id", "stock-join"},
+            {"bootstrap.servers", bootstrap_servers()},
+            {"state.dir", state_dir_.string()},
+            {"consumer.session.timeout.ms", "6000"},
+            {"consumer.heartbeat.interval.ms", "500"}};
+  }
+
+  static Topology topology(const std::string& stock_topic) {
+    StreamBuilder builder;
+    auto stock = builder.table(stock_topic, kCounts, "stock-by-item");
+    stock.to_stream().to("stock-updates", kCounts);
+    builder.stream("orders", kStrings)
+        .join(stock,
+              [](const std::string& user, std::int64_t units) {
+                return user + (units > 0 ? " may buy" : " is too late");
+              })
+        .to("decisions", kStrings);
+    return builder.build();
+  }
+
+  template <typename V>
+  std::map<std::string, V> read(const std::string& topic, Serde<V> serde, std::size_t count) {
+    auto consumer = kafka::Consumer::create(
+        consumer_properties("reader-" + std::to_string(++readers_)), nullptr);
+    EXPECT_TRUE(consumer.ok());
+    EXPECT_TRUE((*consumer)->subscribe({topic}).ok());
+    std::map<std::string, V> latest;
+    poll_until(
+        **consumer, [&] { return latest.size() >= count; },
+        [&](const Message& m) {
+          latest[std::string(m.key().value_or(""))] = serde.deserialize(m.value());
+        },
+        60s);
+    return latest;
+  }
+
+  const std::filesystem::path state_dir_ =
+      std::filesystem::temp_directory_path() / ("streamrun-join-" + std::to_string(::getpid()));
+  int readers_ = 0;
+};
+
+TEST_F(TableJoinApplicationTest, OrdersSeeTheStockTheirTaskHoldsForTheirItem) {
+  auto producer = kafka::Producer::create(producer_properties()).value();
+  for (int item = 0; item < 40; ++item) {
+    const auto units = serdes::int64().serialize(item % 2).value();
+    send_waiting(*producer,
+                 {"stock", std::nullopt, fmt::format("item-{}", item), units, {}, std::nullopt});
+  }
+  ASSERT_TRUE(producer->flush(10s).ok());
+  RunningApp app(topology("stock"), properties());
+  // The table is loaded once every update went through it.
+  ASSERT_EQ(read("stock-updates", serdes::int64(), 40).size(), 40u);
+  for (int item = 0; item < 40; ++item) {
+    send_waiting(*producer, {"orders",
+                             std::nullopt,
+                             fmt::format("item-{}", item),
+                             fmt::format("user-{}", item),
+                             {},
+                             std::nullopt});
+  }
+  ASSERT_TRUE(producer->flush(10s).ok());
+  const auto decisions = read("decisions", serdes::string(), 40);
+  ASSERT_EQ(decisions.size(), 40u);
+  for (int item = 0; item < 40; ++item) {
+    EXPECT_EQ(decisions.at(fmt::format("item-{}", item)),
+              fmt::format("user-{} {}", item, item % 2 ? "may buy" : "is too late"));
+  }
+  ASSERT_TRUE(app.stop().ok());
+}
+
+TEST_F(TableJoinApplicationTest, TopicsThatAreNotCoPartitionedAreRefusedAtStart) {
+  auto app = Application::create(topology("narrow-stock"), properties());
+  ASSERT_FALSE(app.ok());
+  EXPECT_THAT(app.error().message(), ::testing::HasSubstr("not co-partitioned"));
+  EXPECT_THAT(app.error().message(), ::testing::HasSubstr("'narrow-stock' (2 partitions)"));
+  EXPECT_THAT(app.error().message(), ::testing::HasSubstr("'orders' (4 partitions)"));
 }
 
 }  // namespace

@@ -124,5 +124,73 @@ TEST(KeyedOperatorsTest, TopologyListsTheStoresOfEachSubTopology) {
   EXPECT_EQ(topology.stores(0), std::vector<std::string>{"per-user"});
 }
 
+// Orders joined with the stock table: the table holds the latest stock per item.
+Topology stock_join(bool left) {
+  StreamBuilder builder;
+  auto stock = builder.table("stock", kCounts, "stock-by-item");
+  auto orders = builder.stream("orders", kStrings);
+  if (left) {
+    orders
+        .left_join(stock,
+                   [](const std::string& user, const std::optional<std::int64_t>& units) {
+                     return user + (units ? ":" + std::to_string(*units) : ":unknown");
+                   })
+        .to("decisions", kStrings);
+  } else {
+    orders
+        .join(stock, [](const std::string& user,
+                        std::int64_t units) { return user + ":" + std::to_string(units); })
+        .to("decisions", kStrings);
+  }
+  return builder.build();
+}
+
+TEST(TableJoinTest, StreamRecordsSeeTheLatestTableValueForTheirKey) {
+  TopologyTestDriver driver(stock_join(/*left=*/false));
+  auto stock = driver.input_topic("stock", kCounts);
+  auto orders = driver.input_topic("orders", kStrings);
+  stock.pipe("sku-1", 5);
+  orders.pipe("sku-1", "alice");
+  stock.pipe("sku-1", 4);
+  orders.pipe("sku-1", "bob");
+  orders.pipe("sku-2", "carol");  // not in the table: an inner join drops it
+  EXPECT_THAT(driver.output_topic("decisions", kStrings).read_values(),
+              ElementsAre("alice:5", "bob:4"));
+}
+
+TEST(TableJoinTest, ANullValueRemovesTheKeyFromTheTable) {
+  TopologyTestDriver driver(stock_join(/*left=*/true));
+  driver.input_topic("stock", kCounts).pipe("sku-1", 5);
+  driver.pipe_raw("stock", {std::string("sku-1"), std::nullopt, {}, 0});  // a tombstone
+  driver.input_topic("orders", kStrings).pipe("sku-1", "alice");
+  EXPECT_THAT(driver.output_topic("decisions", kStrings).read_values(),
+              ElementsAre("alice:unknown"));
+  EXPECT_FALSE(driver.store("stock-by-item").get("sku-1").has_value());
+}
+
+TEST(TableJoinTest, TheTableAndTheJoiningStreamRunInOneTask) {
+  const auto topology = stock_join(/*left=*/false);
+  ASSERT_EQ(topology.subtopology_count(), 1);
+  EXPECT_THAT(topology.source_topics(0), ElementsAre("orders", "stock"));
+  EXPECT_THAT(topology.stores(0), ElementsAre("stock-by-item"));
+}
+
+TEST(TableJoinTest, AStreamCanJoinAnAggregate) {
+  StreamBuilder builder;
+  auto orders = builder.stream("orders", kStrings);
+  auto per_user = orders.group_by_key(kStrings).count("orders-per-user");
+  builder.stream("visits", kStrings)
+      .join(per_user,
+            [](const std::string& page, std::int64_t n) {
+              return page + " after " + std::to_string(n) + " orders";
+            })
+      .to("annotated", kStrings);
+  TopologyTestDriver driver(builder.build());
+  driver.input_topic("orders", kStrings).pipe_all({{"alice", "o1"}, {"alice", "o2"}});
+  driver.input_topic("visits", kStrings).pipe("alice", "/cart");
+  EXPECT_THAT(driver.output_topic("annotated", kStrings).read_values(),
+              ElementsAre("/cart after 2 orders"));
+}
+
 }  // namespace
 }  // namespace streamrun

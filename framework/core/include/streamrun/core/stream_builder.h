@@ -62,8 +62,17 @@ class StreamBuilder {
 
   [[nodiscard]] const std::string& node_name(int id) const { return nodes_.at(id).name; }
 
-  // Declares that operator `id` uses state store `store` (names are unique per topology).
+  // A table of the latest value per key of `topic`, kept in the store `store` (a record with a
+  // null value removes its key). Joined with a stream, the topic must be co-partitioned with
+  // the stream's: same partition count, same key partitioner.
+  template <typename K, typename V>
+  KTable<K, V> table(const std::string& topic, Serdes<K, V> serdes, const std::string& store,
+                     std::string name = {});
+
+  // Declares that operator `id` owns state store `store` (names are unique per topology).
   void attach_store(int id, std::string store);
+  // Declares that operator `id` reads the store another operator owns: both run in one task.
+  void use_store(int id, const std::string& store);
 
   // Adds an operator; `make` builds one instance of it for a task, given its name.
   // Used by KStream and by extensions (keyed operators, YAML operators).
@@ -151,6 +160,19 @@ class KStream {
                          }
                        });
   }
+
+  // Joins each record with the table's value for its key: `joiner(value, table_value)`. Records
+  // whose key is not in the table are dropped. The stream and the table's topic must be
+  // co-partitioned (checked when the application starts).
+  template <typename VT, typename Joiner,
+            typename VR = std::invoke_result_t<Joiner, const V&, const VT&>>
+  KStream<K, VR> join(const KTable<K, VT>& table, Joiner joiner, std::string name = {}) const;
+
+  // Like join, but every record passes: `joiner(value, std::optional<VT>)`, nullopt when the key
+  // is not in the table.
+  template <typename VT, typename Joiner,
+            typename VR = std::invoke_result_t<Joiner, const V&, const std::optional<VT>&>>
+  KStream<K, VR> left_join(const KTable<K, VT>& table, Joiner joiner, std::string name = {}) const;
 
   // Looks at each record (logging, metrics) and passes it on unchanged.
   template <typename Fn>
@@ -338,12 +360,18 @@ class BranchedStream {
 template <typename K, typename V>
 class KTable {
  public:
-  KTable(StreamBuilder* builder, int node) : builder_(builder), node_(node) {}
+  KTable(StreamBuilder* builder, int node, std::string store, Serdes<K, V> serdes)
+      : builder_(builder), node_(node), store_(std::move(store)), serdes_(std::move(serdes)) {}
   [[nodiscard]] KStream<K, V> to_stream() const { return KStream<K, V>(builder_, node_); }
+
+  [[nodiscard]] const std::string& store() const noexcept { return store_; }
+  [[nodiscard]] const Serdes<K, V>& serdes() const noexcept { return serdes_; }
 
  private:
   StreamBuilder* builder_;
   int node_;
+  std::string store_;
+  Serdes<K, V> serdes_;
 };
 
 // Records grouped by key, ready for count, reduce or aggregate. Each aggregate keeps its state
@@ -392,7 +420,7 @@ class KGroupedStream {
               node_name, store, key_serde, value_serde, fold_fn);
         });
     builder_->attach_store(id, store);
-    return KTable<K, VA>(builder_, id);
+    return KTable<K, VA>(builder_, id, store, {serdes_.key, std::move(value_serde)});
   }
 
   StreamBuilder* builder_;
@@ -419,6 +447,43 @@ KGroupedStream<K, V> KStream<K, V>::group_by_key(Serdes<K, V> serdes, std::strin
         return std::make_unique<detail::SourceNode<K, V>>(node_name, serdes);
       });
   return KGroupedStream<K, V>(builder_, source, std::move(serdes));
+}
+
+template <typename K, typename V>
+KTable<K, V> StreamBuilder::table(const std::string& topic, Serdes<K, V> serdes,
+                                  const std::string& store, std::string name) {
+  const int id = add_node(
+      "table", std::move(name), {}, {topic}, [serdes, store](const std::string& node_name) {
+        return std::make_unique<detail::TableSourceNode<K, V>>(node_name, store, serdes);
+      });
+  attach_store(id, store);
+  return KTable<K, V>(this, id, store, std::move(serdes));
+}
+
+template <typename K, typename V>
+template <typename VT, typename Joiner, typename VR>
+KStream<K, VR> KStream<K, V>::join(const KTable<K, VT>& table, Joiner joiner,
+                                   std::string name) const {
+  const int id = builder_->add_node(
+      "join", std::move(name), {node_}, {}, [table, joiner](const std::string& node_name) {
+        return std::make_unique<detail::JoinNode<K, V, VT, VR, Joiner, /*left=*/false>>(
+            node_name, table.store(), table.serdes(), joiner);
+      });
+  builder_->use_store(id, table.store());
+  return KStream<K, VR>(builder_, id, key_changed_);
+}
+
+template <typename K, typename V>
+template <typename VT, typename Joiner, typename VR>
+KStream<K, VR> KStream<K, V>::left_join(const KTable<K, VT>& table, Joiner joiner,
+                                        std::string name) const {
+  const int id = builder_->add_node(
+      "left_join", std::move(name), {node_}, {}, [table, joiner](const std::string& node_name) {
+        return std::make_unique<detail::JoinNode<K, V, VT, VR, Joiner, /*left=*/true>>(
+            node_name, table.store(), table.serdes(), joiner);
+      });
+  builder_->use_store(id, table.store());
+  return KStream<K, VR>(builder_, id, key_changed_);
 }
 
 template <typename K, typename V>

@@ -18,6 +18,9 @@ struct NodeSpec {
   std::vector<std::string> topics;  // source: topics read; sink: the topic written
   std::vector<std::string> stores;  // state stores the operator uses
   std::function<std::unique_ptr<detail::NodeInstance>()> factory;
+
+  // Reads topics (a stream's source or a table).
+  [[nodiscard]] bool is_source() const { return kind == "source" || kind == "table"; }
 };
 
 // The blueprint of a pipeline: operators and how they connect, split into sub-topologies

@@ -265,6 +265,101 @@ class AggregateNode final : public Input<K, V>, public Output<K, VA> {
   KeyValueStore* store_ = nullptr;
 };
 
+// Reads a table's topic: keeps the latest value per key in its store (as the topic's bytes) and
+// passes updates on; a null value removes the key and is not passed on.
+template <typename K, typename V>
+class TableSourceNode final : public SourceInstance, public Output<K, V> {
+ public:
+  TableSourceNode(std::string name, std::string store_name, Serdes<K, V> serdes)
+      : NodeInstance(std::move(name)),
+        store_name_(std::move(store_name)),
+        serdes_(std::move(serdes)) {}
+
+  void init(TaskEnvironment& environment) override {
+    NodeInstance::init(environment);
+    store_ = &environment.store(store_name_);
+  }
+
+  void receive_raw(const RawRecord& raw) override {
+    Record<K, V> record;
+    bool removed = false;
+    guarded([&] {
+      record.key = serdes_.key.deserialize(raw.key);
+      const std::string raw_key(raw.key.value_or(std::string_view()));
+      if (!raw.value) {
+        store_->remove(raw_key);
+        removed = true;
+        return;
+      }
+      // Decoded first: a value the serde cannot read never enters the table.
+      record.value = serdes_.value.deserialize(raw.value);
+      store_->put(raw_key, *raw.value);
+    });
+    if (removed)
+      return;
+    record.headers = raw.headers;
+    record.timestamp_ms = raw.timestamp_ms;
+    record.origin = raw.origin;
+    this->emit(std::move(record));
+  }
+
+ private:
+  std::string store_name_;
+  Serdes<K, V> serdes_;
+  KeyValueStore* store_ = nullptr;
+};
+
+// Looks each record's key up in a table's store and emits `joiner(value, table value)`; an
+// inner join drops records whose key is absent, a left join passes std::nullopt.
+template <typename K, typename V, typename VT, typename VR, typename Joiner, bool Left>
+class JoinNode final : public Input<K, V>, public Output<K, VR> {
+ public:
+  JoinNode(std::string name, std::string store_name, Serdes<K, VT> table_serdes, Joiner joiner)
+      : NodeInstance(std::move(name)),
+        store_name_(std::move(store_name)),
+        table_serdes_(std::move(table_serdes)),
+        joiner_(std::move(joiner)) {}
+
+  void init(TaskEnvironment& environment) override {
+    NodeInstance::init(environment);
+    store_ = &environment.store(store_name_);
+  }
+
+  void receive(Record<K, V>&& record) override {
+    std::optional<Record<K, VR>> out;
+    this->guarded([&] {
+      const auto raw_key = table_serdes_.key.serialize(record.key).value_or(std::string());
+      std::optional<VT> table_value;
+      if (auto stored = store_->get(raw_key)) {
+        try {
+          table_value = table_serdes_.value.deserialize(*stored);
+        } catch (const SerdeError& e) {
+          throw SerdeError("store '" + store_name_ + "': stored value unreadable: " + e.what());
+        }
+      }
+      if constexpr (Left) {
+        VR joined = joiner_(std::as_const(record.value), std::as_const(table_value));
+        K key = record.key;
+        out = std::move(record).template with<K, VR>(std::move(key), std::move(joined));
+      } else {
+        if (!table_value)
+          return;
+        VR joined = joiner_(std::as_const(record.value), std::as_const(*table_value));
+        K key = record.key;
+        out = std::move(record).template with<K, VR>(std::move(key), std::move(joined));
+      }
+    });
+    if (out)
+      this->emit(std::move(*out));
+  }
+
+ private:
+  std::string store_name_;
+  Serdes<K, VT> table_serdes_;
+  Joiner joiner_;
+  KeyValueStore* store_ = nullptr;
+};
+
 // Several parents, one stream: passes records through.
 template <typename K, typename V>
 class PassThroughNode final : public Input<K, V>, public Output<K, V> {
