@@ -65,6 +65,7 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
       if (!failure_)
         failure_ = reason;
     }
+    logger_->error("{}", reason);
     stop_requested_ = true;
   }
 
@@ -75,9 +76,16 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
     std::set<TopicPartition> partitions;
     std::deque<kafka::Message> backlog;  // records the full channel could not take yet
     bool paused = false;
-    // Stateful tasks restore before they get records; their partitions are paused meanwhile and
-    // repositioned to the restored offsets afterwards.
+    // Stateful tasks restore before they get records; what arrives meanwhile waits in the
+    // backlog (the partitions are paused once it is full).
     bool restoring = false;
+    // Where the consumer began reading each partition for this task (nullopt: the group's
+    // committed offset). A restore that ends elsewhere repositions the partition.
+    std::map<TopicPartition, std::optional<std::int64_t>> start_positions;
+    // Restored offsets to move the consumer to; a partition just assigned may refuse a seek for
+    // a moment. Its records are dropped until the seek succeeds.
+    std::map<TopicPartition, std::int64_t> pending_seeks;
+    Clock::time_point assigned_at = Clock::now();
   };
 
   void io_loop();
@@ -93,6 +101,7 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
   void reposition(StreamTask& task, const std::set<TopicPartition>& partitions);
   // Hands restored tasks their partitions, from the offsets their state records.
   void activate_restored_tasks();
+  void apply_pending_seeks(TaskSlot& slot);
   // Fails the application when the group committed progress that the task's state knows
   // nothing of (its changelog was lost): starting empty would forget what was counted.
   [[nodiscard]] bool state_matches_group(StreamTask& task,
@@ -154,6 +163,7 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
   std::atomic<std::int64_t> max_backlog_{0};
   std::atomic<std::int64_t> active_tasks_{0};
   std::atomic<std::int64_t> restored_before_{0};
+  std::atomic<std::int64_t> max_task_start_ms_{0};
   mutable std::mutex tasks_mutex_;  // guards tasks_ against stats() from other threads
 };
 
@@ -169,6 +179,11 @@ Result<void> Application::Impl::connect() {
                  "'group.id' is set by 'application.id'; remove it from the configuration");
   }
   consumer_properties["group.id"] = application_id_;
+  // Backpressure pauses and resumes partitions; librdkafka drops a paused partition's prefetched
+  // records, and the fetch after a resume waits until the broker answers the fetch it holds
+  // (up to fetch.wait.max.ms). Measured on the development broker, 1M records: stateless
+  // pipeline 52.6k records/s at 500 ms, 126.6k at 50 ms; keyed count 20.4k and 32.9k.
+  consumer_properties.try_emplace("fetch.wait.max.ms", "50");
   // Broker outages are waited out, not turned into lost records: outputs are retried until they
   // are acknowledged (the runtime never commits past an unacknowledged output).
   producer_properties.try_emplace("message.timeout.ms", "0");
@@ -363,13 +378,14 @@ void Application::Impl::io_loop() {
   std::vector<kafka::Message> batch;
   auto next_commit = Clock::now() + commit_interval_;
   while (!stop_requested_) {
+    // Before polling: a seek must not leave records fetched from the old position in hand.
+    activate_restored_tasks();
     batch.clear();
     auto polled = consumer_->poll(batch, poll_batch_);
     if (!polled) {
       on_task_failed(polled.error().message());
       break;
     }
-    activate_restored_tasks();
     dispatch(batch);
     drain_backlogs();
     const int served = producer_->poll();
@@ -395,15 +411,15 @@ void Application::Impl::dispatch(std::vector<kafka::Message>& batch) {
       continue;
     }
     auto& slot = tasks_.at(owner->second);
-    if (slot.restoring)
-      continue;  // fetched before the pause took effect; read again from the restored offset
-    if (slot.backlog.empty() && slot.task->offer(message))
+    if (slot.pending_seeks.contains(message.topic_partition()))
+      continue;  // from before the restored position; read again after the seek
+    if (!slot.restoring && slot.backlog.empty() && slot.task->offer(message))
       continue;
     slot.backlog.push_back(std::move(message));
     if (static_cast<std::int64_t>(slot.backlog.size()) > max_backlog_) {
       max_backlog_ = static_cast<std::int64_t>(slot.backlog.size());
     }
-    if (!slot.paused) {
+    if (!slot.paused && (!slot.restoring || slot.backlog.size() >= slot.task->bound())) {
       // Backpressure: the task is behind, so stop fetching for it until it catches up.
       auto paused = consumer_->pause({slot.partitions.begin(), slot.partitions.end()});
       if (!paused)
@@ -459,9 +475,12 @@ void Application::Impl::on_assigned(const std::vector<TopicPartition>& partition
         // A task with local state resumes where its state says: that is what its stores
         // reflect, whether Kafka's committed offset is ahead of it or behind. (A restoring task
         // is repositioned once restored.)
+        auto& slot = tasks_.at(key);
         for (const auto& tp : tps) {
-          if (auto stored = task->stored_offset(tp))
+          const auto stored = task->stored_offset(tp);
+          if (stored)
             start_at[tp] = Offset(*stored);
+          slot.start_positions[tp] = stored;
         }
       }
       continue;
@@ -479,8 +498,10 @@ void Application::Impl::on_assigned(const std::vector<TopicPartition>& partition
       for (const auto& tp : tps) {
         it->second.partitions.insert(tp);
         task_of_[tp] = key;
-        if (auto stored = it->second.task->stored_offset(tp))
+        const auto stored = it->second.task->stored_offset(tp);
+        if (stored)
           start_at[tp] = Offset(*stored);
+        it->second.start_positions[tp] = stored;
       }
     }
   }
@@ -488,24 +509,46 @@ void Application::Impl::on_assigned(const std::vector<TopicPartition>& partition
 
 void Application::Impl::activate_restored_tasks() {
   for (auto& [key, slot] : tasks_) {
-    if (!slot.restoring)
-      continue;
-    const std::vector<TopicPartition> partitions(slot.partitions.begin(), slot.partitions.end());
-    if (!slot.paused) {
-      // The assignment is in effect now; stop fetching until the state is restored.
-      if (auto paused = consumer_->pause(partitions); !paused)
-        logger_->warn("task {}: {}", slot.task->id(), paused.error().message());
-      slot.paused = true;
-    }
-    if (!slot.task->ready())
+    if (!slot.pending_seeks.empty())
+      apply_pending_seeks(slot);
+    if (!slot.restoring || !slot.task->ready())
       continue;
     slot.restoring = false;
+    const auto took =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - slot.assigned_at)
+            .count();
+    max_task_start_ms_ = std::max<std::int64_t>(max_task_start_ms_, took);
     if (!state_matches_group(*slot.task, slot.partitions))
       continue;
-    reposition(*slot.task, slot.partitions);
-    if (auto resumed = consumer_->resume(partitions); !resumed)
-      logger_->warn("task {}: {}", slot.task->id(), resumed.error().message());
-    slot.paused = false;
+    for (const auto& tp : slot.partitions) {
+      const auto restored = slot.task->stored_offset(tp);
+      const auto started = slot.start_positions[tp];
+      if (!restored || restored == started)
+        continue;  // the consumer already reads from where the state needs it
+      // The changelog knew of a later commit than local state: what was fetched from the old
+      // position is not for this task.
+      std::erase_if(slot.backlog,
+                    [&](const kafka::Message& m) { return m.topic_partition() == tp; });
+      slot.pending_seeks[tp] = *restored;
+    }
+    apply_pending_seeks(slot);
+    // drain_backlogs() hands over what waited and resumes the partitions once it is drained.
+  }
+}
+
+void Application::Impl::apply_pending_seeks(TaskSlot& slot) {
+  for (auto it = slot.pending_seeks.begin(); it != slot.pending_seeks.end();) {
+    const kafka::PartitionOffset position{it->first, Offset(it->second)};
+    auto seeked = consumer_->seek(position);
+    if (seeked) {
+      it = slot.pending_seeks.erase(it);
+      continue;
+    }
+    if (Clock::now() - slot.assigned_at > shutdown_timeout_) {
+      on_task_failed(fmt::format("task {}: {}", slot.task->id(), seeked.error().message()));
+      return;
+    }
+    ++it;  // not fetchable yet: try again on the next round
   }
 }
 
@@ -562,6 +605,11 @@ void Application::Impl::reposition(StreamTask& task, const std::set<TopicPartiti
       positions.push_back({tp, position});
     }
   }
+  if (auto slot = tasks_.find({task.info().subtopology, task.info().partition});
+      slot != tasks_.end()) {
+    for (const auto& position : positions)
+      slot->second.start_positions[position.topic_partition] = position.offset.value();
+  }
   for (const auto& position : positions) {
     if (auto seeked = consumer_->seek(position); !seeked) {
       on_task_failed(fmt::format("task {}: {}", task.id(), seeked.error().message()));
@@ -572,6 +620,7 @@ void Application::Impl::reposition(StreamTask& task, const std::set<TopicPartiti
 
 StreamTask* Application::Impl::start_task(const TaskKey& key,
                                           const std::set<TopicPartition>& partitions) {
+  const auto assigned_at = Clock::now();
   const TaskInfo info{application_id_, key.first, key.second};
   std::unique_ptr<state::TaskState> task_state;
   if (const auto stores = topology_.stores(key.first); !stores.empty()) {
@@ -580,6 +629,7 @@ StreamTask* Application::Impl::start_task(const TaskKey& key,
       return nullptr;
   }
   TaskSlot slot;
+  slot.assigned_at = assigned_at;
   slot.restoring = task_state != nullptr;
   ChangelogOptions changelog{
       application_id_,
@@ -745,6 +795,7 @@ ApplicationStats Application::Impl::stats() const {
   stats.max_backlog = max_backlog_;
   stats.channel_bound = static_cast<std::int64_t>(channel_bound_);
   stats.active_tasks = active_tasks_;
+  stats.max_task_start_ms = max_task_start_ms_;
   return stats;
 }
 

@@ -173,6 +173,8 @@ Result<RestoreOutcome> restore_task_state(state::TaskState& state,
           to_string(store.topic_partition), low, from, store.store);
       from = low;
     }
+    logger.debug("store '{}': changelog {} holds [{}, {}), local state has read up to {}",
+                 store.store, to_string(store.topic_partition), low, high, from);
     ranges.emplace_back(from, high);
   }
 

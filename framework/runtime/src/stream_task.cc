@@ -378,8 +378,7 @@ void StreamTask::drop_buffered() {
 void StreamTask::fail(const std::string& reason) {
   if (failed_.exchange(true))
     return;
-  logger_->error("{}", reason);
-  failures_.on_task_failed(reason);
+  failures_.on_task_failed(reason);  // logs it
 }
 
 void StreamTask::mark_commit_point() {

@@ -23,6 +23,9 @@ struct ApplicationStats {
   // Most records held back for one paused partition (already fetched when it was paused).
   std::int64_t max_backlog = 0;
   std::int64_t active_tasks = 0;
+  // The longest a stateful task took from its assignment until it could process (opening its
+  // state, restoring from the changelog).
+  std::int64_t max_task_start_ms = 0;
 };
 
 // Runs a topology on Kafka.
