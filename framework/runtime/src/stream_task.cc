@@ -259,6 +259,10 @@ bool StreamTask::restore() {
     if (failed_ || stop_requested_)
       return false;
   }
+  logger_->debug("task {}: state ready after {} ms", id(),
+                 std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::steady_clock::now() - started)
+                     .count());
   ready_.store(true, std::memory_order_release);
   return true;
 }
