@@ -312,7 +312,10 @@ class StatefulApplicationTest : public testing::BrokerFixture {
   std::vector<kafka::TopicSpec> topics() const override {
     // The development broker cannot create topics through the Admin API: the changelog is
     // created here, as an operator would on a cluster that forbids it.
-    return {{"clicks", 4}, {"click-counts", 4}, {"click-counter-clicks-per-user-changelog", 4}};
+    return {{"clicks", 4},
+            {"click-counts", 4},
+            {"click-counter-clicks-per-user-changelog", 4},
+            {"other-counter-clicks-per-user-changelog", 4}};
   }
   void SetUp() override {
     BrokerFixture::SetUp();
@@ -431,6 +434,25 @@ TEST_F(StatefulApplicationTest, CorruptStateDirectoryIsRebuiltNotUsed) {
   EXPECT_EQ(latest_counts(expected), expected);
   EXPECT_GE(restarted.app().stats().records_restored, 37);
   ASSERT_TRUE(restarted.stop().ok());
+}
+
+TEST_F(StatefulApplicationTest, StateDirectoryOfAnotherApplicationIsNotUsed) {
+  std::map<std::string, std::int64_t> expected;
+  produce_clicks(0, 2000, expected);
+  {
+    auto props = properties();
+    props.set("application.id", "other-counter");
+    RunningApp other(counting_topology(), props);
+    EXPECT_EQ(latest_counts(expected), expected);
+    ASSERT_TRUE(other.stop().ok());
+  }
+  // Someone copies the other application's directory where click-counter keeps its state.
+  std::filesystem::rename(state_dir_ / "other-counter", state_dir_ / "click-counter");
+
+  RunningApp app(counting_topology(), properties());
+  // Had the foreign counts been used, every count would come out doubled.
+  EXPECT_EQ(latest_counts(expected), expected);
+  ASSERT_TRUE(app.stop().ok());
 }
 
 TEST_F(StatefulApplicationTest, LostChangelogWithCommittedProgressStopsTheApplication) {
