@@ -41,6 +41,10 @@ void StreamBuilder::attach_store(int id, std::string store) {
   nodes_.at(id).stores.push_back(std::move(store));
 }
 
+void StreamBuilder::set_error_policy(int id, ErrorPolicy policy) {
+  nodes_.at(id).error_policy = std::move(policy);
+}
+
 void StreamBuilder::use_store(int id, const std::string& store) {
   const bool exists = std::any_of(nodes_.begin(), nodes_.end(), [&](const NodeSpec& node) {
     return std::find(node.stores.begin(), node.stores.end(), store) != node.stores.end();

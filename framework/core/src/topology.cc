@@ -203,10 +203,66 @@ class TaskInstance::Environment final : public detail::TaskEnvironment {
                              "asked for '" +
                              std::string(name) + "'");
     }
-    return stores_(name);
+    for (auto& store : journaled_) {
+      if (store->name() == name)
+        return *store;
+    }
+    journaled_.push_back(std::make_unique<JournalingStore>(stores_(name)));
+    return *journaled_.back();
+  }
+
+  // A record starts: forget what the previous one changed.
+  void begin_record() {
+    for (auto& store : journaled_)
+      store->clear_journal();
+  }
+  // The record failed: put back what it changed.
+  void roll_back_record() {
+    for (auto& store : journaled_)
+      store->roll_back();
   }
 
  private:
+  // Remembers the value each key had before the current record first changed it.
+  class JournalingStore final : public KeyValueStore {
+   public:
+    explicit JournalingStore(KeyValueStore& inner) : inner_(inner) {}
+    const std::string& name() const override { return inner_.name(); }
+    std::optional<std::string> get(std::string_view key) const override { return inner_.get(key); }
+    void put(std::string_view key, std::string_view value) override {
+      remember(key);
+      inner_.put(key, value);
+    }
+    void remove(std::string_view key) override {
+      remember(key);
+      inner_.remove(key);
+    }
+    void range(std::string_view from, std::string_view to, const Visitor& visit) const override {
+      inner_.range(from, to, visit);
+    }
+    void clear_journal() { previous_.clear(); }
+    void roll_back() {
+      // Through the inner store, so that a changelog sees the values put back too.
+      for (const auto& [key, value] : previous_) {
+        if (value) {
+          inner_.put(key, *value);
+        } else {
+          inner_.remove(key);
+        }
+      }
+      previous_.clear();
+    }
+
+   private:
+    void remember(std::string_view key) {
+      if (previous_.find(key) == previous_.end())
+        previous_.emplace(std::string(key), inner_.get(key));
+    }
+    KeyValueStore& inner_;
+    std::map<std::string, std::optional<std::string>, std::less<>> previous_;
+  };
+
+  std::vector<std::unique_ptr<JournalingStore>> journaled_;
   TaskInfo info_;
   RecordCollector& collector_;
   std::function<std::int64_t()> clock_;
@@ -233,6 +289,11 @@ TaskInstance::TaskInstance(const Topology& topology, TaskInfo info, RecordCollec
     for (int parent : topology.nodes()[id].parents)
       by_id.at(parent)->connect(*by_id.at(id));
   }
+  for (int id : ids) {
+    const auto& spec = topology.nodes()[id];
+    if (spec.error_policy)
+      policies_.emplace(spec.name, *spec.error_policy);
+  }
   for (auto& node : nodes_)
     node->init(*environment_);
 }
@@ -248,12 +309,51 @@ const TaskInfo& TaskInstance::info() const noexcept {
 void TaskInstance::process(const RawRecord& record) {
   for (auto& [topic, source] : sources_) {
     if (topic == record.origin.topic) {
-      source->receive_raw(record);
+      environment_->begin_record();
+      try {
+        source->receive_raw(record);
+      } catch (const OperatorFailure&) {
+        environment_->roll_back_record();
+        throw;
+      }
       return;
     }
   }
   throw std::logic_error("task " + info().id() + " does not read topic '" + record.origin.topic +
                          "'");
+}
+
+RecordOutcome TaskInstance::process(const RawRecord& record, const FailureHandling& handling) {
+  std::chrono::milliseconds waited{0};
+  for (int attempt = 1;; ++attempt) {
+    try {
+      process(record);
+      return RecordOutcome::processed;
+    } catch (const OperatorFailure& failure) {
+      auto own = policies_.find(failure.operator_name());
+      const ErrorPolicy& policy = own != policies_.end() ? own->second : handling.default_policy;
+      if (policy.may_retry(attempt - 1, waited)) {
+        const auto delay = policy.retry_delay(attempt, waited, handling.unit_random());
+        waited += delay;
+        handling.wait(delay);
+        continue;
+      }
+      switch (policy.action) {
+        case ErrorPolicy::Action::fail:
+          throw;
+        case ErrorPolicy::Action::skip:
+          handling.skipped(record, failure);
+          return RecordOutcome::skipped;
+        case ErrorPolicy::Action::dead_letter:
+          handling.dead_letter(
+              make_dead_letter(record, failure, attempt, info().application_id,
+                               environment_->now_ms()),
+              detail::resolve_topic(policy.dead_letter_topic, info().application_id));
+          return RecordOutcome::dead_lettered;
+      }
+      throw;
+    }
+  }
 }
 
 void TaskInstance::close() {

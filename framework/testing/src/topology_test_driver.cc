@@ -68,9 +68,30 @@ class TopologyTestDriver::Impl final : public RecordCollector {
       raw.headers = stored.headers;
       raw.timestamp_ms = stored.timestamp_ms;
       raw.origin = {topic_name, 0, offset};
-      tasks_[static_cast<std::size_t>(task)]->process(raw);
+      tasks_[static_cast<std::size_t>(task)]->process(raw, handling_);
     }
   }
+
+  void set_error_policy(ErrorPolicy policy) {
+    handling_.default_policy = std::move(policy);
+    // Retries wait on the driver's clock; jitter is fixed at half the range, so tests can
+    // predict the waits.
+    handling_.wait = [this](std::chrono::milliseconds delay) { now_ms_ += delay.count(); };
+    handling_.unit_random = [] { return 0.5; };
+    handling_.dead_letter = [this](const RawRecord& letter, const std::string& topic) {
+      TestRecord record;
+      if (letter.key)
+        record.key = std::string(*letter.key);
+      if (letter.value)
+        record.value = std::string(*letter.value);
+      record.headers = letter.headers;
+      record.timestamp_ms = letter.timestamp_ms;
+      append(topic, std::move(record));
+    };
+    handling_.skipped = [this](const RawRecord&, const OperatorFailure&) { ++skipped_; };
+  }
+
+  std::int64_t skipped_ = 0;
 
   std::vector<TestRecord> read(std::string_view topic) {
     auto& stored = topics_[std::string(topic)];
@@ -117,11 +138,22 @@ class TopologyTestDriver::Impl final : public RecordCollector {
   std::map<std::string, StoredTopic, std::less<>> topics_;
   std::deque<Pending> pending_;
   bool running_ = false;
+  FailureHandling handling_;
 };
 
 TopologyTestDriver::TopologyTestDriver(const Topology& topology, std::string application_id,
                                        std::int64_t start_time_ms)
-    : impl_(std::make_unique<Impl>(topology, std::move(application_id), start_time_ms)) {}
+    : impl_(std::make_unique<Impl>(topology, std::move(application_id), start_time_ms)) {
+  impl_->set_error_policy(ErrorPolicy::fail());
+}
+
+void TopologyTestDriver::set_error_policy(ErrorPolicy policy) {
+  impl_->set_error_policy(std::move(policy));
+}
+
+std::int64_t TopologyTestDriver::skipped() const {
+  return impl_->skipped_;
+}
 
 TopologyTestDriver::~TopologyTestDriver() = default;
 

@@ -73,6 +73,8 @@ class StreamBuilder {
   void attach_store(int id, std::string store);
   // Declares that operator `id` reads the store another operator owns: both run in one task.
   void use_store(int id, const std::string& store);
+  // Records that fail in operator `id` follow `policy` instead of the pipeline's.
+  void set_error_policy(int id, ErrorPolicy policy);
 
   // Adds an operator; `make` builds one instance of it for a task, given its name.
   // Used by KStream and by extensions (keyed operators, YAML operators).
@@ -173,6 +175,13 @@ class KStream {
   template <typename VT, typename Joiner,
             typename VR = std::invoke_result_t<Joiner, const V&, const std::optional<VT>&>>
   KStream<K, VR> left_join(const KTable<K, VT>& table, Joiner joiner, std::string name = {}) const;
+
+  // Records that fail in the operator that made this stream (its deserialization, for a source)
+  // follow `policy` instead of the pipeline's (`errors.*` properties).
+  KStream on_error(ErrorPolicy policy) const {
+    builder_->set_error_policy(node_, std::move(policy));
+    return *this;
+  }
 
   // Looks at each record (logging, metrics) and passes it on unchanged.
   template <typename Fn>

@@ -1,11 +1,15 @@
 #pragma once
 
+#include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <streamrun/core/detail/nodes.h>
+#include <streamrun/core/error_policy.h>
 
 namespace streamrun {
 
@@ -18,6 +22,7 @@ struct NodeSpec {
   std::vector<std::string> topics;  // source: topics read; sink: the topic written
   std::vector<std::string> stores;  // state stores the operator uses
   std::function<std::unique_ptr<detail::NodeInstance>()> factory;
+  std::optional<ErrorPolicy> error_policy;  // overrides the pipeline's for this operator
 
   // Reads topics (a stream's source or a table).
   [[nodiscard]] bool is_source() const { return kind == "source" || kind == "table"; }
@@ -61,6 +66,20 @@ class Topology {
   std::vector<std::vector<int>> subtopologies_;
 };
 
+// How a task waits before a retry, writes a dead letter and reports a skipped record. The
+// runtime waits on its fiber and writes through its producer; the test driver uses its clock
+// and in-memory topics.
+struct FailureHandling {
+  ErrorPolicy default_policy;
+  std::function<void(std::chrono::milliseconds)> wait;
+  std::function<void(const RawRecord& letter, const std::string& topic)> dead_letter;
+  std::function<void(const RawRecord& record, const OperatorFailure& failure)> skipped;
+  std::function<double()> unit_random;  // in [0, 1)
+};
+
+// What became of a record.
+enum class RecordOutcome { processed, skipped, dead_lettered };
+
 // One sub-topology instantiated for one input partition: the operators a task runs.
 class TaskInstance {
  public:
@@ -76,8 +95,14 @@ class TaskInstance {
   [[nodiscard]] const TaskInfo& info() const noexcept;
 
   // Runs one input record through the operators. Throws OperatorFailure when an operator or a
-  // serde fails on it; the task stays usable for the next record.
+  // serde fails on it; the record's store writes are undone first, and the task stays usable
+  // for the next record. (Outputs it sent before failing stay sent.)
   void process(const RawRecord& record);
+
+  // process() under the error policies: the failing operator's own, else
+  // `handling.default_policy`. Retries, then skips or dead-letters as the policy says; throws
+  // the last OperatorFailure when it says fail.
+  RecordOutcome process(const RawRecord& record, const FailureHandling& handling);
 
   // Calls close() on every operator, once.
   void close();
@@ -87,6 +112,7 @@ class TaskInstance {
   std::unique_ptr<Environment> environment_;
   std::vector<std::unique_ptr<detail::NodeInstance>> nodes_;
   std::vector<std::pair<std::string, detail::SourceInstance*>> sources_;
+  std::map<std::string, ErrorPolicy, std::less<>> policies_;  // operator -> its own policy
   bool closed_ = false;
 };
 

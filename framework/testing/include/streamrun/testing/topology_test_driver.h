@@ -68,6 +68,13 @@ class TopologyTestDriver {
   // with the serdes the operator was given.
   [[nodiscard]] KeyValueStore& store(std::string_view name);
 
+  // The pipeline's policy for failing records (default: fail, i.e. pipe() throws the
+  // OperatorFailure). Retries advance the driver's clock by their backoff (jitter fixed at half
+  // the range); dead letters go to their topic like any output.
+  void set_error_policy(ErrorPolicy policy);
+  // Records skipped by a skip policy so far.
+  [[nodiscard]] std::int64_t skipped() const;
+
   void advance_time(std::chrono::milliseconds by);
   [[nodiscard]] std::int64_t now_ms() const;
 
