@@ -41,6 +41,7 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
             config_.get(RuntimeProperties::buffered_records_per_partition))),
         poll_batch_(static_cast<std::size_t>(config_.get(RuntimeProperties::poll_batch_records))),
         shutdown_timeout_(config_.get(RuntimeProperties::shutdown_timeout_ms)),
+        error_policy_(RuntimeProperties::error_policy(config_)),
         logger_(log::get("runtime")) {}
 
   Result<void> connect();
@@ -136,6 +137,7 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
   std::size_t channel_bound_;
   std::size_t poll_batch_;
   std::chrono::milliseconds shutdown_timeout_;
+  ErrorPolicy error_policy_;
   std::shared_ptr<spdlog::logger> logger_;
 
   // Declared before the producer so that they are destroyed after it: the producer releases
@@ -163,6 +165,9 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
   std::atomic<std::int64_t> max_backlog_{0};
   std::atomic<std::int64_t> active_tasks_{0};
   std::atomic<std::int64_t> restored_before_{0};
+  std::atomic<std::int64_t> skipped_before_{0};
+  std::atomic<std::int64_t> dead_lettered_before_{0};
+  std::atomic<std::int64_t> retries_before_{0};
   std::atomic<std::int64_t> max_task_start_ms_{0};
   mutable std::mutex tasks_mutex_;  // guards tasks_ against stats() from other threads
 };
@@ -281,6 +286,19 @@ Result<void> Application::Impl::ensure_internal_topics(
                            {{"cleanup.policy", "compact"}, {"min.compaction.lag.ms", "86400000"}}});
     }
   }
+  // Dead-letter topics: the pipeline's and the operators' own.
+  std::set<std::string> dead_letter_topics;
+  if (error_policy_.action == ErrorPolicy::Action::dead_letter)
+    dead_letter_topics.insert(
+        detail::resolve_topic(error_policy_.dead_letter_topic, application_id_));
+  for (const auto& node : topology_.nodes()) {
+    if (node.error_policy && node.error_policy->action == ErrorPolicy::Action::dead_letter) {
+      dead_letter_topics.insert(
+          detail::resolve_topic(node.error_policy->dead_letter_topic, application_id_));
+    }
+  }
+  for (const auto& topic : dead_letter_topics)
+    internals.push_back({topic, 1, "dead-letter topic", {}});
   if (internals.empty())
     return {};
   const auto timeout =
@@ -429,10 +447,18 @@ void Application::Impl::drain_backlogs() {
   for (auto& [key, slot] : tasks_) {
     if (slot.restoring)
       continue;
+    const bool retrying = slot.task->retrying();
+    if (retrying && !slot.paused) {
+      // A record waits for its retry: fetch nothing more for the task meanwhile.
+      if (auto paused = consumer_->pause({slot.partitions.begin(), slot.partitions.end()}); !paused)
+        logger_->warn("task {}: {}", slot.task->id(), paused.error().message());
+      slot.paused = true;
+    }
     while (!slot.backlog.empty() && slot.task->offer(slot.backlog.front())) {
       slot.backlog.pop_front();
     }
-    if (slot.paused && slot.backlog.empty() && slot.task->depth() <= slot.task->bound() / 2) {
+    if (slot.paused && !retrying && slot.backlog.empty() &&
+        slot.task->depth() <= slot.task->bound() / 2) {
       auto resumed = consumer_->resume({slot.partitions.begin(), slot.partitions.end()});
       if (!resumed)
         logger_->warn("task {}: {}", slot.task->id(), resumed.error().message());
@@ -634,7 +660,7 @@ StreamTask* Application::Impl::start_task(const TaskKey& key,
   try {
     slot.task = std::make_unique<StreamTask>(topology_, info, *producer_, channel_bound_, *this,
                                              std::move(task_state), shutdown_timeout_,
-                                             std::move(changelog));
+                                             std::move(changelog), error_policy_);
   } catch (const std::exception& e) {
     // An operator's init() failed: no task can run these partitions.
     on_task_failed(fmt::format(
@@ -713,6 +739,9 @@ std::vector<kafka::PartitionOffset> Application::Impl::finish_tasks(
     offsets.insert(offsets.end(), ready.begin(), ready.end());
     processed_before_ += task->processed();
     restored_before_ += task->restored();
+    skipped_before_ += task->skipped();
+    dead_lettered_before_ += task->dead_lettered();
+    retries_before_ += task->retries();
     max_depth_ = std::max<std::int64_t>(max_depth_, static_cast<std::int64_t>(task->max_depth()));
     for (const auto& tp : slot.partitions)
       task_of_.erase(tp);
@@ -778,10 +807,16 @@ ApplicationStats Application::Impl::stats() const {
   std::lock_guard lock(tasks_mutex_);
   stats.records_processed = processed_before_;
   stats.records_restored = restored_before_;
+  stats.records_skipped = skipped_before_;
+  stats.records_dead_lettered = dead_lettered_before_;
+  stats.retries = retries_before_;
   stats.max_channel_depth = max_depth_;
   for (const auto& [key, slot] : tasks_) {
     stats.records_processed += slot.task->processed();
     stats.records_restored += slot.task->restored();
+    stats.records_skipped += slot.task->skipped();
+    stats.records_dead_lettered += slot.task->dead_lettered();
+    stats.retries += slot.task->retries();
     stats.max_channel_depth = std::max<std::int64_t>(
         stats.max_channel_depth, static_cast<std::int64_t>(slot.task->max_depth()));
   }

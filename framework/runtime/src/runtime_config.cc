@@ -81,13 +81,85 @@ const Property<std::int64_t> RuntimeProperties::state_memory_budget_bytes{
      .min = 1 << 20,
      .max = std::int64_t{1} << 40}};
 
+const Property<std::string> RuntimeProperties::errors_policy{
+    {.key = "errors.policy",
+     .type = ValueType::choice,
+     .default_value = "fail",
+     .doc = "What happens to a record that cannot be deserialized, makes an operator throw or "
+            "cannot be serialized, once its retries are used up: fail (stop the task), skip "
+            "(log and count) or dead_letter (write it to errors.dead.letter.topic)",
+     .choices = {"fail", "skip", "dead_letter"}}};
+
+const Property<std::int64_t> RuntimeProperties::errors_retries{
+    {.key = "errors.retries",
+     .type = ValueType::integer,
+     .default_value = "0",
+     .doc = "Attempts after the first for a failing record; its partition is paused meanwhile",
+     .min = 0,
+     .max = 1000}};
+
+const Property<std::int64_t> RuntimeProperties::errors_retry_backoff_ms{
+    {.key = "errors.retry.backoff.ms",
+     .type = ValueType::integer,
+     .default_value = "100",
+     .doc = "Ceiling of the first retry's random delay; doubles with each retry (full jitter)",
+     .min = 0,
+     .max = 3'600'000}};
+
+const Property<std::int64_t> RuntimeProperties::errors_retry_backoff_max_ms{
+    {.key = "errors.retry.backoff.max.ms",
+     .type = ValueType::integer,
+     .default_value = "10000",
+     .doc = "Largest ceiling of a retry's random delay",
+     .min = 0,
+     .max = 3'600'000}};
+
+const Property<std::int64_t> RuntimeProperties::errors_retry_max_delay_ms{
+    {.key = "errors.retry.max.delay.ms",
+     .type = ValueType::integer,
+     .default_value = "60000",
+     .doc = "Most time all the retries of one record may wait together",
+     .min = 0,
+     .max = 86'400'000}};
+
+const Property<std::string> RuntimeProperties::errors_dead_letter_topic{
+    {.key = "errors.dead.letter.topic",
+     .type = ValueType::string,
+     .default_value = "${application.id}-dead-letter",
+     .doc = "Where errors.policy=dead_letter writes failed records, with headers saying what "
+            "failed, where and when"}};
+
+ErrorPolicy RuntimeProperties::error_policy(const config::Config& config) {
+  ErrorPolicy policy;
+  const auto action = config.get(errors_policy);
+  policy.action = action == "skip"          ? ErrorPolicy::Action::skip
+                  : action == "dead_letter" ? ErrorPolicy::Action::dead_letter
+                                            : ErrorPolicy::Action::fail;
+  policy.retries = static_cast<int>(config.get(errors_retries));
+  policy.backoff = std::chrono::milliseconds(config.get(errors_retry_backoff_ms));
+  policy.max_backoff = std::chrono::milliseconds(config.get(errors_retry_backoff_max_ms));
+  policy.max_total_delay = std::chrono::milliseconds(config.get(errors_retry_max_delay_ms));
+  policy.dead_letter_topic = config.get(errors_dead_letter_topic);
+  return policy;
+}
+
 const config::ConfigDef& RuntimeProperties::definition() {
-  static const config::ConfigDef def{
-      &application_id.spec(),      &num_threads.spec(),
-      &commit_interval_ms.spec(),  &buffered_records_per_partition.spec(),
-      &poll_batch_records.spec(),  &startup_timeout_ms.spec(),
-      &shutdown_timeout_ms.spec(), &log_level.spec(),
-      &state_dir.spec(),           &state_memory_budget_bytes.spec()};
+  static const config::ConfigDef def{&application_id.spec(),
+                                     &num_threads.spec(),
+                                     &commit_interval_ms.spec(),
+                                     &buffered_records_per_partition.spec(),
+                                     &poll_batch_records.spec(),
+                                     &startup_timeout_ms.spec(),
+                                     &shutdown_timeout_ms.spec(),
+                                     &log_level.spec(),
+                                     &state_dir.spec(),
+                                     &state_memory_budget_bytes.spec(),
+                                     &errors_policy.spec(),
+                                     &errors_retries.spec(),
+                                     &errors_retry_backoff_ms.spec(),
+                                     &errors_retry_backoff_max_ms.spec(),
+                                     &errors_retry_max_delay_ms.spec(),
+                                     &errors_dead_letter_topic.spec()};
   return def;
 }
 

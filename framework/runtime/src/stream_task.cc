@@ -1,6 +1,7 @@
 #include "stream_task.h"
 
 #include <bit>
+#include <random>
 #include <thread>
 
 #include <boost/fiber/operations.hpp>
@@ -36,7 +37,8 @@ std::vector<StoreChangelog> changelogs_of(const Topology& topology, const TaskIn
 StreamTask::StreamTask(const Topology& topology, TaskInfo info, kafka::Producer& producer,
                        std::size_t channel_bound, TaskFailureListener& failures,
                        std::unique_ptr<state::TaskState> state,
-                       std::chrono::milliseconds final_commit_timeout, ChangelogOptions changelog)
+                       std::chrono::milliseconds final_commit_timeout, ChangelogOptions changelog,
+                       ErrorPolicy error_policy)
     : state_(std::move(state)),
       changelog_options_(std::move(changelog)),
       changelogs_(state_ ? changelogs_of(topology, info) : std::vector<StoreChangelog>()),
@@ -72,6 +74,21 @@ StreamTask::StreamTask(const Topology& topology, TaskInfo info, kafka::Producer&
       bound_(channel_bound),
       channel_(channel_capacity(channel_bound)),
       final_commit_timeout_(final_commit_timeout) {
+  failure_handling_.default_policy = std::move(error_policy);
+  failure_handling_.wait = [this](std::chrono::milliseconds delay) { wait_before_retry(delay); };
+  failure_handling_.unit_random = [] {
+    thread_local std::mt19937_64 engine{std::random_device{}()};
+    return std::uniform_real_distribution<double>(0.0, 1.0)(engine);
+  };
+  failure_handling_.skipped = [this](const RawRecord& record, const OperatorFailure& failure) {
+    skipped_.fetch_add(1, std::memory_order_relaxed);
+    logger_->warn("task {}: skipped {}[{}] offset {}: operator '{}' failed: {}: {}", id(),
+                  record.origin.topic, record.origin.partition, record.origin.offset,
+                  failure.operator_name(), failure.error_class(), failure.error_message());
+  };
+  failure_handling_.dead_letter = [this](const RawRecord& letter, const std::string& topic) {
+    write_dead_letter(letter, topic);
+  };
   if (state_) {
     stored_offsets_ = state_->committed_offsets();
     changelog_ends_.assign(changelogs_.size(), 0);
@@ -294,7 +311,11 @@ void StreamTask::process(const kafka::Message& message) {
   raw.origin = {std::string(message.topic()), message.partition().value(),
                 message.offset().value()};
   try {
-    instance_.process(raw);
+    const auto outcome = instance_.process(raw, failure_handling_);
+    if (outcome == RecordOutcome::dead_lettered)
+      dead_lettered_.fetch_add(1, std::memory_order_relaxed);
+  } catch (const RetryInterrupted&) {
+    return;  // stopping: the record was not processed, whoever reads next starts at it
   } catch (const std::exception& e) {
     // The error-handling policy (retry, skip, dead letter) hooks in here; until then a failed
     // record fails the task and nothing at or after it is committed.
@@ -307,6 +328,35 @@ void StreamTask::process(const kafka::Message& message) {
     processed_[message.topic_partition()] = message.offset().value() + 1;
   }
   processed_count_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void StreamTask::wait_before_retry(std::chrono::milliseconds delay) {
+  retries_.fetch_add(1, std::memory_order_relaxed);
+  retrying_ = true;
+  struct Reset {
+    std::atomic<bool>& flag;
+    ~Reset() { flag = false; }
+  } reset{retrying_};
+  const auto until = std::chrono::steady_clock::now() + delay;
+  // Sleep on the fiber (other tasks go on), in slices so that a stop is noticed.
+  while (std::chrono::steady_clock::now() < until) {
+    if (stop_requested_)
+      throw RetryInterrupted();
+    boost::this_fiber::sleep_for(std::min<std::chrono::steady_clock::duration>(
+        until - std::chrono::steady_clock::now(), std::chrono::milliseconds(50)));
+  }
+}
+
+void StreamTask::write_dead_letter(const RawRecord& letter, const std::string& topic) {
+  std::vector<kafka::HeaderView> headers;
+  headers.reserve(letter.headers.size());
+  for (const auto& header : letter.headers) {
+    headers.push_back(
+        {header.key, header.value ? std::optional<std::string_view>(*header.value) : std::nullopt});
+  }
+  // Sequenced like any output: the input offset commits only once the broker has the letter.
+  produce({topic, std::nullopt, letter.key, letter.value, headers, letter.timestamp_ms},
+          std::nullopt);
 }
 
 void StreamTask::send(std::string_view topic, std::optional<std::string> key,

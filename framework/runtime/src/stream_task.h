@@ -57,7 +57,7 @@ class StreamTask final : public RecordCollector {
              std::size_t channel_bound, TaskFailureListener& failures,
              std::unique_ptr<state::TaskState> state = nullptr,
              std::chrono::milliseconds final_commit_timeout = std::chrono::seconds(30),
-             ChangelogOptions changelog = {});
+             ChangelogOptions changelog = {}, ErrorPolicy error_policy = ErrorPolicy::fail());
 
   // The next offset to read for `tp` according to the task's state, if it has one. Final once
   // ready().
@@ -97,6 +97,11 @@ class StreamTask final : public RecordCollector {
   // After the task fiber ended: releases the records still in the channel.
   void drop_buffered();
   [[nodiscard]] std::int64_t processed() const noexcept { return processed_count_.load(); }
+  [[nodiscard]] std::int64_t skipped() const noexcept { return skipped_.load(); }
+  [[nodiscard]] std::int64_t dead_lettered() const noexcept { return dead_lettered_.load(); }
+  [[nodiscard]] std::int64_t retries() const noexcept { return retries_.load(); }
+  // A record is waiting to be retried: the I/O fiber pauses the task's partitions meanwhile.
+  [[nodiscard]] bool retrying() const noexcept { return retrying_.load(); }
 
   // True once run() has returned.
   [[nodiscard]] bool finished() const noexcept { return finished_.load(); }
@@ -124,6 +129,10 @@ class StreamTask final : public RecordCollector {
   // Sends one record; `changelog` is the index of the store whose changelog it belongs to.
   void produce(const kafka::ProducerRecord& record, std::optional<std::size_t> changelog);
   void fail(const std::string& reason);
+  // Thrown out of a retry's wait when the task stops: the record stays unprocessed.
+  struct RetryInterrupted {};
+  void wait_before_retry(std::chrono::milliseconds delay);
+  void write_dead_letter(const RawRecord& letter, const std::string& topic);
   void acknowledge(std::uint64_t sequence, const kafka::DeliveryReport& report,
                    std::optional<std::size_t> changelog);
 
@@ -149,6 +158,11 @@ class StreamTask final : public RecordCollector {
   std::atomic<std::int64_t> processed_count_{0};
   std::atomic<std::int64_t> reports_pending_{0};
   std::atomic<bool> ready_{false};
+  std::atomic<bool> retrying_{false};
+  std::atomic<std::int64_t> skipped_{0};
+  std::atomic<std::int64_t> dead_lettered_{0};
+  std::atomic<std::int64_t> retries_{0};
+  FailureHandling failure_handling_;
   std::atomic<std::int64_t> restored_{0};
 
   // Progress, shared between the task fiber, the I/O fiber and delivery callbacks.

@@ -12,7 +12,10 @@ namespace streamrun::runtime {
 // Counters of a running application, for tests, benchmarks and metrics.
 struct ApplicationStats {
   std::int64_t records_processed = 0;
-  std::int64_t records_restored = 0;  // changelog entries applied to state by restores
+  std::int64_t records_restored = 0;       // changelog entries applied to state by restores
+  std::int64_t records_skipped = 0;        // failed records dropped by a skip policy
+  std::int64_t records_dead_lettered = 0;  // failed records written to a dead-letter topic
+  std::int64_t retries = 0;                // attempts after a record's first
   std::int64_t records_produced = 0;
   std::int64_t commits = 0;
   std::int64_t commit_failures = 0;

@@ -4,6 +4,7 @@
 #include <string>
 
 #include <streamrun/config/config.h>
+#include <streamrun/core/error_policy.h>
 
 namespace streamrun::runtime {
 
@@ -20,9 +21,18 @@ struct RuntimeProperties {
   static const config::Property<std::string> log_level;
   static const config::Property<std::string> state_dir;
   static const config::Property<std::int64_t> state_memory_budget_bytes;
+  static const config::Property<std::string> errors_policy;
+  static const config::Property<std::int64_t> errors_retries;
+  static const config::Property<std::int64_t> errors_retry_backoff_ms;
+  static const config::Property<std::int64_t> errors_retry_backoff_max_ms;
+  static const config::Property<std::int64_t> errors_retry_max_delay_ms;
+  static const config::Property<std::string> errors_dead_letter_topic;
 
   // All of the above.
   static const config::ConfigDef& definition();
+
+  // The pipeline's error policy from the errors.* properties.
+  [[nodiscard]] static ErrorPolicy error_policy(const config::Config& config);
 };
 
 }  // namespace streamrun::runtime
