@@ -114,6 +114,19 @@ Result<void> DevBroker::set_broker_up(int broker_id) {
                    "bring up");
 }
 
+Result<void> DevBroker::set_partition_leader(const std::string& topic, int partition,
+                                             int broker_id) {
+  return broker_op(
+      rd_kafka_mock_partition_set_leader(impl_->cluster.get(), topic.c_str(), partition, broker_id),
+      broker_id, "make leader of " + topic + "[" + std::to_string(partition) + "]");
+}
+
+Result<void> DevBroker::set_group_coordinator(const std::string& group, int broker_id) {
+  return broker_op(rd_kafka_mock_coordinator_set(impl_->cluster.get(), "group", group.c_str(),
+                                                 broker_id),
+                   broker_id, "make coordinator of group " + group);
+}
+
 Result<void> DevBroker::set_broker_rtt(int broker_id, std::chrono::milliseconds rtt) {
   return broker_op(
       rd_kafka_mock_broker_set_rtt(impl_->cluster.get(), broker_id, static_cast<int>(rtt.count())),

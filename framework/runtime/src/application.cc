@@ -87,6 +87,7 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
     // a moment. Its records are dropped until the seek succeeds.
     std::map<TopicPartition, std::int64_t> pending_seeks;
     Clock::time_point assigned_at = Clock::now();
+    Clock::time_point stall_reported_at{};
   };
 
   void io_loop();
@@ -470,6 +471,20 @@ void Application::Impl::drain_backlogs() {
 void Application::Impl::commit_progress() {
   std::vector<kafka::PartitionOffset> offsets;
   for (auto& [key, slot] : tasks_) {
+    // Outputs the broker does not take (it is down, a topic is unreachable) are retried
+    // without end and hold the task's commits back; say so now and then.
+    constexpr auto kStallReport = std::chrono::seconds(30);
+    if (slot.task->oldest_unacknowledged() > kStallReport &&
+        Clock::now() - slot.stall_reported_at > kStallReport) {
+      slot.stall_reported_at = Clock::now();
+      logger_->warn(
+          "task {}: outputs unacknowledged for {} s; still retrying, nothing after them is "
+          "committed (processed so far: {}); see the client errors for why",
+          slot.task->id(),
+          std::chrono::duration_cast<std::chrono::seconds>(slot.task->oldest_unacknowledged())
+              .count(),
+          slot.task->processed_positions());
+    }
     slot.task->mark_commit_point();
     auto ready = slot.task->take_committable();
     offsets.insert(offsets.end(), ready.begin(), ready.end());

@@ -381,6 +381,7 @@ void StreamTask::produce(const kafka::ProducerRecord& record,
     std::lock_guard lock(progress_mutex_);
     sequence = next_sequence_++;
     acked_.push_back(false);
+    sent_at_.push_back(std::chrono::steady_clock::now());
   }
   while (true) {
     reports_pending_.fetch_add(1);
@@ -417,6 +418,7 @@ void StreamTask::acknowledge(std::uint64_t sequence, const kafka::DeliveryReport
   acked_[static_cast<std::size_t>(sequence - acked_below_)] = true;
   while (!acked_.empty() && acked_.front()) {
     acked_.pop_front();
+    sent_at_.pop_front();
     ++acked_below_;
   }
 }
@@ -493,6 +495,22 @@ std::vector<kafka::PartitionOffset> StreamTask::take_committable() {
     }
   }
   return offsets;
+}
+
+std::chrono::steady_clock::duration StreamTask::oldest_unacknowledged() const {
+  std::lock_guard lock(progress_mutex_);
+  if (sent_at_.empty())
+    return {};
+  return std::chrono::steady_clock::now() - sent_at_.front();
+}
+
+std::string StreamTask::processed_positions() const {
+  std::lock_guard lock(progress_mutex_);
+  std::string text;
+  for (const auto& [tp, offset] : processed_) {
+    text += fmt::format("{}{} offset {}", text.empty() ? "" : ", ", to_string(tp), offset);
+  }
+  return text;
 }
 
 bool StreamTask::flushed() const {

@@ -88,6 +88,10 @@ class StreamTask final : public RecordCollector {
   [[nodiscard]] std::vector<kafka::PartitionOffset> take_committable();
   // After the task fiber ended: true once every output is acknowledged.
   [[nodiscard]] bool flushed() const;
+  // How long the oldest unacknowledged output has waited for the broker (zero when none).
+  [[nodiscard]] std::chrono::steady_clock::duration oldest_unacknowledged() const;
+  // Offsets processed but not committable yet, as "topic[p] offset o" text for logs.
+  [[nodiscard]] std::string processed_positions() const;
   // Every processed offset not committed yet (only meaningful once flushed()).
   [[nodiscard]] std::vector<kafka::PartitionOffset> final_offsets();
   [[nodiscard]] bool failed() const noexcept { return failed_.load(); }
@@ -174,6 +178,7 @@ class StreamTask final : public RecordCollector {
   std::uint64_t next_sequence_ = 0;           // of the next output
   std::uint64_t acked_below_ = 0;             // every output below is acknowledged
   std::deque<bool> acked_;                    // from acked_below_ on
+  std::deque<std::chrono::steady_clock::time_point> sent_at_;  // parallel to acked_
 
   // I/O fiber only.
   struct CommitPoint {

@@ -45,6 +45,8 @@ class PoisonTest : public testing::BrokerFixture {
   std::vector<kafka::TopicSpec> topics() const override {
     return {{"orders", kPartitions}, {"priced", kPartitions}, {"pricer-dead-letter", kPartitions}};
   }
+  // Two brokers, so that one of them can serve only the dead-letter topic and go down.
+  int broker_count() const override { return 2; }
 
   void produce_orders() {
     auto producer = kafka::Producer::create(producer_properties()).value();
@@ -175,6 +177,100 @@ TEST_F(PoisonTest, BadRecordsGoToTheDeadLetterTopicOnceWithTheirStoryAndLagReach
   EXPECT_EQ(stats.retries, 400);
   (*app)->stop();
   runner.join();
+}
+
+TEST_F(PoisonTest, AnUnreachableDeadLetterTopicHoldsCommitsBeforeThePoisonRecord) {
+  constexpr int kWarmUp = 2'000;
+  auto producer = kafka::Producer::create(producer_properties()).value();
+  for (int i = 0; i < kWarmUp; ++i) {
+    send_waiting(*producer, {"orders",
+                             std::nullopt,
+                             fmt::format("warm-{}", i),
+                             R"({"id": 0, "qty": 1, "price": 1})",
+                             {},
+                             std::nullopt});
+  }
+  ASSERT_TRUE(producer->flush(30s).ok());
+  auto props = properties();
+  props.set("errors.retries", "0");
+  props.set("shutdown.timeout.ms", "2000");
+  // Broker 2 leads the dead-letter topic only, and is down: the client keeps retrying the
+  // letters, none is ever acknowledged, while everything else works.
+  for (int p = 0; p < kPartitions; ++p) {
+    ASSERT_TRUE(broker().set_partition_leader("orders", p, 1).ok());
+    ASSERT_TRUE(broker().set_partition_leader("priced", p, 1).ok());
+    ASSERT_TRUE(broker().set_partition_leader("pricer-dead-letter", p, 2).ok());
+  }
+  for (const char* group : {"pricer", "scanner"})
+    ASSERT_TRUE(broker().set_group_coordinator(group, 1).ok());
+  ASSERT_TRUE(broker().set_broker_down(2).ok());
+  auto app = Application::create(pricing(), props);
+  ASSERT_TRUE(app.ok()) << app.error().message();
+  std::thread runner([&] { static_cast<void>((*app)->run()); });
+  struct StopAtExit {
+    Application& app;
+    std::thread& runner;
+    ~StopAtExit() {
+      app.stop();
+      runner.join();
+    }
+  } stop_at_exit{**app, runner};
+
+  auto group = kafka::Consumer::create(consumer_properties("pricer"), nullptr).value();
+  std::vector<TopicPartition> partitions;
+  for (int p = 0; p < kPartitions; ++p)
+    partitions.push_back({TopicName("orders"), PartitionId(p)});
+  auto committed_offsets = [&] {
+    std::map<std::int32_t, std::int64_t> offsets;
+    for (const auto& committed : group->committed(partitions, 5s).value())
+      offsets[committed.topic_partition.partition.value()] = committed.offset.value();
+    return offsets;
+  };
+  auto total = [](const std::map<std::int32_t, std::int64_t>& offsets) {
+    std::int64_t sum = 0;
+    for (const auto& [p, offset] : offsets)
+      sum += offset;
+    return sum;
+  };
+  // Sync point: the good records are committed — commits work.
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (total(committed_offsets()) < kWarmUp && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(50ms);  // the next periodic commit
+  ASSERT_EQ(total(committed_offsets()), kWarmUp);
+
+  produce_orders();
+  while ((*app)->stats().records_processed < kWarmUp + kOrders &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);  // sampling the application's counters
+  }
+  ASSERT_EQ((*app)->stats().records_processed, kWarmUp + kOrders) << "every record was read";
+
+  // Where each partition's first bad record is.
+  auto scan = kafka::Consumer::create(consumer_properties("scanner"), nullptr).value();
+  ASSERT_TRUE(scan->subscribe({"orders"}).ok());
+  std::map<std::int32_t, std::int64_t> first_bad;
+  std::int64_t seen = 0;
+  poll_until(
+      *scan, [&] { return seen >= kWarmUp + kOrders; },
+      [&](const kafka::Message& m) {
+        ++seen;
+        const std::string key(m.key().value_or(""));
+        if (!key.starts_with("order-"))
+          return;
+        const int i = std::stoi(key.substr(std::string_view("order-").size()));
+        if (kind_of(i) != Kind::good && !first_bad.contains(m.partition().value()))
+          first_bad[m.partition().value()] = m.offset().value();
+      },
+      60s);
+  ASSERT_EQ(first_bad.size(), static_cast<std::size_t>(kPartitions));
+  // A property of what never happens: watch ten commit intervals after everything was read.
+  for (int round = 0; round < 10; ++round) {
+    for (const auto& [p, offset] : committed_offsets()) {
+      EXPECT_LE(offset, first_bad[p])
+          << "partition " << p << " committed past a record whose dead letter is not written";
+    }
+    std::this_thread::sleep_for(100ms);
+  }
 }
 
 }  // namespace

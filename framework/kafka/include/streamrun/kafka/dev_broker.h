@@ -46,6 +46,11 @@ class DevBroker {
   [[nodiscard]] Result<void> set_broker_down(int broker_id);
   [[nodiscard]] Result<void> set_broker_up(int broker_id);
   [[nodiscard]] Result<void> set_broker_rtt(int broker_id, std::chrono::milliseconds rtt);
+  // Which broker leads a partition, and which coordinates a consumer group: with a broker set
+  // down, what it serves becomes unreachable while the rest works.
+  [[nodiscard]] Result<void> set_partition_leader(const std::string& topic, int partition,
+                                                  int broker_id);
+  [[nodiscard]] Result<void> set_group_coordinator(const std::string& group, int broker_id);
 
   struct Impl;
 
