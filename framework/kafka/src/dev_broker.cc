@@ -121,10 +121,21 @@ Result<void> DevBroker::set_partition_leader(const std::string& topic, int parti
       broker_id, "make leader of " + topic + "[" + std::to_string(partition) + "]");
 }
 
+void DevBroker::fail_next_requests(Request request, int count, RetriableError error) {
+  // Kafka protocol API keys.
+  const std::int16_t api_key = request == Request::produce ? 0 : request == Request::fetch ? 1 : 8;
+  const std::vector<rd_kafka_resp_err_t> errors(static_cast<std::size_t>(count),
+                                                error == RetriableError::not_leader
+                                                    ? RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION
+                                                    : RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT);
+  rd_kafka_mock_push_request_errors_array(impl_->cluster.get(), api_key, errors.size(),
+                                          errors.data());
+}
+
 Result<void> DevBroker::set_group_coordinator(const std::string& group, int broker_id) {
-  return broker_op(rd_kafka_mock_coordinator_set(impl_->cluster.get(), "group", group.c_str(),
-                                                 broker_id),
-                   broker_id, "make coordinator of group " + group);
+  return broker_op(
+      rd_kafka_mock_coordinator_set(impl_->cluster.get(), "group", group.c_str(), broker_id),
+      broker_id, "make coordinator of group " + group);
 }
 
 Result<void> DevBroker::set_broker_rtt(int broker_id, std::chrono::milliseconds rtt) {

@@ -52,6 +52,12 @@ class DevBroker {
                                                   int broker_id);
   [[nodiscard]] Result<void> set_group_coordinator(const std::string& group, int broker_id);
 
+  // The next `count` requests of a kind fail with a retriable error, as a broker under a
+  // leader change or overload answers.
+  enum class Request { produce, fetch, offset_commit };
+  enum class RetriableError { not_leader, request_timed_out };
+  void fail_next_requests(Request request, int count, RetriableError error);
+
   struct Impl;
 
  private:

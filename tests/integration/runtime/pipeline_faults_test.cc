@@ -1,0 +1,86 @@
+// Infrastructure failures are not poison: a pipeline running through a broker outage and a
+// burst of retriable request errors recovers by itself and loses nothing.
+
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <streamrun/core/stream_builder.h>
+#include <streamrun/kafka/consumer.h>
+#include <streamrun/kafka/producer.h>
+#include <streamrun/runtime/application.h>
+#include <streamrun/testing/broker_fixture.h>
+
+#include "../../support/kafka_test_util.h"
+
+namespace streamrun::runtime {
+namespace {
+
+using namespace std::chrono_literals;
+using kafka::DevBroker;
+
+constexpr int kRecords = 100'000;
+
+class PipelineFaultsTest : public testing::BrokerFixture {
+ protected:
+  std::vector<kafka::TopicSpec> topics() const override { return {{"in", 4}, {"out", 4}}; }
+};
+
+TEST_F(PipelineFaultsTest, OutageAndRequestErrorsMidRunLoseNothingAndNeedNoRestart) {
+  auto producer = kafka::Producer::create(producer_properties()).value();
+  for (int i = 0; i < kRecords; ++i) {
+    testing::send_waiting(
+        *producer,
+        {"in", std::nullopt, fmt::format("k{}", i), std::to_string(i), {}, std::nullopt});
+  }
+  ASSERT_TRUE(producer->flush(60s).ok());
+
+  const Serdes<std::string, std::string> strings{serdes::string(), serdes::string()};
+  StreamBuilder builder;
+  builder.stream("in", strings)
+      .map_values([](const std::string& v) { return v + "!"; })
+      .to("out", strings);
+  auto app = Application::create(builder.build(), {{"application.id", "faulty"},
+                                                   {"bootstrap.servers", bootstrap_servers()},
+                                                   {"consumer.session.timeout.ms", "6000"},
+                                                   {"consumer.heartbeat.interval.ms", "500"}})
+                 .value();
+  std::thread runner([&] { EXPECT_TRUE(app->run().ok()) << "the pipeline never stopped"; });
+
+  auto wait_processed = [&](std::int64_t count) {
+    const auto deadline = std::chrono::steady_clock::now() + 120s;
+    while (app->stats().records_processed < count && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(5ms);  // sampling the application's counters
+    return app->stats().records_processed >= count;
+  };
+  ASSERT_TRUE(wait_processed(20'000));
+  broker().fail_next_requests(DevBroker::Request::produce, 50,
+                              DevBroker::RetriableError::not_leader);
+  broker().fail_next_requests(DevBroker::Request::fetch, 20,
+                              DevBroker::RetriableError::request_timed_out);
+  broker().fail_next_requests(DevBroker::Request::offset_commit, 10,
+                              DevBroker::RetriableError::request_timed_out);
+  ASSERT_TRUE(wait_processed(40'000));
+  ASSERT_TRUE(broker().set_broker_down(1).ok());
+  std::this_thread::sleep_for(3s);  // the outage's length, not a wait for something
+  ASSERT_TRUE(broker().set_broker_up(1).ok());
+
+  auto reader = kafka::Consumer::create(consumer_properties("reader"), nullptr).value();
+  ASSERT_TRUE(reader->subscribe({"out"}).ok());
+  std::set<std::string> keys;
+  testing::poll_until(
+      *reader, [&] { return keys.size() >= kRecords; },
+      [&](const kafka::Message& m) {
+        EXPECT_EQ(m.value().value_or(""), std::string(m.key().value_or("").substr(1)) + "!");
+        keys.insert(std::string(m.key().value_or("")));
+      },
+      180s);
+  EXPECT_EQ(keys.size(), static_cast<std::size_t>(kRecords)) << "every record reached the output";
+  app->stop();
+  runner.join();
+}
+
+}  // namespace
+}  // namespace streamrun::runtime
