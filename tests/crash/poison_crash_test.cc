@@ -1,0 +1,117 @@
+// SIGKILL a pipeline while it retries and dead-letters failing records, and restart it: every
+// bad record ends in the dead-letter topic, every good one in the output.
+
+#include <atomic>
+#include <csignal>
+#include <random>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <streamrun/kafka/consumer.h>
+#include <streamrun/kafka/producer.h>
+#include <streamrun/testing/broker_process.h>
+#include <streamrun/testing/child_process.h>
+
+#include "support/kafka_test_util.h"
+
+namespace streamrun::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr int kOrders = 20'000;
+bool is_bad(int i) {
+  return i % 50 == 17;  // 2%
+}
+
+TEST(PoisonCrashTest, KillsDuringRetriesAndDeadLetteringLoseNoRecord) {
+  auto started = BrokerProcess::start(
+      STREAMRUN_CLI_PATH, {{"orders", 4}, {"accepted", 4}, {"poison-crash-dead-letter", 4}});
+  ASSERT_TRUE(started.ok()) << started.error().message();
+  auto broker = std::move(started).value();
+  const auto bootstrap = broker.bootstrap_servers();
+  {
+    auto producer = kafka::Producer::create({{"bootstrap.servers", bootstrap}}).value();
+    for (int i = 0; i < kOrders; ++i) {
+      send_waiting(*producer, {"orders",
+                               std::nullopt,
+                               fmt::format("order-{}", i),
+                               is_bad(i) ? "bad" : "ok",
+                               {},
+                               std::nullopt});
+    }
+    ASSERT_TRUE(producer->flush(60s).ok());
+  }
+
+  // Reads both outputs on its own thread, so that kills can be timed by progress.
+  std::mutex mutex;
+  std::set<std::string> accepted;
+  std::set<std::string> dead;
+  std::atomic<std::int64_t> outputs{0};
+  std::atomic<bool> reading{true};
+  std::thread reader([&] {
+    auto consumer = kafka::Consumer::create({{"bootstrap.servers", bootstrap},
+                                             {"group.id", "poison-verifier"},
+                                             {"session.timeout.ms", "6000"}},
+                                            nullptr)
+                        .value();
+    EXPECT_TRUE(consumer->subscribe({"accepted", "poison-crash-dead-letter"}).ok());
+    std::vector<kafka::Message> batch;
+    while (reading) {
+      batch.clear();
+      if (!consumer->poll(batch, 1000, 20ms))
+        continue;
+      std::lock_guard lock(mutex);
+      for (const auto& m : batch) {
+        (m.topic() == "accepted" ? accepted : dead).insert(std::string(m.key().value_or("")));
+        ++outputs;
+      }
+    }
+  });
+  auto start_app = [&] {
+    auto app = ChildProcess::spawn(STREAMRUN_POISON_APP_PATH, {"--bootstrap", bootstrap});
+    EXPECT_TRUE(app.ok()) << app.error().message();
+    EXPECT_TRUE(app->wait_for_line("started", 30s).has_value());
+    return std::move(app).value();
+  };
+  auto await_outputs = [&](std::int64_t count) {
+    const auto target = outputs.load() + count;
+    const auto deadline = std::chrono::steady_clock::now() + 120s;
+    while (outputs.load() < target && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(1ms);  // observing another process's output
+    return outputs.load() >= target;
+  };
+
+  std::mt19937 random(4242);
+  std::uniform_int_distribution<std::int64_t> share(200, kOrders / 5);
+  for (int kill = 0; kill < 3; ++kill) {
+    auto app = start_app();
+    ASSERT_TRUE(await_outputs(share(random))) << "instance " << kill << " made no progress";
+    app.signal(SIGKILL);
+    ASSERT_EQ(app.wait(10s), std::optional<int>(128 + SIGKILL));
+  }
+  auto survivor = start_app();
+  std::set<std::string> want_accepted;
+  std::set<std::string> want_dead;
+  for (int i = 0; i < kOrders; ++i)
+    (is_bad(i) ? want_dead : want_accepted).insert(fmt::format("order-{}", i));
+  const auto deadline = std::chrono::steady_clock::now() + 180s;
+  auto complete = [&] {
+    std::lock_guard lock(mutex);
+    return accepted.size() + dead.size() >= kOrders;
+  };
+  while (!complete() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);  // observing another process's output
+  survivor.signal(SIGTERM);
+  EXPECT_EQ(survivor.wait(60s), std::optional<int>(0));
+  reading = false;
+  reader.join();
+  EXPECT_EQ(accepted, want_accepted) << "every good order reached the output";
+  EXPECT_EQ(dead, want_dead) << "every bad order reached the dead-letter topic";
+}
+
+}  // namespace
+}  // namespace streamrun::testing
