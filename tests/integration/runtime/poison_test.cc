@@ -222,7 +222,8 @@ TEST_F(PoisonTest, AnUnreachableDeadLetterTopicHoldsCommitsBeforeThePoisonRecord
     partitions.push_back({TopicName("orders"), PartitionId(p)});
   auto committed_offsets = [&] {
     std::map<std::int32_t, std::int64_t> offsets;
-    for (const auto& committed : group->committed(partitions, 5s).value())
+    const auto all = group->committed(partitions, 5s).value();  // a copy: the Result is gone
+    for (const auto& committed : all)
       offsets[committed.topic_partition.partition.value()] = committed.offset.value();
     return offsets;
   };

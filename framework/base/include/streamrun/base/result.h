@@ -52,8 +52,11 @@ class [[nodiscard]] Result {
   [[nodiscard]] const T& value() const& {
     return ok() ? std::get<0>(state_) : throw Failure(error());
   }
-  [[nodiscard]] T&& value() && {
-    return ok() ? std::get<0>(std::move(state_)) : throw Failure(error());
+  // By value: `for (auto& x : make().value())` must not iterate a destroyed temporary.
+  [[nodiscard]] T value() && {
+    if (!ok())
+      throw Failure(error());
+    return std::get<0>(std::move(state_));
   }
   T& operator*() & { return value(); }
   T* operator->() { return &value(); }
