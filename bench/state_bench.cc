@@ -31,6 +31,19 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+// clicks -> count per user (store "clicks-per-user") -> click-counts.
+streamrun::Topology counting_topology() {
+  const streamrun::Serdes<std::string, std::string> strings{streamrun::serdes::string(),
+                                                            streamrun::serdes::string()};
+  streamrun::StreamBuilder builder;
+  builder.stream("clicks", strings)
+      .group_by_key(strings)
+      .count("clicks-per-user")
+      .to_stream()
+      .to("click-counts", {streamrun::serdes::string(), streamrun::serdes::int64()});
+  return builder.build();
+}
+
 void keyed_count_throughput(int records, int buffered, const std::filesystem::path& dir) {
   // The development broker has no Admin API: internal topics are created with it.
   auto broker =
@@ -42,21 +55,14 @@ void keyed_count_throughput(int records, int buffered, const std::filesystem::pa
       [](int i) { return fmt::format("user-{}", (i * 7919) % 100'000); },
       [](int) { return std::string("click"); });
 
-  const streamrun::Serdes<std::string, std::string> strings{streamrun::serdes::string(),
-                                                            streamrun::serdes::string()};
-  streamrun::StreamBuilder builder;
-  builder.stream("clicks", strings)
-      .group_by_key(strings)
-      .count("clicks-per-user")
-      .to_stream()
-      .to("click-counts", {streamrun::serdes::string(), streamrun::serdes::int64()});
-  auto app = streamrun::runtime::Application::create(
-                 builder.build(), {{"application.id", "bench-count"},
-                                   {"bootstrap.servers", broker->bootstrap_servers()},
-                                   {"state.dir", dir.string()},
-                                   {"commit.interval.ms", "100"},
-                                   {"buffered.records.per.partition", std::to_string(buffered)}})
-                 .value();
+  auto app =
+      streamrun::runtime::Application::create(
+          counting_topology(), {{"application.id", "bench-count"},
+                                {"bootstrap.servers", broker->bootstrap_servers()},
+                                {"state.dir", dir.string()},
+                                {"commit.interval.ms", "100"},
+                                {"buffered.records.per.partition", std::to_string(buffered)}})
+          .value();
   const double seconds = streamrun::bench::run_until_processed(*app, records);
   fmt::print(
       "keyed count, 8 partitions, 100k keys, commit every 100 ms, {} records buffered per "
@@ -117,18 +123,10 @@ void restart_to_first_record(int keys, const std::filesystem::path& dir) {
   streamrun::bench::produce(
       broker->bootstrap_servers(), "clicks", 1, [](int) { return std::string("user-00000007"); },
       [](int) { return std::string("click"); });
-  const streamrun::Serdes<std::string, std::string> strings{streamrun::serdes::string(),
-                                                            streamrun::serdes::string()};
-  streamrun::StreamBuilder builder;
-  builder.stream("clicks", strings)
-      .group_by_key(strings)
-      .count("clicks-per-user")
-      .to_stream()
-      .to("click-counts", {streamrun::serdes::string(), streamrun::serdes::int64()});
   auto app = streamrun::runtime::Application::create(
-                 builder.build(), {{"application.id", app_id},
-                                   {"bootstrap.servers", broker->bootstrap_servers()},
-                                   {"state.dir", (dir / "restart").string()}})
+                 counting_topology(), {{"application.id", app_id},
+                                       {"bootstrap.servers", broker->bootstrap_servers()},
+                                       {"state.dir", (dir / "restart").string()}})
                  .value();
   const auto start = Clock::now();
   std::thread runner([&] { app->run().value(); });

@@ -26,6 +26,9 @@ errc to_errc(rd_kafka_resp_err_t err) noexcept;
 Error make_error(rd_kafka_resp_err_t err, std::string_view context);
 Error make_error(ErrorHandle error, std::string_view context);
 
+// "topic[partition]: " for an error a fetched message carries, empty when it names none.
+std::string error_location(const rd_kafka_message_t* message);
+
 PartitionListHandle to_partition_list(const std::vector<TopicPartition>& partitions);
 PartitionListHandle to_partition_list(const std::vector<PartitionOffset>& offsets);
 std::vector<TopicPartition> to_topic_partitions(const rd_kafka_topic_partition_list_t* list);

@@ -229,9 +229,7 @@ Result<std::size_t> Consumer::poll(std::vector<Message>& out, std::size_t max_re
                    fmt::format("consumer of {} cannot continue: {} ({})",
                                impl_->bootstrap_servers(), reason, rd_kafka_err2name(fatal)));
     }
-    const std::string where =
-        raw->rkt != nullptr ? fmt::format("{}[{}]: ", rd_kafka_topic_name(raw->rkt), raw->partition)
-                            : std::string();
+    const std::string where = error_location(raw);
     impl_->record_error(raw->err, where + rd_kafka_message_errstr(raw));
   }
   return out.size() - start;

@@ -90,6 +90,12 @@ Error make_error(ErrorHandle error, std::string_view context) {
                            rd_kafka_error_name(error.get())));
 }
 
+std::string error_location(const rd_kafka_message_t* message) {
+  if (message->rkt == nullptr)
+    return {};
+  return fmt::format("{}[{}]: ", rd_kafka_topic_name(message->rkt), message->partition);
+}
+
 PartitionListHandle to_partition_list(const std::vector<TopicPartition>& partitions) {
   PartitionListHandle list(rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size())));
   for (const auto& tp : partitions) {

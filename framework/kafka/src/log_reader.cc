@@ -97,9 +97,7 @@ Result<std::size_t> LogReader::read(std::vector<Message>& out, std::size_t max_r
     }
     if (raw->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
       continue;
-    const std::string where =
-        raw->rkt != nullptr ? fmt::format("{}[{}]: ", rd_kafka_topic_name(raw->rkt), raw->partition)
-                            : std::string();
+    const std::string where = error_location(raw);
     // A partition that no longer holds the offset asked for, or that does not exist, cannot be
     // read past: the caller must know. Anything else is transient and retried by the client.
     if (raw->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE ||

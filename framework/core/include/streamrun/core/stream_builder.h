@@ -264,6 +264,10 @@ class KStream {
     return KStream<K2, V2>(builder_, id, key_changed_ || changes_key);
   }
 
+  template <bool Left, typename VR, typename VT, typename Joiner>
+  KStream<K, VR> join_table(const char* kind, const KTable<K, VT>& table, Joiner joiner,
+                            std::string name) const;
+
   StreamBuilder* builder_;
   int node_;
   bool key_changed_ = false;
@@ -470,12 +474,12 @@ KTable<K, V> StreamBuilder::table(const std::string& topic, Serdes<K, V> serdes,
 }
 
 template <typename K, typename V>
-template <typename VT, typename Joiner, typename VR>
-KStream<K, VR> KStream<K, V>::join(const KTable<K, VT>& table, Joiner joiner,
-                                   std::string name) const {
+template <bool Left, typename VR, typename VT, typename Joiner>
+KStream<K, VR> KStream<K, V>::join_table(const char* kind, const KTable<K, VT>& table,
+                                         Joiner joiner, std::string name) const {
   const int id = builder_->add_node(
-      "join", std::move(name), {node_}, {}, [table, joiner](const std::string& node_name) {
-        return std::make_unique<detail::JoinNode<K, V, VT, VR, Joiner, /*left=*/false>>(
+      kind, std::move(name), {node_}, {}, [table, joiner](const std::string& node_name) {
+        return std::make_unique<detail::JoinNode<K, V, VT, VR, Joiner, Left>>(
             node_name, table.store(), table.serdes(), joiner);
       });
   builder_->use_store(id, table.store());
@@ -484,15 +488,16 @@ KStream<K, VR> KStream<K, V>::join(const KTable<K, VT>& table, Joiner joiner,
 
 template <typename K, typename V>
 template <typename VT, typename Joiner, typename VR>
+KStream<K, VR> KStream<K, V>::join(const KTable<K, VT>& table, Joiner joiner,
+                                   std::string name) const {
+  return join_table</*Left=*/false, VR>("join", table, std::move(joiner), std::move(name));
+}
+
+template <typename K, typename V>
+template <typename VT, typename Joiner, typename VR>
 KStream<K, VR> KStream<K, V>::left_join(const KTable<K, VT>& table, Joiner joiner,
                                         std::string name) const {
-  const int id = builder_->add_node(
-      "left_join", std::move(name), {node_}, {}, [table, joiner](const std::string& node_name) {
-        return std::make_unique<detail::JoinNode<K, V, VT, VR, Joiner, /*left=*/true>>(
-            node_name, table.store(), table.serdes(), joiner);
-      });
-  builder_->use_store(id, table.store());
-  return KStream<K, VR>(builder_, id, key_changed_);
+  return join_table</*Left=*/true, VR>("left_join", table, std::move(joiner), std::move(name));
 }
 
 template <typename K, typename V>
