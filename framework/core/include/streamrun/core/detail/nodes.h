@@ -217,6 +217,21 @@ class ProcessorNode final : public Input<KIn, VIn>,
   std::unique_ptr<Processor<KIn, VIn, KOut, VOut>> processor_;
 };
 
+// The value `store` holds under `raw_key`, decoded; a value the serde cannot read is reported
+// as the store's.
+template <typename V>
+std::optional<V> read_stored(const KeyValueStore& store, std::string_view raw_key,
+                             const Serde<V>& value_serde) {
+  auto stored = store.get(raw_key);
+  if (!stored)
+    return std::nullopt;
+  try {
+    return value_serde.deserialize(*stored);
+  } catch (const SerdeError& e) {
+    throw SerdeError("store '" + store.name() + "': stored value unreadable: " + e.what());
+  }
+}
+
 // A keyed aggregate: folds each record into the current aggregate of its key — kept in a store
 // under the serialized key — and emits the new aggregate.
 // Fold: VA(const K&, const V&, std::optional<VA> current).
@@ -240,14 +255,7 @@ class AggregateNode final : public Input<K, V>, public Output<K, VA> {
     std::optional<Record<K, VA>> out;
     this->guarded([&] {
       const auto raw_key = key_serde_.serialize(record.key).value_or(std::string());
-      std::optional<VA> current;
-      if (auto stored = store_->get(raw_key)) {
-        try {
-          current = value_serde_.deserialize(*stored);
-        } catch (const SerdeError& e) {
-          throw SerdeError("store '" + store_name_ + "': stored value unreadable: " + e.what());
-        }
-      }
+      std::optional<VA> current = read_stored(*store_, raw_key, value_serde_);
       VA aggregate =
           fold_(std::as_const(record.key), std::as_const(record.value), std::move(current));
       store_->put(raw_key, value_serde_.serialize(aggregate).value_or(std::string()));
@@ -329,14 +337,7 @@ class JoinNode final : public Input<K, V>, public Output<K, VR> {
     std::optional<Record<K, VR>> out;
     this->guarded([&] {
       const auto raw_key = table_serdes_.key.serialize(record.key).value_or(std::string());
-      std::optional<VT> table_value;
-      if (auto stored = store_->get(raw_key)) {
-        try {
-          table_value = table_serdes_.value.deserialize(*stored);
-        } catch (const SerdeError& e) {
-          throw SerdeError("store '" + store_name_ + "': stored value unreadable: " + e.what());
-        }
-      }
+      const std::optional<VT> table_value = read_stored(*store_, raw_key, table_serdes_.value);
       if constexpr (Left) {
         VR joined = joiner_(std::as_const(record.value), std::as_const(table_value));
         K key = record.key;
