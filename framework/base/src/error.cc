@@ -16,6 +16,26 @@ std::string to_string(const TopicPartition& tp) {
   return fmt::format("{}[{}]", tp.topic.value(), tp.partition.value());
 }
 
+std::string invalid_topic_name(std::string_view name) {
+  constexpr std::size_t kMaxLength = 249;
+  if (name.empty())
+    return "is empty";
+  if (name == "." || name == "..")
+    return "may not be '.' or '..'";
+  if (name.size() > kMaxLength)
+    return fmt::format("is {} characters long; at most {} are allowed", name.size(), kMaxLength);
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    const bool legal = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                       c == '.' || c == '_' || c == '-';
+    if (!legal) {
+      return fmt::format(
+          "has '{}' at position {}; only letters, digits, '.', '_' and '-' are allowed", c, i + 1);
+    }
+  }
+  return {};
+}
+
 namespace {
 std::string_view describe(errc value) noexcept {
   switch (value) {

@@ -82,8 +82,20 @@ std::string bounds_text(const PropertySpec& spec) {
   return "";
 }
 
+std::optional<std::string> check_type(const PropertySpec& spec, std::string_view value);
+
 // Why `value` is not acceptable for `spec`, or nullopt when it is.
 std::optional<std::string> check_value(const PropertySpec& spec, std::string_view value) {
+  if (auto problem = check_type(spec, value))
+    return problem;
+  if (spec.validate) {
+    if (auto problem = spec.validate(value); !problem.empty())
+      return problem;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> check_type(const PropertySpec& spec, std::string_view value) {
   switch (spec.type) {
     case ValueType::boolean:
       if (!parse_bool(value))

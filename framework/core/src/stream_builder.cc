@@ -1,5 +1,6 @@
 #include <algorithm>
 
+#include <streamrun/base/ids.h>
 #include <streamrun/core/stream_builder.h>
 
 namespace streamrun {
@@ -15,6 +16,18 @@ int StreamBuilder::add_node(
   }
   if ((kind == "source" || kind == "table") && topics.empty()) {
     throw std::invalid_argument("source '" + name + "' reads no topic");
+  }
+  for (std::size_t i = 0; i < topics.size(); ++i) {
+    std::string_view concrete = topics[i];
+    if (concrete.starts_with(detail::kApplicationIdPlaceholder))
+      concrete.remove_prefix(detail::kApplicationIdPlaceholder.size());  // checked with the id
+    if (auto invalid = invalid_topic_name(concrete.empty() ? "x" : concrete); !invalid.empty())
+      throw std::invalid_argument("operator '" + name + "': topic '" + topics[i] + "' " + invalid);
+    if (std::find(topics.begin(), topics.begin() + static_cast<std::ptrdiff_t>(i), topics[i]) !=
+        topics.begin() + static_cast<std::ptrdiff_t>(i)) {
+      throw std::invalid_argument("source '" + name + "' names topic '" + topics[i] +
+                                  "' twice; each record would be read twice");
+    }
   }
   NodeSpec spec;
   spec.id = id;
@@ -32,6 +45,9 @@ void StreamBuilder::attach_store(int id, std::string store) {
     throw std::invalid_argument("state store name '" + store +
                                 "' is reserved or empty; pick another");
   }
+  // The store's name becomes part of its changelog topic's name.
+  if (auto invalid = invalid_topic_name(store); !invalid.empty())
+    throw std::invalid_argument("state store name '" + store + "' " + invalid);
   for (const auto& node : nodes_) {
     if (std::find(node.stores.begin(), node.stores.end(), store) != node.stores.end()) {
       throw std::invalid_argument("state store '" + store + "' is used by operators '" + node.name +

@@ -190,12 +190,12 @@ class TaskInstance::Environment final : public detail::TaskEnvironment {
   Environment(TaskInfo info, RecordCollector& collector, std::function<std::int64_t()> clock,
               StoreProvider stores)
       : info_(std::move(info)),
-        collector_(collector),
+        outputs_(collector),
         clock_(std::move(clock)),
         stores_(std::move(stores)) {}
   const TaskInfo& task() const override { return info_; }
   std::int64_t now_ms() const override { return clock_(); }
-  RecordCollector& collector() override { return collector_; }
+  RecordCollector& collector() override { return outputs_; }
   KeyValueStore& store(std::string_view name) override {
     if (!stores_) {
       throw std::logic_error("task " + info_.id() +
@@ -210,19 +210,82 @@ class TaskInstance::Environment final : public detail::TaskEnvironment {
     journaled_.push_back(std::make_unique<JournalingStore>(stores_(name)));
     return *journaled_.back();
   }
+  void record_dropped(std::string_view node, std::string_view reason) override {
+    ++dropped_;
+    if (drop_listener_)
+      drop_listener_(node, reason, *current_origin_);
+  }
 
   // A record starts: forget what the previous one changed.
-  void begin_record() {
+  void begin_record(const RecordOrigin& origin) {
+    current_origin_ = &origin;
     for (auto& store : journaled_)
       store->clear_journal();
+    outputs_.discard();
   }
-  // The record failed: put back what it changed.
+  // The record failed: put back what it changed, and forget what it would have sent.
   void roll_back_record() {
     for (auto& store : journaled_)
       store->roll_back();
+    outputs_.discard();
+  }
+  // The record went through every operator: send what it produced. Throws what the collector
+  // throws; a refusal names the sink that produced the output.
+  void send_outputs(const std::map<std::string, std::string, std::less<>>& sink_of_topic) {
+    outputs_.send_all(sink_of_topic);
   }
 
+  std::int64_t dropped() const noexcept { return dropped_; }
+  DropListener drop_listener_;
+
  private:
+  // Holds a record's outputs back until the record has gone through every operator.
+  class HeldOutputs final : public RecordCollector {
+   public:
+    explicit HeldOutputs(RecordCollector& inner) : inner_(inner) {}
+    void send(std::string_view topic, std::optional<std::string> key,
+              std::optional<std::string> value, const RecordHeaders& headers,
+              std::int64_t timestamp_ms, const RecordOrigin& origin) override {
+      inner_.check(topic, key, value, headers);
+      held_.push_back(
+          {std::string(topic), std::move(key), std::move(value), headers, timestamp_ms, origin});
+    }
+    void discard() { held_.clear(); }
+    void send_all(const std::map<std::string, std::string, std::less<>>& sink_of_topic) {
+      std::size_t i = 0;
+      try {
+        for (; i < held_.size(); ++i) {
+          auto& out = held_[i];
+          inner_.send(out.topic, std::move(out.key), std::move(out.value), out.headers,
+                      out.timestamp_ms, out.origin);
+        }
+      } catch (const InfrastructureError&) {
+        held_.clear();
+        throw;
+      } catch (...) {
+        // Refused although check() passed: the outputs before it are sent already.
+        auto it = sink_of_topic.find(held_[i].topic);
+        const std::string sink =
+            it != sink_of_topic.end() ? it->second : "sink to " + held_[i].topic;
+        held_.clear();
+        throw OperatorFailure::from_current(sink);
+      }
+      held_.clear();
+    }
+
+   private:
+    struct Held {
+      std::string topic;
+      std::optional<std::string> key;
+      std::optional<std::string> value;
+      RecordHeaders headers;
+      std::int64_t timestamp_ms = 0;
+      RecordOrigin origin;
+    };
+    RecordCollector& inner_;
+    std::vector<Held> held_;
+  };
+
   // Remembers the value each key had before the current record first changed it.
   class JournalingStore final : public KeyValueStore {
    public:
@@ -264,9 +327,11 @@ class TaskInstance::Environment final : public detail::TaskEnvironment {
 
   std::vector<std::unique_ptr<JournalingStore>> journaled_;
   TaskInfo info_;
-  RecordCollector& collector_;
+  HeldOutputs outputs_;
   std::function<std::int64_t()> clock_;
   StoreProvider stores_;
+  std::int64_t dropped_ = 0;
+  const RecordOrigin* current_origin_ = nullptr;
 };
 
 TaskInstance::TaskInstance(const Topology& topology, TaskInfo info, RecordCollector& collector,
@@ -283,6 +348,10 @@ TaskInstance::TaskInstance(const Topology& topology, TaskInfo info, RecordCollec
       auto* source = dynamic_cast<detail::SourceInstance*>(nodes_.back().get());
       for (const auto& topic : spec.topics)
         sources_.emplace_back(topic, source);
+    }
+    if (spec.kind == "sink") {
+      for (const auto& topic : spec.topics)
+        sink_of_topic_.emplace(topic, spec.name);
     }
   }
   for (int id : ids) {
@@ -307,20 +376,35 @@ const TaskInfo& TaskInstance::info() const noexcept {
 }
 
 void TaskInstance::process(const RawRecord& record) {
-  for (auto& [topic, source] : sources_) {
-    if (topic == record.origin.topic) {
-      environment_->begin_record();
-      try {
+  environment_->begin_record(record.origin);
+  bool read = false;
+  try {
+    // Every source of the topic sees the record (a topic read as a stream twice, or as a
+    // stream and a table), in the order the topology declared them.
+    for (auto& [topic, source] : sources_) {
+      if (topic == record.origin.topic) {
+        read = true;
         source->receive_raw(record);
-      } catch (const OperatorFailure&) {
-        environment_->roll_back_record();
-        throw;
       }
-      return;
     }
+    if (read)
+      environment_->send_outputs(sink_of_topic_);
+  } catch (...) {
+    environment_->roll_back_record();
+    throw;
   }
-  throw std::logic_error("task " + info().id() + " does not read topic '" + record.origin.topic +
-                         "'");
+  if (!read) {
+    throw std::logic_error("task " + info().id() + " does not read topic '" + record.origin.topic +
+                           "'");
+  }
+}
+
+std::int64_t TaskInstance::dropped() const noexcept {
+  return environment_->dropped();
+}
+
+void TaskInstance::set_drop_listener(DropListener listener) {
+  environment_->drop_listener_ = std::move(listener);
 }
 
 RecordOutcome TaskInstance::process(const RawRecord& record, const FailureHandling& handling) {

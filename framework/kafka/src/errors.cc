@@ -67,6 +67,8 @@ errc to_errc(rd_kafka_resp_err_t err) noexcept {
     case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
       return errc::unknown_topic;
     case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+      return errc::record_too_large;
     case RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS:
       return errc::rebalance_in_progress;
     case RD_KAFKA_RESP_ERR__FATAL:

@@ -35,6 +35,7 @@ struct Producer::Impl : ClientContext {
   std::mutex topics_mutex;
   std::map<std::string, rd_kafka_topic_t*, std::less<>> topics;
   std::atomic<std::int64_t> in_flight{0};
+  std::size_t max_message_bytes = 1000000;  // message.max.bytes
   // Set while the producer is destroyed: callbacks are released without being invoked, since
   // what they capture may already be gone.
   bool destroying = false;
@@ -109,6 +110,12 @@ Result<std::unique_ptr<Producer>> Producer::create(const ClientProperties& prope
     return Error(errc::invalid_config, fmt::format("cannot create producer: {}", errstr));
   }
   conf->release();  // owned by rk now
+  char value[64];
+  std::size_t size = sizeof value;
+  if (rd_kafka_conf_get(rd_kafka_conf(impl->rk.get()), "message.max.bytes", value, &size) ==
+      RD_KAFKA_CONF_OK) {
+    impl->max_message_bytes = std::stoull(value);
+  }
   return std::unique_ptr<Producer>(new Producer(std::move(impl)));
 }
 
@@ -165,6 +172,43 @@ Result<void> Producer::send(const ProducerRecord& record, DeliveryCallback on_de
     return make_error(std::move(error), fmt::format("produce to topic '{}'", record.topic));
   }
   return {};
+}
+
+namespace {
+
+// Bytes of a zig-zag varint, as the record format (v2) writes lengths.
+std::size_t varint_size(std::int64_t value) {
+  auto zigzag = (static_cast<std::uint64_t>(value) << 1) ^ static_cast<std::uint64_t>(value >> 63);
+  std::size_t bytes = 1;
+  while (zigzag >= 0x80) {
+    zigzag >>= 7;
+    ++bytes;
+  }
+  return bytes;
+}
+
+}  // namespace
+
+Result<void> Producer::check_size(const ProducerRecord& record) const {
+  // A record's largest possible overhead in a v2 batch (librdkafka's
+  // RD_KAFKAP_MESSAGE_V2_MAX_OVERHEAD: length, attributes, timestamp and offset deltas, key and
+  // value lengths, header count), plus its headers as serialized.
+  constexpr std::size_t kMaxOverhead = 5 + 1 + 10 + 5 + 5 + 5 + 5;
+  std::size_t size = kMaxOverhead + (record.key ? record.key->size() : 0) +
+                     (record.value ? record.value->size() : 0);
+  for (const auto& header : record.headers) {
+    size += varint_size(static_cast<std::int64_t>(header.key.size())) + header.key.size();
+    size += header.value ? varint_size(static_cast<std::int64_t>(header.value->size())) +
+                               header.value->size()
+                         : varint_size(-1);
+  }
+  if (size <= impl_->max_message_bytes)
+    return {};
+  return Error(errc::record_too_large,
+               fmt::format("a record of {} bytes for topic '{}' is larger than the producer's "
+                           "message.max.bytes ({}); raise producer.message.max.bytes (and the "
+                           "topic's max.message.bytes) or make the record smaller",
+                           size, record.topic, impl_->max_message_bytes));
 }
 
 int Producer::poll(std::chrono::milliseconds timeout) {

@@ -53,10 +53,10 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
   // RebalanceListener: on the I/O fiber, inside consumer poll.
   void on_assigned(const std::vector<TopicPartition>& partitions, kafka::StartOffsets&) override;
   void on_revoked(const std::vector<TopicPartition>& partitions) override {
-    close_tasks_of(partitions, /*commit=*/true);
+    close_tasks_of(partitions, /*lost=*/false);
   }
   void on_lost(const std::vector<TopicPartition>& partitions) override {
-    close_tasks_of(partitions, /*commit=*/false);
+    close_tasks_of(partitions, /*lost=*/true);
   }
 
   // TaskFailureListener: any fiber.
@@ -95,10 +95,12 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
   void drain_backlogs();
   void commit_progress();
   StreamTask* start_task(const TaskKey& key, const std::set<TopicPartition>& partitions);
-  // Stops tasks (after their in-flight record), waits for their outputs, commits what they
-  // processed (unless the partitions are already lost) and destroys them.
-  std::vector<kafka::PartitionOffset> finish_tasks(const std::vector<TaskKey>& keys);
-  void close_tasks_of(const std::vector<TopicPartition>& partitions, bool commit);
+  // Stops tasks (after their in-flight record), waits for their outputs and destroys them;
+  // returns the offsets to commit. Tasks of `lost` partitions (another member may own them
+  // already) write nothing more and return nothing to commit.
+  std::vector<kafka::PartitionOffset> finish_tasks(const std::vector<TaskKey>& keys,
+                                                   bool lost = false);
+  void close_tasks_of(const std::vector<TopicPartition>& partitions, bool lost);
   void shutdown();
   void reposition(StreamTask& task, const std::set<TopicPartition>& partitions);
   // Hands restored tasks their partitions, from the offsets their state records.
@@ -157,7 +159,8 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
   std::optional<std::string> failure_;
 
   std::atomic<std::int64_t> processed_before_{0};  // by tasks already closed
-  std::atomic<std::int64_t> produced_{0};
+  std::atomic<std::int64_t> produced_before_{0};
+  std::atomic<std::int64_t> dropped_before_{0};
   std::atomic<std::int64_t> commits_{0};
   std::atomic<std::int64_t> commit_failures_{0};
   std::atomic<bool> last_commit_ok_{true};
@@ -730,10 +733,10 @@ bool Application::Impl::serve_until(const std::function<bool()>& done, Clock::ti
 }
 
 std::vector<kafka::PartitionOffset> Application::Impl::finish_tasks(
-    const std::vector<TaskKey>& keys) {
+    const std::vector<TaskKey>& keys, bool lost) {
   const auto deadline = Clock::now() + shutdown_timeout_;
   for (const auto& key : keys)
-    tasks_.at(key).task->request_stop();
+    tasks_.at(key).task->request_stop(lost);
   std::vector<kafka::PartitionOffset> offsets;
   for (const auto& key : keys) {
     auto& slot = tasks_.at(key);
@@ -750,9 +753,13 @@ std::vector<kafka::PartitionOffset> Application::Impl::finish_tasks(
           task->id(), shutdown_timeout_.count());
     }
     task->drop_buffered();
-    auto ready = task->final_offsets();
-    offsets.insert(offsets.end(), ready.begin(), ready.end());
+    if (!lost) {
+      auto ready = task->final_offsets();
+      offsets.insert(offsets.end(), ready.begin(), ready.end());
+    }
     processed_before_ += task->processed();
+    produced_before_ += task->produced();
+    dropped_before_ += task->dropped();
     restored_before_ += task->restored();
     skipped_before_ += task->skipped();
     dead_lettered_before_ += task->dead_lettered();
@@ -776,7 +783,7 @@ std::vector<kafka::PartitionOffset> Application::Impl::finish_tasks(
   return offsets;
 }
 
-void Application::Impl::close_tasks_of(const std::vector<TopicPartition>& partitions, bool commit) {
+void Application::Impl::close_tasks_of(const std::vector<TopicPartition>& partitions, bool lost) {
   std::set<TaskKey> keys;
   for (const auto& tp : partitions) {
     if (auto it = task_of_.find(tp); it != task_of_.end())
@@ -793,8 +800,8 @@ void Application::Impl::close_tasks_of(const std::vector<TopicPartition>& partit
         keep[key].insert(tp);
     }
   }
-  auto offsets = finish_tasks({keys.begin(), keys.end()});
-  if (commit && !offsets.empty())
+  auto offsets = finish_tasks({keys.begin(), keys.end()}, lost);
+  if (!offsets.empty())
     record_commit(consumer_->commit(offsets), "commit on revocation");
   for (const auto& [key, tps] : keep) {
     if (auto* task = start_task(key, tps))
@@ -821,6 +828,8 @@ ApplicationStats Application::Impl::stats() const {
   ApplicationStats stats;
   std::lock_guard lock(tasks_mutex_);
   stats.records_processed = processed_before_;
+  stats.records_produced = produced_before_;
+  stats.records_dropped = dropped_before_;
   stats.records_restored = restored_before_;
   stats.records_skipped = skipped_before_;
   stats.records_dead_lettered = dead_lettered_before_;
@@ -828,6 +837,8 @@ ApplicationStats Application::Impl::stats() const {
   stats.max_channel_depth = max_depth_;
   for (const auto& [key, slot] : tasks_) {
     stats.records_processed += slot.task->processed();
+    stats.records_produced += slot.task->produced();
+    stats.records_dropped += slot.task->dropped();
     stats.records_restored += slot.task->restored();
     stats.records_skipped += slot.task->skipped();
     stats.records_dead_lettered += slot.task->dead_lettered();

@@ -1,3 +1,4 @@
+#include <streamrun/base/ids.h>
 #include <streamrun/runtime/runtime_config.h>
 
 namespace streamrun::runtime {
@@ -10,7 +11,9 @@ const Property<std::string> RuntimeProperties::application_id{
      .type = ValueType::string,
      .default_value = std::nullopt,
      .doc = "Names the consumer group and prefixes internal topics; instances with the same id "
-            "share the work"}};
+            "share the work. Letters, digits, '.', '_' and '-' (it becomes part of topic names "
+            "and of the state directory's path)",
+     .validate = [](std::string_view id) { return invalid_topic_name(id); }}};
 
 const Property<std::int64_t> RuntimeProperties::num_threads{
     {.key = "num.threads",

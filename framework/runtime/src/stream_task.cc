@@ -39,7 +39,8 @@ StreamTask::StreamTask(const Topology& topology, TaskInfo info, kafka::Producer&
                        std::unique_ptr<state::TaskState> state,
                        std::chrono::milliseconds final_commit_timeout, ChangelogOptions changelog,
                        ErrorPolicy error_policy)
-    : state_(std::move(state)),
+    : stateful_(state != nullptr),
+      state_(std::move(state)),
       changelog_options_(std::move(changelog)),
       changelogs_(state_ ? changelogs_of(topology, info) : std::vector<StoreChangelog>()),
       instance_(
@@ -89,7 +90,13 @@ StreamTask::StreamTask(const Topology& topology, TaskInfo info, kafka::Producer&
   failure_handling_.dead_letter = [this](const RawRecord& letter, const std::string& topic) {
     write_dead_letter(letter, topic);
   };
-  if (state_) {
+  instance_.set_drop_listener(
+      [this](std::string_view node, std::string_view reason, const RecordOrigin& record) {
+        dropped_.fetch_add(1, std::memory_order_relaxed);
+        logger_->debug("task {}: operator '{}' dropped {}[{}] offset {}: {}", id(), node,
+                       record.topic, record.partition, record.offset, reason);
+      });
+  if (stateful_) {
     stored_offsets_ = state_->committed_offsets();
     changelog_ends_.assign(changelogs_.size(), 0);
   } else {
@@ -114,7 +121,9 @@ bool StreamTask::offer(kafka::Message& message) {
   return true;
 }
 
-void StreamTask::request_stop() {
+void StreamTask::request_stop(bool lost) {
+  if (lost)
+    lost_ = true;
   stop_requested_ = true;
   channel_.close();
 }
@@ -141,8 +150,12 @@ void StreamTask::run() {
       if (state_ && commit_due_.exchange(false))
         commit_state(/*final=*/false);
     }
-    if (state_ && !failed_)
+    if (state_ && lost_) {
+      // Another member may own the partition and write its changelog already: keep nothing.
+      state_->discard_uncommitted();
+    } else if (state_ && !failed_) {
       commit_state(/*final=*/true);  // what a revoke or a stop must keep
+    }
     instance_.close();
     // Release the RocksDB instance (and its lock) now: this object may live on until its last
     // delivery report, and the partition may come back to this process before that.
@@ -185,6 +198,8 @@ void StreamTask::commit_state(bool final, bool force) {
   }
   if (!force && processed == durable_ && !state_->has_uncommitted())
     return;
+  if (lost_)
+    return;  // the partition may be another member's now: its changelog is not ours to write
   std::map<std::string, std::int64_t> marker;
   for (const auto& [tp, offset] : processed)
     marker.emplace(position_key(tp), offset);
@@ -203,7 +218,7 @@ void StreamTask::commit_state(bool final, bool force) {
              changelogs_.front().topic_partition.partition.value(), kCommitMarkerKey, payload,
              std::span(&header, 1), std::nullopt},
             std::size_t{0});
-    if (!await_acknowledgements(final, deadline))
+    if (!await_acknowledgements(final, deadline) || lost_)
       return;
     std::lock_guard lock(progress_mutex_);
     for (std::size_t i = 0; i < changelogs_.size(); ++i) {
@@ -359,6 +374,21 @@ void StreamTask::write_dead_letter(const RawRecord& letter, const std::string& t
           std::nullopt);
 }
 
+void StreamTask::check(std::string_view topic, const std::optional<std::string>& key,
+                       const std::optional<std::string>& value, const RecordHeaders& headers) {
+  std::vector<kafka::HeaderView> header_views;
+  header_views.reserve(headers.size());
+  for (const auto& header : headers) {
+    header_views.push_back(
+        {header.key, header.value ? std::optional<std::string_view>(*header.value) : std::nullopt});
+  }
+  auto fits = producer_.check_size(
+      {topic, std::nullopt, key ? std::optional<std::string_view>(*key) : std::nullopt,
+       value ? std::optional<std::string_view>(*value) : std::nullopt, header_views, std::nullopt});
+  if (!fits)
+    throw std::length_error(fits.error().message());
+}
+
 void StreamTask::send(std::string_view topic, std::optional<std::string> key,
                       std::optional<std::string> value, const RecordHeaders& headers,
                       std::int64_t timestamp_ms, const RecordOrigin& /*origin*/) {
@@ -372,6 +402,7 @@ void StreamTask::send(std::string_view topic, std::optional<std::string> key,
       {topic, std::nullopt, key ? std::optional<std::string_view>(*key) : std::nullopt,
        value ? std::optional<std::string_view>(*value) : std::nullopt, header_views, timestamp_ms},
       std::nullopt);
+  produced_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void StreamTask::produce(const kafka::ProducerRecord& record,
@@ -394,7 +425,17 @@ void StreamTask::produce(const kafka::ProducerRecord& record,
       return;
     reports_pending_.fetch_sub(1);
     if (sent.error().code() != kafka::errc::queue_full) {
-      // Never sent, so never acknowledged: the sequence stays open and blocks commits past it.
+      // Never sent, so never to be acknowledged: give the sequence number back, or every commit
+      // after it would wait for it forever. Only this fiber takes sequence numbers, so it is
+      // still the last one.
+      {
+        std::lock_guard lock(progress_mutex_);
+        --next_sequence_;
+        acked_.pop_back();
+        sent_at_.pop_back();
+      }
+      if (sent.error().code() == kafka::errc::fatal)
+        throw InfrastructureError(sent.error().message());
       throw std::runtime_error(sent.error().message());
     }
     // The producer's queue is full: wait for the I/O fiber to serve deliveries. Never drop.
@@ -438,7 +479,7 @@ void StreamTask::fail(const std::string& reason) {
 }
 
 void StreamTask::mark_commit_point() {
-  if (state_) {
+  if (stateful_) {
     commit_due_ = true;
     // Wake the task if it waits for records; if the channel is full it is busy and will see
     // the flag after its current record.
@@ -457,7 +498,7 @@ void StreamTask::mark_commit_point() {
 }
 
 std::vector<kafka::PartitionOffset> StreamTask::take_committable() {
-  if (state_) {
+  if (stateful_) {
     // Only offsets stored with the state: Kafka's committed offset never runs ahead of it.
     std::map<TopicPartition, std::int64_t> durable;
     {
@@ -519,7 +560,7 @@ bool StreamTask::flushed() const {
 }
 
 std::vector<kafka::PartitionOffset> StreamTask::final_offsets() {
-  if (state_) {
+  if (stateful_) {
     committed_.clear();  // a final commit repeats what may have been refused before
     return take_committable();
   }

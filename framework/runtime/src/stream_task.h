@@ -80,8 +80,10 @@ class StreamTask final : public RecordCollector {
   [[nodiscard]] std::size_t bound() const noexcept { return bound_; }
   [[nodiscard]] std::size_t max_depth() const noexcept { return max_depth_.load(); }
   // Asks the task to stop after its in-flight record; buffered records are dropped (they are
-  // not committed, so whoever owns the partition next reads them again).
-  void request_stop();
+  // not committed, so whoever owns the partition next reads them again). A task whose
+  // partitions were lost (`lost`: another member may own them already) discards its
+  // uncommitted work and writes nothing more: no commit marker, no local commit.
+  void request_stop(bool lost = false);
   // Snapshots progress as a commit point (call every commit interval).
   void mark_commit_point();
   // Offsets that became committable since the last call.
@@ -104,6 +106,10 @@ class StreamTask final : public RecordCollector {
   [[nodiscard]] std::int64_t skipped() const noexcept { return skipped_.load(); }
   [[nodiscard]] std::int64_t dead_lettered() const noexcept { return dead_lettered_.load(); }
   [[nodiscard]] std::int64_t retries() const noexcept { return retries_.load(); }
+  // Outputs sent by sinks (not changelog entries or dead letters).
+  [[nodiscard]] std::int64_t produced() const noexcept { return produced_.load(); }
+  // Records operators dropped on purpose (null keys or values in keyed operators).
+  [[nodiscard]] std::int64_t dropped() const noexcept { return dropped_.load(); }
   // A record is waiting to be retried: the I/O fiber pauses the task's partitions meanwhile.
   [[nodiscard]] bool retrying() const noexcept { return retrying_.load(); }
 
@@ -114,6 +120,8 @@ class StreamTask final : public RecordCollector {
   void run();
 
   // RecordCollector: called by the task's sink operators, on the task fiber.
+  void check(std::string_view topic, const std::optional<std::string>& key,
+             const std::optional<std::string>& value, const RecordHeaders& headers) override;
   void send(std::string_view topic, std::optional<std::string> key,
             std::optional<std::string> value, const RecordHeaders& headers,
             std::int64_t timestamp_ms, const RecordOrigin& origin) override;
@@ -140,6 +148,9 @@ class StreamTask final : public RecordCollector {
   void acknowledge(std::uint64_t sequence, const kafka::DeliveryReport& report,
                    std::optional<std::size_t> changelog);
 
+  // Whether the task has state. Fixed at construction: state_ itself is released on the task
+  // fiber when it ends, while the I/O fiber still asks which commit rule applies.
+  const bool stateful_;
   // Before instance_: its operators use the stores.
   std::unique_ptr<state::TaskState> state_;
   ChangelogOptions changelog_options_;
@@ -156,6 +167,7 @@ class StreamTask final : public RecordCollector {
   std::atomic<std::size_t> depth_{0};
   std::atomic<std::size_t> max_depth_{0};
   std::atomic<bool> stop_requested_{false};
+  std::atomic<bool> lost_{false};
   std::atomic<bool> failed_{false};
   std::atomic<bool> finished_{false};
   std::atomic<bool> commit_due_{false};  // stateful: the I/O fiber asks for a commit
@@ -166,6 +178,8 @@ class StreamTask final : public RecordCollector {
   std::atomic<std::int64_t> skipped_{0};
   std::atomic<std::int64_t> dead_lettered_{0};
   std::atomic<std::int64_t> retries_{0};
+  std::atomic<std::int64_t> produced_{0};
+  std::atomic<std::int64_t> dropped_{0};
   FailureHandling failure_handling_;
   std::atomic<std::int64_t> restored_{0};
 

@@ -11,6 +11,7 @@
 
 #include <streamrun/base/errc.h>
 #include <streamrun/base/log.h>
+#include <streamrun/core/errors.h>
 #include <streamrun/state/task_state.h>
 
 namespace streamrun::state {
@@ -92,8 +93,8 @@ struct TaskState::Impl {
   }
 
   [[noreturn]] void fail_read(const std::string& store, const rocksdb::Status& status) const {
-    throw std::runtime_error(fmt::format("state store '{}' of task {} in '{}': read failed: {}",
-                                         store, task_id, directory.string(), status.ToString()));
+    throw InfrastructureError(fmt::format("state store '{}' of task {} in '{}': read failed: {}",
+                                          store, task_id, directory.string(), status.ToString()));
   }
 };
 

@@ -1,48 +1,105 @@
+#include <algorithm>
 #include <deque>
 #include <map>
+#include <set>
 #include <stdexcept>
 
+#include <streamrun/core/partitioner.h>
 #include <streamrun/testing/topology_test_driver.h>
 
 namespace streamrun::testing {
 
 class TopologyTestDriver::Impl final : public RecordCollector {
  public:
-  Impl(const Topology& topology, std::string application_id, std::int64_t start_time_ms)
-      : topology_(topology.resolved(application_id)), now_ms_(start_time_ms) {
+  Impl(const Topology& topology, Options options)
+      : now_ms_(options.start_time_ms),
+        topology_(topology.resolved(options.application_id)),
+        options_(std::move(options)) {
+    // Topics the topology writes and reads again are internal (repartition topics): as many
+    // partitions as the largest input, as the runtime creates them.
+    const auto sinks = topology_.sink_topics();
+    std::int32_t largest_input = 1;
+    for (const auto& topic : topology_.source_topics()) {
+      if (std::find(sinks.begin(), sinks.end(), topic) == sinks.end())
+        largest_input = std::max(largest_input, configured_partitions(topic));
+    }
+    for (const auto& topic : topology_.source_topics()) {
+      if (std::find(sinks.begin(), sinks.end(), topic) != sinks.end())
+        internal_partitions_[topic] = largest_input;
+    }
     for (int s = 0; s < topology_.subtopology_count(); ++s) {
-      for (const auto& name : topology_.stores(s)) {
-        stores_.emplace(name, std::make_unique<InMemoryKeyValueStore>(name));
+      const std::int32_t partitions = co_partitioned_count(s);
+      for (std::int32_t p = 0; p < partitions; ++p) {
+        auto& stores = stores_[{s, p}];
+        for (const auto& name : topology_.stores(s))
+          stores.emplace(name, std::make_unique<InMemoryKeyValueStore>(name));
+        tasks_.emplace(std::pair{s, p}, std::make_unique<TaskInstance>(
+                                            topology_, TaskInfo{options_.application_id, s, p},
+                                            *this, [this] { return now_ms_; },
+                                            [&stores](std::string_view name) -> KeyValueStore& {
+                                              return *stores.find(name)->second;
+                                            }));
       }
-      tasks_.push_back(std::make_unique<TaskInstance>(
-          topology_, TaskInfo{application_id, s, 0}, *this, [this] { return now_ms_; },
-          [this](std::string_view name) -> KeyValueStore& { return store(name); }));
     }
-  }
-
-  KeyValueStore& store(std::string_view name) {
-    auto it = stores_.find(name);
-    if (it == stores_.end()) {
-      throw std::invalid_argument("the topology has no state store '" + std::string(name) + "'");
-    }
-    return *it->second;
   }
 
   ~Impl() override {
-    for (auto& task : tasks_)
+    for (auto& [key, task] : tasks_)
       task->close();
+  }
+
+  std::int32_t partitions_of(std::string_view topic) const {
+    if (auto it = internal_partitions_.find(topic); it != internal_partitions_.end())
+      return it->second;
+    return configured_partitions(topic);
+  }
+
+  KeyValueStore& store(std::string_view name, std::optional<std::int32_t> partition) {
+    std::vector<KeyValueStore*> found;
+    std::vector<std::int32_t> partitions;
+    for (auto& [key, stores] : stores_) {
+      auto it = stores.find(name);
+      if (it == stores.end())
+        continue;
+      if (partition && key.second == *partition)
+        return *it->second;
+      found.push_back(it->second.get());
+      partitions.push_back(key.second);
+    }
+    if (found.empty() || partition) {
+      throw std::invalid_argument("the topology has no state store '" + std::string(name) + "'" +
+                                  (partition ? " in partition " + std::to_string(*partition) : ""));
+    }
+    if (found.size() > 1) {
+      throw std::invalid_argument("state store '" + std::string(name) + "' has an instance per " +
+                                  "partition (" + std::to_string(found.size()) +
+                                  "); name the partition");
+    }
+    return *found.front();
+  }
+
+  std::int64_t dropped() const {
+    std::int64_t total = 0;
+    for (const auto& [key, task] : tasks_)
+      total += task->dropped();
+    return total;
   }
 
   void send(std::string_view topic, std::optional<std::string> key,
             std::optional<std::string> value, const RecordHeaders& headers,
             std::int64_t timestamp_ms, const RecordOrigin& /*origin*/) override {
-    append(topic, {std::move(key), std::move(value), headers, timestamp_ms});
+    append(topic, {std::move(key), std::move(value), headers, timestamp_ms, -1});
   }
 
   void pipe(std::string_view topic, TestRecord record) {
     if (topology_.subtopology_of_topic(topic) < 0) {
       throw std::invalid_argument("no operator of the topology reads topic '" + std::string(topic) +
                                   "'");
+    }
+    if (record.partition >= partitions_of(topic)) {
+      throw std::invalid_argument("topic '" + std::string(topic) + "' has " +
+                                  std::to_string(partitions_of(topic)) + " partition(s); " +
+                                  std::to_string(record.partition) + " does not exist");
     }
     append(topic, std::move(record));
     if (running_)
@@ -56,19 +113,19 @@ class TopologyTestDriver::Impl final : public RecordCollector {
       }
     } reset{*this};
     while (!pending_.empty()) {
-      auto [task, topic_name, offset] = pending_.front();
+      auto [subtopology, topic_name, index] = pending_.front();
       pending_.pop_front();
       // A copy: processing may append to this very topic and move its records.
-      const TestRecord stored = topics_[topic_name].records[static_cast<std::size_t>(offset)];
+      const Stored stored = topics_[topic_name].records[index];
       RawRecord raw;
-      if (stored.key)
-        raw.key = *stored.key;
-      if (stored.value)
-        raw.value = *stored.value;
-      raw.headers = stored.headers;
-      raw.timestamp_ms = stored.timestamp_ms;
-      raw.origin = {topic_name, 0, offset};
-      tasks_[static_cast<std::size_t>(task)]->process(raw, handling_);
+      if (stored.record.key)
+        raw.key = *stored.record.key;
+      if (stored.record.value)
+        raw.value = *stored.record.value;
+      raw.headers = stored.record.headers;
+      raw.timestamp_ms = stored.record.timestamp_ms;
+      raw.origin = {topic_name, stored.record.partition, stored.offset};
+      tasks_.at({subtopology, stored.record.partition})->process(raw, handling_);
     }
   }
 
@@ -95,57 +152,105 @@ class TopologyTestDriver::Impl final : public RecordCollector {
 
   std::vector<TestRecord> read(std::string_view topic) {
     auto& stored = topics_[std::string(topic)];
-    std::vector<TestRecord> unread(
-        stored.records.begin() + static_cast<std::ptrdiff_t>(stored.read), stored.records.end());
+    std::vector<TestRecord> unread;
+    for (auto i = stored.read; i < stored.records.size(); ++i)
+      unread.push_back(stored.records[i].record);
     stored.read = stored.records.size();
     return unread;
   }
 
   const std::vector<TestRecord>& contents(std::string_view topic) {
-    return topics_[std::string(topic)].records;
+    auto& stored = topics_[std::string(topic)];
+    stored.contents.clear();
+    for (const auto& record : stored.records)
+      stored.contents.push_back(record.record);
+    return stored.contents;
   }
 
-  std::int64_t now_ms_;
+  std::int64_t now_ms_ = 0;
 
  private:
+  struct Stored {
+    TestRecord record;  // with the partition it was written to
+    std::int64_t offset = 0;
+  };
   struct StoredTopic {
-    std::vector<TestRecord> records;
+    std::vector<Stored> records;  // in the order written, over all partitions
+    std::map<std::int32_t, std::int64_t> next_offset;
+    std::int64_t next_null_key_partition = 0;
     std::size_t read = 0;
+    std::vector<TestRecord> contents;
   };
   struct Pending {
-    int task;
+    int subtopology;
     std::string topic;
-    std::int64_t offset;
+    std::size_t index;
   };
 
-  // Stores a record; a topic the topology reads (piped, or written by a sink and read again)
-  // queues the record for its task.
+  std::int32_t configured_partitions(std::string_view topic) const {
+    if (auto it = options_.partitions.find(topic); it != options_.partitions.end())
+      return it->second;
+    return options_.default_partitions;
+  }
+
+  // Task p of a sub-topology reads partition p of each of its topics: they must agree.
+  std::int32_t co_partitioned_count(int subtopology) const {
+    std::set<std::int32_t> counts;
+    std::string described;
+    for (const auto& topic : topology_.source_topics(subtopology)) {
+      counts.insert(partitions_of(topic));
+      described += (described.empty() ? "'" : " and '") + topic + "' (" +
+                   std::to_string(partitions_of(topic)) + " partitions)";
+    }
+    if (counts.size() > 1) {
+      throw std::invalid_argument("topics " + described + " are read together by sub-topology " +
+                                  std::to_string(subtopology) +
+                                  " (a join, or one stream of several topics) but are not "
+                                  "co-partitioned: they need the same partition count");
+    }
+    return counts.empty() ? 1 : *counts.begin();
+  }
+
+  // Stores a record in the partition its key maps to (or the one it names); a topic the
+  // topology reads queues the record for the task of that partition.
   void append(std::string_view topic, TestRecord record) {
     auto& stored = topics_[std::string(topic)];
-    stored.records.push_back(std::move(record));
-    const int task = topology_.subtopology_of_topic(topic);
-    if (task >= 0) {
-      pending_.push_back(
-          {task, std::string(topic), static_cast<std::int64_t>(stored.records.size() - 1)});
+    const std::int32_t partitions = partitions_of(topic);
+    if (record.partition < 0) {
+      record.partition =
+          record.key ? partition_for_key(*record.key, partitions)
+                     : static_cast<std::int32_t>(stored.next_null_key_partition++ % partitions);
     }
+    const std::int64_t offset = stored.next_offset[record.partition]++;
+    stored.records.push_back({std::move(record), offset});
+    const int subtopology = topology_.subtopology_of_topic(topic);
+    if (subtopology >= 0)
+      pending_.push_back({subtopology, std::string(topic), stored.records.size() - 1});
   }
 
   Topology topology_;
-  // Every topic has one partition, so every store has one instance. Declared before the tasks,
-  // whose operators point at them.
-  std::map<std::string, std::unique_ptr<InMemoryKeyValueStore>, std::less<>> stores_;
-  std::vector<std::unique_ptr<TaskInstance>> tasks_;
+  Options options_;
+  std::map<std::string, std::int32_t, std::less<>> internal_partitions_;
+  // One set of stores per task; declared before the tasks, whose operators point at them.
+  std::map<std::pair<int, std::int32_t>,
+           std::map<std::string, std::unique_ptr<InMemoryKeyValueStore>, std::less<>>>
+      stores_;
+  std::map<std::pair<int, std::int32_t>, std::unique_ptr<TaskInstance>> tasks_;
   std::map<std::string, StoredTopic, std::less<>> topics_;
   std::deque<Pending> pending_;
   bool running_ = false;
   FailureHandling handling_;
 };
 
-TopologyTestDriver::TopologyTestDriver(const Topology& topology, std::string application_id,
-                                       std::int64_t start_time_ms)
-    : impl_(std::make_unique<Impl>(topology, std::move(application_id), start_time_ms)) {
+TopologyTestDriver::TopologyTestDriver(const Topology& topology, Options options)
+    : impl_(std::make_unique<Impl>(topology, std::move(options))) {
   impl_->set_error_policy(ErrorPolicy::fail());
 }
+
+TopologyTestDriver::TopologyTestDriver(const Topology& topology, std::string application_id,
+                                       std::int64_t start_time_ms)
+    : TopologyTestDriver(topology, Options{.application_id = std::move(application_id),
+                                           .start_time_ms = start_time_ms}) {}
 
 void TopologyTestDriver::set_error_policy(ErrorPolicy policy) {
   impl_->set_error_policy(std::move(policy));
@@ -153,6 +258,10 @@ void TopologyTestDriver::set_error_policy(ErrorPolicy policy) {
 
 std::int64_t TopologyTestDriver::skipped() const {
   return impl_->skipped_;
+}
+
+std::int64_t TopologyTestDriver::dropped() const {
+  return impl_->dropped();
 }
 
 TopologyTestDriver::~TopologyTestDriver() = default;
@@ -177,8 +286,9 @@ std::int64_t TopologyTestDriver::now_ms() const {
   return impl_->now_ms_;
 }
 
-KeyValueStore& TopologyTestDriver::store(std::string_view name) {
-  return impl_->store(name);
+KeyValueStore& TopologyTestDriver::store(std::string_view name,
+                                         std::optional<std::int32_t> partition) {
+  return impl_->store(name, partition);
 }
 
 }  // namespace streamrun::testing

@@ -5,6 +5,7 @@
 #include <functional>
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace streamrun {
@@ -35,6 +36,11 @@ struct TopicPartition {
 
 // "orders[3]" — the form every log line and error message uses.
 std::string to_string(const TopicPartition& tp);
+
+// Why `name` cannot be a Kafka topic name (empty when it can): Kafka allows 1 to 249 of
+// [a-zA-Z0-9._-], and not "." or "..". Names the streamrun derives topics from (application.id,
+// store and operator names) are held to the same rule, which also keeps them safe as paths.
+[[nodiscard]] std::string invalid_topic_name(std::string_view name);
 
 inline std::ostream& operator<<(std::ostream& os, const TopicPartition& tp) {
   return os << to_string(tp);

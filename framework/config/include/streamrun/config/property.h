@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,6 +24,8 @@ struct PropertySpec {
   std::optional<std::int64_t> max;
   std::vector<std::string> choices;  // for ValueType::choice
   bool secret = false;               // never printed
+  // Further rule for a value of the right type: why it is not acceptable, or empty when it is.
+  std::function<std::string(std::string_view value)> validate;
 };
 
 // A typed handle on a declared property; Config::get(property) returns a T.

@@ -28,4 +28,13 @@ class OperatorFailure : public std::runtime_error {
   std::exception_ptr cause_;
 };
 
+// A failure of the infrastructure under a task, not of the record it was processing: a state
+// store that cannot be read or written, a producer that can no longer send (fenced, fatal
+// client error). Never retried, skipped or dead-lettered: it fails the task, and nothing after
+// the task's last durable commit is committed. Operators let it pass through unchanged.
+class InfrastructureError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 }  // namespace streamrun

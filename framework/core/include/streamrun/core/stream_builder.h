@@ -453,7 +453,8 @@ KGroupedStream<K, V> KStream<K, V>::group_by_key(Serdes<K, V> serdes, std::strin
       std::string(detail::kApplicationIdPlaceholder) + "-" + name + "-repartition";
   builder_->add_node("sink", name + "-sink", {node_}, {topic},
                      [topic, serdes](const std::string& node_name) {
-                       return std::make_unique<detail::SinkNode<K, V>>(node_name, topic, serdes);
+                       return std::make_unique<detail::SinkNode<K, V>>(node_name, topic, serdes,
+                                                                       /*drop_null_keys=*/true);
                      });
   const int source =
       builder_->add_node("source", name, {}, {topic}, [serdes](const std::string& node_name) {

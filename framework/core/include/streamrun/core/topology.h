@@ -84,6 +84,9 @@ enum class RecordOutcome { processed, skipped, dead_lettered };
 class TaskInstance {
  public:
   using StoreProvider = std::function<KeyValueStore&(std::string_view name)>;
+  // Told when an operator drops a record on purpose (null key or value in a keyed operator).
+  using DropListener = std::function<void(std::string_view node, std::string_view reason,
+                                          const RecordOrigin& record)>;
 
   // `topology` must be resolved for info.application_id; `stores` gives the task's stores.
   TaskInstance(const Topology& topology, TaskInfo info, RecordCollector& collector,
@@ -94,9 +97,12 @@ class TaskInstance {
 
   [[nodiscard]] const TaskInfo& info() const noexcept;
 
-  // Runs one input record through the operators. Throws OperatorFailure when an operator or a
-  // serde fails on it; the record's store writes are undone first, and the task stays usable
-  // for the next record. (Outputs it sent before failing stay sent.)
+  // Runs one input record through the operators; every source reading its topic sees it. Its
+  // outputs reach the collector only once it has gone through every operator. Throws
+  // OperatorFailure when an operator or a serde fails on it, or the collector refuses one of
+  // its outputs: the record's store writes are undone and its held outputs dropped first, and
+  // the task stays usable for the next record. InfrastructureError passes through (the task
+  // cannot go on).
   void process(const RawRecord& record);
 
   // process() under the error policies: the failing operator's own, else
@@ -107,12 +113,17 @@ class TaskInstance {
   // Calls close() on every operator, once.
   void close();
 
+  // Records operators dropped on purpose so far (see DropListener).
+  [[nodiscard]] std::int64_t dropped() const noexcept;
+  void set_drop_listener(DropListener listener);
+
  private:
   class Environment;
   std::unique_ptr<Environment> environment_;
   std::vector<std::unique_ptr<detail::NodeInstance>> nodes_;
   std::vector<std::pair<std::string, detail::SourceInstance*>> sources_;
-  std::map<std::string, ErrorPolicy, std::less<>> policies_;  // operator -> its own policy
+  std::map<std::string, std::string, std::less<>> sink_of_topic_;  // topic -> a sink writing it
+  std::map<std::string, ErrorPolicy, std::less<>> policies_;       // operator -> its own policy
   bool closed_ = false;
 };
 

@@ -49,6 +49,11 @@ class Producer {
   // again (never drop). Any other error means the record can never be sent as it is.
   [[nodiscard]] Result<void> send(const ProducerRecord& record, DeliveryCallback on_delivery = {});
 
+  // errc::record_too_large when send() would refuse `record` at once for its size: key, value
+  // and headers with the record format's overhead over the producer's message.max.bytes (the
+  // rule librdkafka applies). Cheap; no I/O.
+  [[nodiscard]] Result<void> check_size(const ProducerRecord& record) const;
+
   // Serves delivery reports; returns how many were served. timeout 0 never blocks.
   int poll(std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
 

@@ -16,7 +16,8 @@ struct ApplicationStats {
   std::int64_t records_skipped = 0;        // failed records dropped by a skip policy
   std::int64_t records_dead_lettered = 0;  // failed records written to a dead-letter topic
   std::int64_t retries = 0;                // attempts after a record's first
-  std::int64_t records_produced = 0;
+  std::int64_t records_produced = 0;       // outputs sent by sinks (not changelogs, dead letters)
+  std::int64_t records_dropped = 0;  // dropped on purpose: null keys/values in keyed operators
   std::int64_t commits = 0;
   std::int64_t commit_failures = 0;
   bool last_commit_ok = true;          // the most recent commit (e.g. the final one) succeeded
@@ -36,8 +37,8 @@ struct ApplicationStats {
 // Lifecycle: create() validates the configuration and the cluster's reachability; run() blocks
 // until stop() is called (from any thread) or, with handle_signals, SIGINT/SIGTERM arrives —
 // a second signal exits the process at once. run() returns an error when a task failed.
-// Threads: run() uses the calling thread plus num.threads - 1 workers; nothing runs before or
-// after it.
+// Threads: run() starts num.threads worker threads (they run the I/O fiber and the task
+// fibers) and blocks the calling thread until they end; nothing runs before or after it.
 class Application {
  public:
   struct Options {

@@ -10,11 +10,16 @@
 //   EXPECT_EQ(sizes.read_key_values(), (std::vector<KeyValue<std::string, std::int64_t>>{{"k",
 //   5}}));
 //
-// Every topic has one partition; each sub-topology runs as one task. A record that makes an
-// operator fail throws OperatorFailure out of pipe().
+// Topics have partitions, as on a broker: one unless Options::partitions says otherwise. A record
+// goes to the partition the producer's partitioner picks for its key (murmur2, as Kafka's
+// clients do; null keys go round-robin), and each sub-topology runs one task per partition, with
+// its own store instances — so a test sees what a key change, a repartition or a join does on
+// the broker. Topics read together (a join) must have as many partitions as each other, as in
+// the runtime. A record that makes an operator fail throws OperatorFailure out of pipe().
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -33,6 +38,8 @@ struct TestRecord {
   std::optional<std::string> value;
   RecordHeaders headers;
   std::int64_t timestamp_ms = 0;
+  // Piped: -1 lets the partitioner choose. Read back: the partition it was written to.
+  std::int32_t partition = -1;
 };
 
 template <typename K, typename V>
@@ -42,6 +49,18 @@ class TestOutputTopic;
 
 class TopologyTestDriver {
  public:
+  struct Options {
+    std::string application_id = "test-app";
+    std::int64_t start_time_ms = 0;
+    // Partitions per topic; a topic not named here has `default_partitions`. Repartition
+    // topics get as many as the largest input topic, as the runtime creates them.
+    std::map<std::string, std::int32_t, std::less<>> partitions;
+    std::int32_t default_partitions = 1;
+  };
+
+  // Throws std::invalid_argument when topics a sub-topology reads together have different
+  // partition counts.
+  TopologyTestDriver(const Topology& topology, Options options);
   explicit TopologyTestDriver(const Topology& topology, std::string application_id = "test-app",
                               std::int64_t start_time_ms = 0);
   ~TopologyTestDriver();
@@ -65,8 +84,12 @@ class TopologyTestDriver {
   [[nodiscard]] const std::vector<TestRecord>& topic_contents(std::string_view topic) const;
 
   // A state store of the topology, to look at (or seed) in tests. Keys and values are serialized
-  // with the serdes the operator was given.
-  [[nodiscard]] KeyValueStore& store(std::string_view name);
+  // with the serdes the operator was given. Each task (partition) has its own instance: without
+  // `partition`, the store's tasks must have one partition (else std::invalid_argument).
+  [[nodiscard]] KeyValueStore& store(std::string_view name,
+                                     std::optional<std::int32_t> partition = std::nullopt);
+  // Records that operators dropped on purpose (null keys or values in keyed operators).
+  [[nodiscard]] std::int64_t dropped() const;
 
   // The pipeline's policy for failing records (default: fail, i.e. pipe() throws the
   // OperatorFailure). Retries advance the driver's clock by their backoff (jitter fixed at half
@@ -117,11 +140,14 @@ class TestOutputTopic {
   std::vector<Record<K, V>> read_records() {
     std::vector<Record<K, V>> records;
     for (auto& raw : driver_->read_raw(topic_)) {
+      // Where it was written: tests of partitioning look at origin.partition.
+      const RecordOrigin origin{topic_, raw.partition, -1};
       Record<K, V> record;
       record.key = serdes_.key.deserialize(raw.key);
       record.value = serdes_.value.deserialize(raw.value);
       record.headers = std::move(raw.headers);
       record.timestamp_ms = raw.timestamp_ms;
+      record.origin = origin;
       records.push_back(std::move(record));
     }
     return records;

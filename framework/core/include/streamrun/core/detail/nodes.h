@@ -4,6 +4,7 @@
 // Included by stream_builder.h; not for direct use.
 
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <typeinfo>
@@ -28,7 +29,27 @@ class TaskEnvironment {
   [[nodiscard]] virtual RecordCollector& collector() = 0;
   // The task's instance of a store the topology declared.
   [[nodiscard]] virtual KeyValueStore& store(std::string_view name) = 0;
+  // An operator dropped a record on purpose (a keyed operator got a null key, an aggregation a
+  // null value): counted in the task's metrics and logged at debug level.
+  virtual void record_dropped(std::string_view node, std::string_view reason) = 0;
 };
+
+template <typename T>
+inline constexpr bool kIsOptional = false;
+template <typename T>
+inline constexpr bool kIsOptional<std::optional<T>> = true;
+
+// Whether a typed value stands for null: an empty std::optional. Other types cannot be null;
+// their serde decides what a null on the wire reads as (serdes::string(): "").
+template <typename T>
+[[nodiscard]] bool is_null(const T& value) {
+  if constexpr (kIsOptional<T>) {
+    return !value.has_value();
+  } else {
+    static_cast<void>(value);
+    return false;
+  }
+}
 
 // Topic names that start with this are internal to the application and are prefixed with its
 // application.id when the topology runs (repartition and changelog topics).
@@ -59,13 +80,16 @@ class NodeInstance {
   [[nodiscard]] TaskEnvironment& environment() const { return *environment_; }
 
   // Runs `body`, turning any exception it throws into an OperatorFailure naming this node
-  // (an OperatorFailure from further downstream passes through unchanged).
+  // (an OperatorFailure from further downstream and an InfrastructureError pass through
+  // unchanged).
   template <typename Body>
   void guarded(Body&& body) {
     try {
       body();
     } catch (const OperatorFailure&) {
       throw;
+    } catch (const InfrastructureError&) {
+      throw;  // not the record's fault: fails the task
     } catch (...) {
       throw OperatorFailure::from_current(name_);
     }
@@ -143,11 +167,16 @@ class SourceNode final : public SourceInstance, public Output<K, V> {
   Serdes<K, V> serdes_;
 };
 
+// Writes records to a topic. A repartition sink (`drop_null_keys`) drops records whose key is
+// null: the keyed operator after it would drop them anyway, and a null key has no partition.
 template <typename K, typename V>
 class SinkNode final : public Input<K, V> {
  public:
-  SinkNode(std::string name, std::string topic, Serdes<K, V> serdes)
-      : NodeInstance(std::move(name)), topic_(std::move(topic)), serdes_(std::move(serdes)) {}
+  SinkNode(std::string name, std::string topic, Serdes<K, V> serdes, bool drop_null_keys = false)
+      : NodeInstance(std::move(name)),
+        topic_(std::move(topic)),
+        serdes_(std::move(serdes)),
+        drop_null_keys_(drop_null_keys) {}
 
   void init(TaskEnvironment& environment) override {
     NodeInstance::init(environment);
@@ -161,6 +190,10 @@ class SinkNode final : public Input<K, V> {
   void receive(Record<K, V>&& record) override {
     this->guarded([&] {
       auto key = serdes_.key.serialize(record.key);
+      if (!key && drop_null_keys_) {
+        this->environment().record_dropped(this->name(), "null key before a keyed operator");
+        return;
+      }
       auto value = serdes_.value.serialize(record.value);
       this->environment().collector().send(topic_, std::move(key), std::move(value), record.headers,
                                            record.timestamp_ms, record.origin);
@@ -170,6 +203,7 @@ class SinkNode final : public Input<K, V> {
  private:
   std::string topic_;
   Serdes<K, V> serdes_;
+  bool drop_null_keys_;
 };
 
 // A stateless operator defined by a function of (record, emit).
@@ -235,6 +269,11 @@ std::optional<V> read_stored(const KeyValueStore& store, std::string_view raw_ke
 // A keyed aggregate: folds each record into the current aggregate of its key — kept in a store
 // under the serialized key — and emits the new aggregate.
 // Fold: VA(const K&, const V&, std::optional<VA> current).
+//
+// As in Kafka Streams, a record whose key is null (serializes to null) or whose value is null
+// (an empty std::optional) is dropped and counted. An aggregate that serializes to null (an
+// adder returning an empty std::optional) deletes the key: the store forgets it, the changelog
+// and downstream get a tombstone, and the key's next record starts from the initializer.
 template <typename K, typename V, typename VA, typename Fold>
 class AggregateNode final : public Input<K, V>, public Output<K, VA> {
  public:
@@ -254,15 +293,28 @@ class AggregateNode final : public Input<K, V>, public Output<K, VA> {
   void receive(Record<K, V>&& record) override {
     std::optional<Record<K, VA>> out;
     this->guarded([&] {
-      const auto raw_key = key_serde_.serialize(record.key).value_or(std::string());
-      std::optional<VA> current = read_stored(*store_, raw_key, value_serde_);
+      const auto raw_key = key_serde_.serialize(record.key);
+      if (!raw_key) {
+        this->environment().record_dropped(this->name(), "null key");
+        return;
+      }
+      if (is_null(record.value)) {
+        this->environment().record_dropped(this->name(), "null value");
+        return;
+      }
+      std::optional<VA> current = read_stored(*store_, *raw_key, value_serde_);
       VA aggregate =
           fold_(std::as_const(record.key), std::as_const(record.value), std::move(current));
-      store_->put(raw_key, value_serde_.serialize(aggregate).value_or(std::string()));
+      if (auto raw_aggregate = value_serde_.serialize(aggregate)) {
+        store_->put(*raw_key, *raw_aggregate);
+      } else {
+        store_->remove(*raw_key);
+      }
       K key = record.key;
       out = std::move(record).template with<K, VA>(std::move(key), std::move(aggregate));
     });
-    this->emit(std::move(*out));
+    if (out)
+      this->emit(std::move(*out));
   }
 
  private:
@@ -274,7 +326,8 @@ class AggregateNode final : public Input<K, V>, public Output<K, VA> {
 };
 
 // Reads a table's topic: keeps the latest value per key in its store (as the topic's bytes) and
-// passes updates on; a null value removes the key and is not passed on.
+// passes updates on; a null value removes the key and is not passed on. A record with a null
+// key cannot belong to any key: it is dropped and counted, as in Kafka Streams.
 template <typename K, typename V>
 class TableSourceNode final : public SourceInstance, public Output<K, V> {
  public:
@@ -291,9 +344,13 @@ class TableSourceNode final : public SourceInstance, public Output<K, V> {
   void receive_raw(const RawRecord& raw) override {
     Record<K, V> record;
     bool removed = false;
+    if (!raw.key) {
+      environment().record_dropped(name(), "null key");
+      return;
+    }
     guarded([&] {
       record.key = serdes_.key.deserialize(raw.key);
-      const std::string raw_key(raw.key.value_or(std::string_view()));
+      const std::string raw_key(*raw.key);
       if (!raw.value) {
         store_->remove(raw_key);
         removed = true;
@@ -318,7 +375,9 @@ class TableSourceNode final : public SourceInstance, public Output<K, V> {
 };
 
 // Looks each record's key up in a table's store and emits `joiner(value, table value)`; an
-// inner join drops records whose key is absent, a left join passes std::nullopt.
+// inner join drops records whose key is absent, a left join passes std::nullopt. A null key
+// matches nothing (not even the empty key): an inner join drops the record (counted), a left
+// join passes it with std::nullopt.
 template <typename K, typename V, typename VT, typename VR, typename Joiner, bool Left>
 class JoinNode final : public Input<K, V>, public Output<K, VR> {
  public:
@@ -336,8 +395,15 @@ class JoinNode final : public Input<K, V>, public Output<K, VR> {
   void receive(Record<K, V>&& record) override {
     std::optional<Record<K, VR>> out;
     this->guarded([&] {
-      const auto raw_key = table_serdes_.key.serialize(record.key).value_or(std::string());
-      const std::optional<VT> table_value = read_stored(*store_, raw_key, table_serdes_.value);
+      const auto raw_key = table_serdes_.key.serialize(record.key);
+      const std::optional<VT> table_value =
+          raw_key ? read_stored(*store_, *raw_key, table_serdes_.value) : std::nullopt;
+      if constexpr (!Left) {
+        if (!raw_key) {
+          this->environment().record_dropped(this->name(), "null key");
+          return;
+        }
+      }
       if constexpr (Left) {
         VR joined = joiner_(std::as_const(record.value), std::as_const(table_value));
         K key = record.key;
