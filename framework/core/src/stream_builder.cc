@@ -11,17 +11,18 @@ int StreamBuilder::add_node(
   const int id = static_cast<int>(nodes_.size());
   if (name.empty())
     name = kind + "-" + std::to_string(id);
-  if (!names_.insert(name).second) {
+  if (names_.contains(name)) {
     throw std::invalid_argument("operator name '" + name + "' is used twice in the topology");
   }
   if ((kind == "source" || kind == "table") && topics.empty()) {
     throw std::invalid_argument("source '" + name + "' reads no topic");
   }
   for (std::size_t i = 0; i < topics.size(); ++i) {
-    std::string_view concrete = topics[i];
+    // An internal topic's application.id prefix is checked with the configuration.
+    std::string concrete = topics[i];
     if (concrete.starts_with(detail::kApplicationIdPlaceholder))
-      concrete.remove_prefix(detail::kApplicationIdPlaceholder.size());  // checked with the id
-    if (auto invalid = invalid_topic_name(concrete.empty() ? "x" : concrete); !invalid.empty())
+      concrete = "app" + concrete.substr(detail::kApplicationIdPlaceholder.size());
+    if (auto invalid = invalid_topic_name(concrete); !invalid.empty())
       throw std::invalid_argument("operator '" + name + "': topic '" + topics[i] + "' " + invalid);
     if (std::find(topics.begin(), topics.begin() + static_cast<std::ptrdiff_t>(i), topics[i]) !=
         topics.begin() + static_cast<std::ptrdiff_t>(i)) {
@@ -29,6 +30,7 @@ int StreamBuilder::add_node(
                                   "' twice; each record would be read twice");
     }
   }
+  names_.insert(name);  // only once the operator is sure to be added
   NodeSpec spec;
   spec.id = id;
   spec.name = name;
