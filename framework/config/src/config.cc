@@ -235,6 +235,7 @@ Result<Config> Config::load(const Properties& properties, const ConfigDef& def,
                             const PassthroughSchema* passthrough) {
   Config config;
   std::vector<std::string> problems;
+  std::set<std::string> given_but_invalid;  // reported once, not again as missing
 
   std::vector<std::string> known_keys;
   for (const auto* spec : def.specs())
@@ -255,6 +256,7 @@ Result<Config> Config::load(const Properties& properties, const ConfigDef& def,
             fmt::format("{}: invalid value {} for '{}': {}", where,
                         spec->secret ? std::string("(redacted)") : fmt::format("'{}'", entry.value),
                         entry.key, *problem));
+        given_but_invalid.insert(entry.key);
         continue;
       }
       config.declared_[entry.key] = entry.value;
@@ -288,7 +290,8 @@ Result<Config> Config::load(const Properties& properties, const ConfigDef& def,
   }
 
   for (const auto* spec : def.specs()) {
-    if (!spec->default_value && !config.declared_.contains(spec->key)) {
+    if (!spec->default_value && !config.declared_.contains(spec->key) &&
+        !given_but_invalid.contains(spec->key)) {
       problems.push_back(
           fmt::format("missing required configuration '{}': {}", spec->key, spec->doc));
     }

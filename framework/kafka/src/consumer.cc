@@ -154,8 +154,7 @@ Consumer::~Consumer() {
   impl_->consumer_queue.reset();
 }
 
-Result<std::unique_ptr<Consumer>> Consumer::create(const ClientProperties& properties,
-                                                   RebalanceListener* listener) {
+Result<void> Consumer::validate(const ClientProperties& properties) {
   for (const char* key : {"enable.auto.commit", "enable.auto.offset.store"}) {
     if (auto it = properties.find(key); it != properties.end() && it->second != "false") {
       return Error(errc::invalid_config,
@@ -168,6 +167,16 @@ Result<std::unique_ptr<Consumer>> Consumer::create(const ClientProperties& prope
     return Error(errc::invalid_config,
                  "consumer property 'group.id' is required (the application id names the group)");
   }
+  Impl scratch;
+  if (auto conf = scratch.make_conf(consumer_defaults(), properties); !conf)
+    return conf.error();
+  return {};
+}
+
+Result<std::unique_ptr<Consumer>> Consumer::create(const ClientProperties& properties,
+                                                   RebalanceListener* listener) {
+  if (auto valid = validate(properties); !valid)
+    return valid.error();
   auto impl = std::make_unique<Impl>();
   impl->listener = listener;
   auto conf = impl->make_conf(consumer_defaults(), properties);

@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <streamrun/base/log.h>
 #include <streamrun/kafka/producer.h>
@@ -96,6 +97,13 @@ Producer::~Producer() {
   rd_kafka_purge(impl_->rk.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
   // Serves the purge reports so that every callback is released.
   static_cast<void>(rd_kafka_flush(impl_->rk.get(), 1000));
+}
+
+Result<void> Producer::validate(const ClientProperties& properties) {
+  Impl scratch;
+  if (auto conf = scratch.make_conf(producer_defaults(), properties); !conf)
+    return conf.error();
+  return {};
 }
 
 Result<std::unique_ptr<Producer>> Producer::create(const ClientProperties& properties) {
@@ -241,43 +249,132 @@ Result<std::map<std::string, int>> Producer::list_topics(std::chrono::millisecon
 }
 
 Result<void> Producer::create_topic(const NewTopic& spec, std::chrono::milliseconds timeout) {
+  auto created = create_topics({spec}, timeout);
+  if (!created)
+    return created.error();
+  if (auto it = created->find(spec.name); it != created->end() && it->second)
+    return *it->second;
+  return {};
+}
+
+namespace {
+
+using AdminOptionsHandle =
+    std::unique_ptr<rd_kafka_AdminOptions_t, decltype(&rd_kafka_AdminOptions_destroy)>;
+using EventHandle = std::unique_ptr<rd_kafka_event_t, decltype(&rd_kafka_event_destroy)>;
+
+AdminOptionsHandle admin_options(rd_kafka_t* rk, rd_kafka_admin_op_t op,
+                                 std::chrono::milliseconds timeout) {
+  AdminOptionsHandle options(rd_kafka_AdminOptions_new(rk, op), &rd_kafka_AdminOptions_destroy);
   char errstr[512];
-  std::unique_ptr<rd_kafka_NewTopic_t, decltype(&rd_kafka_NewTopic_destroy)> topic(
-      rd_kafka_NewTopic_new(spec.name.c_str(), spec.partitions, spec.replication_factor, errstr,
-                            sizeof errstr),
-      &rd_kafka_NewTopic_destroy);
-  if (!topic)
-    return Error(errc::invalid_config, fmt::format("topic '{}': {}", spec.name, errstr));
-  for (const auto& [key, value] : spec.configs) {
-    if (auto err = rd_kafka_NewTopic_set_config(topic.get(), key.c_str(), value.c_str()); err)
-      return make_error(err, fmt::format("topic '{}' config '{}'", spec.name, key));
-  }
-  QueueHandle queue(rd_kafka_queue_new(impl_->rk.get()));
-  std::unique_ptr<rd_kafka_AdminOptions_t, decltype(&rd_kafka_AdminOptions_destroy)> options(
-      rd_kafka_AdminOptions_new(impl_->rk.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS),
-      &rd_kafka_AdminOptions_destroy);
   static_cast<void>(rd_kafka_AdminOptions_set_request_timeout(
       options.get(), static_cast<int>(timeout.count()), errstr, sizeof errstr));
-  rd_kafka_NewTopic_t* topics[] = {topic.get()};
-  rd_kafka_CreateTopics(impl_->rk.get(), topics, 1, options.get(), queue.get());
-  // The event arrives within the request timeout; wait a little longer than it.
-  std::unique_ptr<rd_kafka_event_t, decltype(&rd_kafka_event_destroy)> event(
-      rd_kafka_queue_poll(queue.get(), static_cast<int>(timeout.count()) + 1000),
-      &rd_kafka_event_destroy);
-  const auto what = fmt::format("create topic '{}' ({} partitions)", spec.name, spec.partitions);
+  return options;
+}
+
+// Waits for an admin request's answer: within the request timeout, plus a little.
+Result<EventHandle> await_admin_result(rd_kafka_queue_t* queue, std::chrono::milliseconds timeout,
+                                       const std::string& what) {
+  EventHandle event(rd_kafka_queue_poll(queue, static_cast<int>(timeout.count()) + 1000),
+                    &rd_kafka_event_destroy);
   if (!event)
     return Error(errc::timed_out, what + ": no answer");
   if (auto err = rd_kafka_event_error(event.get()); err)
     return make_error(err, what);
-  const auto* result = rd_kafka_event_CreateTopics_result(event.get());
+  return event;
+}
+
+}  // namespace
+
+Result<std::map<std::string, std::optional<Error>>> Producer::create_topics(
+    const std::vector<NewTopic>& specs, std::chrono::milliseconds timeout) {
+  std::map<std::string, std::optional<Error>> outcome;
+  if (specs.empty())
+    return outcome;
+  char errstr[512];
+  std::vector<std::unique_ptr<rd_kafka_NewTopic_t, decltype(&rd_kafka_NewTopic_destroy)>> topics;
+  std::vector<rd_kafka_NewTopic_t*> raw;
+  std::vector<std::string> names;
+  for (const auto& spec : specs) {
+    topics.emplace_back(rd_kafka_NewTopic_new(spec.name.c_str(), spec.partitions,
+                                              spec.replication_factor, errstr, sizeof errstr),
+                        &rd_kafka_NewTopic_destroy);
+    if (!topics.back())
+      return Error(errc::invalid_config, fmt::format("topic '{}': {}", spec.name, errstr));
+    for (const auto& [key, value] : spec.configs) {
+      if (auto err = rd_kafka_NewTopic_set_config(topics.back().get(), key.c_str(), value.c_str());
+          err) {
+        return make_error(err, fmt::format("topic '{}' config '{}'", spec.name, key));
+      }
+    }
+    raw.push_back(topics.back().get());
+    names.push_back(spec.name);
+  }
+  QueueHandle queue(rd_kafka_queue_new(impl_->rk.get()));
+  auto options = admin_options(impl_->rk.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS, timeout);
+  rd_kafka_CreateTopics(impl_->rk.get(), raw.data(), raw.size(), options.get(), queue.get());
+  auto event = await_admin_result(queue.get(), timeout,
+                                  fmt::format("create topics {}", fmt::join(names, ", ")));
+  if (!event)
+    return event.error();
+  const auto* result = rd_kafka_event_CreateTopics_result(event->get());
   std::size_t count = 0;
   const auto* const* results = rd_kafka_CreateTopics_result_topics(result, &count);
   for (std::size_t i = 0; i < count; ++i) {
+    const std::string name = rd_kafka_topic_result_name(results[i]);
     const auto err = rd_kafka_topic_result_error(results[i]);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
-      return make_error(err, what);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+      outcome[name] = std::nullopt;
+    } else {
+      const char* message = rd_kafka_topic_result_error_string(results[i]);
+      outcome[name] = make_error(err, fmt::format("create topic '{}'{}", name,
+                                                  message ? std::string(": ") + message : ""));
+    }
   }
-  return {};
+  return outcome;
+}
+
+Result<std::map<std::string, std::map<std::string, std::string>>> Producer::describe_topic_configs(
+    const std::vector<std::string>& topics, std::chrono::milliseconds timeout) {
+  std::map<std::string, std::map<std::string, std::string>> described;
+  if (topics.empty())
+    return described;
+  using ResourceHandle =
+      std::unique_ptr<rd_kafka_ConfigResource_t, decltype(&rd_kafka_ConfigResource_destroy)>;
+  std::vector<ResourceHandle> resources;
+  std::vector<rd_kafka_ConfigResource_t*> raw;
+  for (const auto& topic : topics) {
+    resources.emplace_back(rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str()),
+                           &rd_kafka_ConfigResource_destroy);
+    raw.push_back(resources.back().get());
+  }
+  QueueHandle queue(rd_kafka_queue_new(impl_->rk.get()));
+  auto options = admin_options(impl_->rk.get(), RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS, timeout);
+  rd_kafka_DescribeConfigs(impl_->rk.get(), raw.data(), raw.size(), options.get(), queue.get());
+  auto event =
+      await_admin_result(queue.get(), timeout,
+                         fmt::format("describe the configuration of {}", fmt::join(topics, ", ")));
+  if (!event)
+    return event.error();
+  const auto* result = rd_kafka_event_DescribeConfigs_result(event->get());
+  std::size_t count = 0;
+  const auto* const* results = rd_kafka_DescribeConfigs_result_resources(result, &count);
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::string name = rd_kafka_ConfigResource_name(results[i]);
+    if (auto err = rd_kafka_ConfigResource_error(results[i]); err) {
+      const char* message = rd_kafka_ConfigResource_error_string(results[i]);
+      return make_error(err, fmt::format("describe the configuration of topic '{}'{}", name,
+                                         message ? std::string(": ") + message : ""));
+    }
+    auto& entries = described[name];
+    std::size_t entry_count = 0;
+    const auto* const* configs = rd_kafka_ConfigResource_configs(results[i], &entry_count);
+    for (std::size_t e = 0; e < entry_count; ++e) {
+      const char* value = rd_kafka_ConfigEntry_value(configs[e]);
+      entries[rd_kafka_ConfigEntry_name(configs[e])] = value != nullptr ? value : "";
+    }
+  }
+  return described;
 }
 
 }  // namespace streamrun::kafka

@@ -23,6 +23,13 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
+std::vector<std::string> quoted(const std::vector<std::string>& names) {
+  std::vector<std::string> out;
+  for (const auto& name : names)
+    out.push_back("'" + name + "'");
+  return out;
+}
+
 // The application that SIGINT/SIGTERM stop; a second signal ends the process at once.
 std::atomic<Application::Impl*> g_signal_target{nullptr};
 std::atomic<int> g_signals_received{0};
@@ -44,6 +51,9 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
         error_policy_(RuntimeProperties::error_policy(config_)),
         logger_(log::get("runtime")) {}
 
+  // Checks the configuration and the topology as far as can be done without the cluster or the
+  // disk: nothing is created or contacted before this passes.
+  [[nodiscard]] Result<void> validate() const;
   Result<void> connect();
   Result<void> run();
   void stop() noexcept { stop_requested_ = true; }
@@ -114,7 +124,12 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
   // partitions as each other: task p reads partition p of each.
   Result<void> check_co_partitioning(const std::map<std::string, int>& source_partitions) const;
   // Repartition topics and changelogs: created when missing, checked when present.
-  Result<void> ensure_internal_topics(const std::map<std::string, int>& source_partitions);
+  Result<void> ensure_internal_topics(const std::map<std::string, int>& source_partitions,
+                                      const std::map<std::string, int>& existing);
+  // Dead-letter topics: the pipeline's and the operators' own.
+  [[nodiscard]] std::set<std::string> dead_letter_topics() const;
+  [[nodiscard]] kafka::ClientProperties consumer_client_properties() const;
+  [[nodiscard]] kafka::ClientProperties producer_client_properties() const;
   std::unique_ptr<state::TaskState> open_task_state(const TaskInfo& info,
                                                     const std::vector<std::string>& stores);
   // A failed commit loses nothing: the records after the last successful commit of those
@@ -176,23 +191,69 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
   mutable std::mutex tasks_mutex_;  // guards tasks_ against stats() from other threads
 };
 
-Result<void> Application::Impl::connect() {
-  auto producer_properties = config_.passthrough_for("producer");
-  auto consumer_properties = config_.passthrough_for("consumer");
+Result<void> Application::Impl::validate() const {
+  const auto consumer_properties = consumer_client_properties();
   if (!consumer_properties.contains("bootstrap.servers")) {
     return Error(config::errc::missing_required,
-                 "missing required configuration 'bootstrap.servers': the Kafka cluster to use");
+                 "missing required configuration 'bootstrap.servers': the Kafka cluster to use "
+                 "(host:port[,host:port...])");
   }
-  if (consumer_properties.contains("group.id")) {
+  if (config_.passthrough_for("consumer").contains("group.id")) {
     return Error(config::errc::invalid_value,
                  "'group.id' is set by 'application.id'; remove it from the configuration");
   }
-  consumer_properties["group.id"] = application_id_;
+  if (auto valid = kafka::Consumer::validate(consumer_properties); !valid)
+    return valid.error();
+  if (auto valid = kafka::Producer::validate(producer_client_properties()); !valid)
+    return valid.error();
+  // Every topic name the application will use, with application.id in place.
+  std::vector<std::string> topics = topology_.source_topics();
+  for (auto& topic : topology_.sink_topics())
+    topics.push_back(std::move(topic));
+  for (int s = 0; s < topology_.subtopology_count(); ++s) {
+    for (const auto& store : topology_.stores(s))
+      topics.push_back(changelog_topic(application_id_, store));
+  }
+  for (const auto& topic : dead_letter_topics())
+    topics.push_back(topic);
+  for (const auto& topic : topics) {
+    if (auto invalid = invalid_topic_name(topic); !invalid.empty()) {
+      return Error(errc::invalid_argument,
+                   fmt::format("topic '{}' (application.id '{}' and the topology's names) {}",
+                               topic, application_id_, invalid));
+    }
+  }
+  return {};
+}
+
+kafka::ClientProperties Application::Impl::consumer_client_properties() const {
+  auto properties = config_.passthrough_for("consumer");
+  properties["group.id"] = application_id_;
+  return properties;
+}
+
+kafka::ClientProperties Application::Impl::producer_client_properties() const {
+  auto properties = config_.passthrough_for("producer");
   // Broker outages are waited out, not turned into lost records: outputs are retried until they
   // are acknowledged (the runtime never commits past an unacknowledged output).
-  producer_properties.try_emplace("message.timeout.ms", "0");
+  properties.try_emplace("message.timeout.ms", "0");
+  return properties;
+}
 
-  auto producer = kafka::Producer::create(producer_properties);
+std::set<std::string> Application::Impl::dead_letter_topics() const {
+  std::set<std::string> topics;
+  if (error_policy_.action == ErrorPolicy::Action::dead_letter)
+    topics.insert(detail::resolve_topic(error_policy_.dead_letter_topic, application_id_));
+  for (const auto& node : topology_.nodes()) {
+    if (node.error_policy && node.error_policy->action == ErrorPolicy::Action::dead_letter) {
+      topics.insert(detail::resolve_topic(node.error_policy->dead_letter_topic, application_id_));
+    }
+  }
+  return topics;
+}
+
+Result<void> Application::Impl::connect() {
+  auto producer = kafka::Producer::create(producer_client_properties());
   if (!producer)
     return producer.error();
   producer_ = std::move(producer).value();
@@ -201,19 +262,36 @@ Result<void> Application::Impl::connect() {
   if (auto reachable = producer_->check_connection(startup_timeout); !reachable) {
     return reachable.error();
   }
+  // Asking for every topic never creates one; asking for one by name may (auto-creation), and
+  // a mistyped source topic must not be created as a side effect.
+  auto existing = producer_->list_topics(startup_timeout);
+  if (!existing)
+    return existing.error();
   const auto sinks = topology_.sink_topics();
   std::map<std::string, int> source_partitions;
+  std::vector<std::string> missing;
   for (const auto& topic : topology_.source_topics()) {
     if (std::find(sinks.begin(), sinks.end(), topic) != sinks.end())
       continue;  // internal: created below
-    auto partitions = producer_->partition_count(topic, startup_timeout);
-    if (!partitions)
-      return partitions.error().with_context("source topic of the topology");
-    source_partitions[topic] = *partitions;
+    if (auto it = existing->find(topic); it != existing->end()) {
+      source_partitions[topic] = it->second;
+    } else {
+      missing.push_back(topic);
+    }
+  }
+  if (!missing.empty()) {
+    return Error(errc::invalid_argument,
+                 fmt::format("source topic{} {} of the topology do{} not exist on {}; create {} "
+                             "(with as many partitions as the parallelism you want), or correct "
+                             "the name — streamrun never creates the topics it reads",
+                             missing.size() > 1 ? "s" : "", fmt::join(quoted(missing), ", "),
+                             missing.size() > 1 ? "" : "es",
+                             config_.passthrough_for("consumer").at("bootstrap.servers"),
+                             missing.size() > 1 ? "them" : "it"));
   }
   if (auto checked = check_co_partitioning(source_partitions); !checked)
     return checked.error();
-  if (auto ensured = ensure_internal_topics(source_partitions); !ensured)
+  if (auto ensured = ensure_internal_topics(source_partitions, *existing); !ensured)
     return ensured.error();
   if (topology_.stateful()) {
     auto environment = state::StateEnvironment::create(
@@ -224,7 +302,7 @@ Result<void> Application::Impl::connect() {
       return environment.error();
     state_ = std::move(environment).value();
   }
-  auto consumer = kafka::Consumer::create(consumer_properties, this);
+  auto consumer = kafka::Consumer::create(consumer_client_properties(), this);
   if (!consumer)
     return consumer.error();
   consumer_ = std::move(consumer).value();
@@ -256,12 +334,14 @@ Result<void> Application::Impl::check_co_partitioning(
 }
 
 Result<void> Application::Impl::ensure_internal_topics(
-    const std::map<std::string, int>& source_partitions) {
+    const std::map<std::string, int>& source_partitions,
+    const std::map<std::string, int>& existing) {
   struct Internal {
     std::string name;
     int partitions = 0;
     std::string role;
     std::map<std::string, std::string> configs;
+    bool changelog = false;
   };
   // A repartition topic has as many partitions as the input it redistributes (DESIGN rule 2);
   // with several inputs, as many as the largest.
@@ -287,57 +367,98 @@ Result<void> Application::Impl::ensure_internal_topics(
       internals.push_back({changelog_topic(application_id_, store),
                            partitions,
                            fmt::format("changelog of store '{}'", store),
-                           {{"cleanup.policy", "compact"}, {"min.compaction.lag.ms", "86400000"}}});
+                           {{"cleanup.policy", "compact"}, {"min.compaction.lag.ms", "86400000"}},
+                           /*changelog=*/true});
     }
   }
-  // Dead-letter topics: the pipeline's and the operators' own.
-  std::set<std::string> dead_letter_topics;
-  if (error_policy_.action == ErrorPolicy::Action::dead_letter)
-    dead_letter_topics.insert(
-        detail::resolve_topic(error_policy_.dead_letter_topic, application_id_));
-  for (const auto& node : topology_.nodes()) {
-    if (node.error_policy && node.error_policy->action == ErrorPolicy::Action::dead_letter) {
-      dead_letter_topics.insert(
-          detail::resolve_topic(node.error_policy->dead_letter_topic, application_id_));
-    }
-  }
-  for (const auto& topic : dead_letter_topics)
+  for (const auto& topic : dead_letter_topics())
     internals.push_back({topic, 1, "dead-letter topic", {}});
   if (internals.empty())
     return {};
   const auto timeout =
       std::chrono::milliseconds(config_.get(RuntimeProperties::startup_timeout_ms));
-  auto existing = producer_->list_topics(timeout);
-  if (!existing)
-    return existing.error();
+  const auto admin_timeout =
+      std::chrono::milliseconds(config_.get(RuntimeProperties::admin_timeout_ms));
+
+  // Missing ones are created in one Admin API request. A cluster without the Admin API (or
+  // without the right to use it) may still create topics on first use; it is asked only once.
+  bool admin_available = true;
+  std::vector<kafka::NewTopic> to_create;
   for (const auto& topic : internals) {
-    int partitions = 0;
-    if (auto it = existing->find(topic.name); it != existing->end()) {
-      partitions = it->second;
-    } else {
-      auto created = producer_->create_topic({topic.name, topic.partitions, -1, topic.configs},
-                                             std::chrono::seconds(5));
-      if (created) {
-        logger_->info("created {} '{}' with {} partitions", topic.role, topic.name,
+    if (!existing.contains(topic.name))
+      to_create.push_back({topic.name, topic.partitions, -1, topic.configs});
+  }
+  std::map<std::string, int> partitions_of(existing.begin(), existing.end());
+  std::set<std::string> created;
+  if (!to_create.empty()) {
+    auto outcome = producer_->create_topics(to_create, admin_timeout);
+    std::vector<std::string> names;
+    for (const auto& topic : to_create)
+      names.push_back(topic.name);
+    if (!outcome) {
+      admin_available = false;
+      logger_->warn(
+          "the cluster did not create topics through its Admin API ({}); relying on it to "
+          "create {} on first use, with its default settings",
+          outcome.error().message(), fmt::join(quoted(names), ", "));
+    }
+    for (const auto& topic : to_create) {
+      if (outcome) {
+        if (const auto& error = outcome->at(topic.name)) {
+          return error->with_context(fmt::format(
+              "cannot create internal topic '{}': create it yourself with {} partitions",
+              topic.name, topic.partitions));
+        }
+        created.insert(topic.name);
+        partitions_of[topic.name] = topic.partitions;
+        logger_->info("created internal topic '{}' with {} partitions", topic.name,
                       topic.partitions);
         continue;
       }
-      // Clusters without the Admin API (or without the right to use it) may still create
-      // topics on first use.
-      logger_->warn("could not create {} '{}': {}; relying on the broker to create it", topic.role,
-                    topic.name, created.error().message());
-      auto counted = producer_->partition_count(topic.name, timeout);
+      auto counted = producer_->partition_count(topic.name, timeout);  // creates it on first use
       if (!counted)
-        return counted.error().with_context(topic.role);
-      partitions = *counted;
+        return counted.error().with_context("internal topic '" + topic.name + "'");
+      partitions_of[topic.name] = *counted;
     }
+  }
+  for (const auto& topic : internals) {
+    const int partitions = partitions_of.at(topic.name);
     if (partitions < topic.partitions) {
       return Error(
           errc::invalid_argument,
           fmt::format("{} '{}' has {} partitions but the application reads {} "
-                      "partitions there; recreate it with {} partitions",
+                      "partitions there; delete it and recreate it with {} partitions "
+                      "(the application recreates it itself when it is missing)",
                       topic.role, topic.name, partitions, topic.partitions, topic.partitions));
     }
+  }
+
+  // Changelogs that existed before are checked: one that is not compacted loses state.
+  std::vector<std::string> to_check;
+  for (const auto& topic : internals) {
+    if (topic.changelog && !created.contains(topic.name))
+      to_check.push_back(topic.name);
+  }
+  if (to_check.empty())
+    return {};
+  if (!admin_available) {
+    logger_->warn(
+        "cannot check that changelogs {} are compacted: the cluster has no Admin API; "
+        "a changelog with cleanup.policy=delete loses state to retention",
+        fmt::join(quoted(to_check), ", "));
+    return {};
+  }
+  auto described = producer_->describe_topic_configs(to_check, admin_timeout);
+  if (!described) {
+    logger_->warn(
+        "cannot check that changelogs {} are compacted ({}); a changelog with "
+        "cleanup.policy=delete loses state to retention",
+        fmt::join(quoted(to_check), ", "), described.error().message());
+    return {};
+  }
+  for (const auto& [topic, configs] : *described) {
+    if (auto checked = check_changelog_config(topic, configs); !checked)
+      return checked.error();
   }
   return {};
 }
@@ -877,6 +998,8 @@ Result<std::unique_ptr<Application>> Application::create(const Topology& topolog
   }
   const auto resolved = topology.resolved(config->get(RuntimeProperties::application_id));
   auto impl = std::make_unique<Impl>(resolved, std::move(config).value(), options);
+  if (auto valid = impl->validate(); !valid)
+    return valid.error();
   if (auto connected = impl->connect(); !connected)
     return connected.error();
   return std::unique_ptr<Application>(new Application(std::move(impl)));

@@ -15,18 +15,6 @@ namespace {
 // and the work an interrupted restore repeats.
 constexpr std::int64_t kPersistEvery = 20'000;
 
-using Entry = std::pair<std::string, std::optional<std::string>>;
-
-void apply_entries(KeyValueStore& store, const std::vector<Entry>& entries) {
-  for (const auto& [key, value] : entries) {
-    if (value) {
-      store.put(key, *value);
-    } else {
-      store.remove(key);
-    }
-  }
-}
-
 // Logs restore progress at most every few seconds.
 class Progress {
  public:
@@ -87,10 +75,63 @@ Result<void> read_range(ChangelogSource& source, const TopicPartition& tp, std::
   return {};
 }
 
+// The offset of the last commit marker in [from, to) of a changelog partition, or nullopt when
+// it has none. Reads backwards in growing windows: the last marker is normally within one
+// commit interval of the end.
+Result<std::optional<std::int64_t>> find_last_marker(ChangelogSource& source,
+                                                     const TopicPartition& tp, std::int64_t from,
+                                                     std::int64_t to, const std::atomic<bool>& stop,
+                                                     Progress& progress) {
+  std::int64_t window = 4096;
+  for (std::int64_t end = to; end > from; window *= 4) {
+    const std::int64_t begin = std::max(from, end - window);
+    std::optional<std::int64_t> last;
+    auto read = read_range(source, tp, begin, end, stop, progress,
+                           [&](ChangelogRecord& record) -> Result<void> {
+                             if (record.marker)
+                               last = record.offset;
+                             return {};
+                           });
+    if (!read)
+      return read.error();
+    if (last)
+      return last;
+    end = begin;
+  }
+  return std::optional<std::int64_t>();
+}
+
 }  // namespace
 
 std::string changelog_topic(std::string_view application_id, std::string_view store) {
   return fmt::format("{}-{}-changelog", application_id, store);
+}
+
+Result<void> check_changelog_config(const std::string& topic,
+                                    const std::map<std::string, std::string>& configs) {
+  auto setting = [&](const char* key) {
+    auto it = configs.find(key);
+    return it == configs.end() ? std::string() : it->second;
+  };
+  std::string policy = setting("cleanup.policy");
+  std::erase(policy, ' ');
+  const bool compact_only = policy == "compact";
+  const bool compact_forever =
+      (policy == "compact,delete" || policy == "delete,compact") && setting("retention.ms") == "-1";
+  if (compact_only || compact_forever)
+    return {};
+  return Error(errc::invalid_argument,
+               fmt::format("changelog topic '{}' has cleanup.policy={}{}: retention would delete "
+                           "entries that restoring the store needs, and restored state would "
+                           "silently miss keys. Make it compacted (kafka-configs.sh --alter "
+                           "--entity-type topics --entity-name {} --add-config "
+                           "cleanup.policy=compact), or delete it so that the application "
+                           "recreates it compacted and restores from scratch",
+                           topic, policy.empty() ? "(unknown)" : policy,
+                           policy.find("delete") != std::string::npos
+                               ? fmt::format(" (retention.ms={})", setting("retention.ms"))
+                               : "",
+                           topic));
 }
 
 std::string position_key(const TopicPartition& tp) {
@@ -178,21 +219,41 @@ Result<RestoreOutcome> restore_task_state(state::TaskState& state,
     ranges.emplace_back(from, high);
   }
 
-  // The primary: entries count once the marker after them arrives.
+  // The primary: entries count up to its last commit marker; what follows belongs to records
+  // that will be processed again. Finding that marker first lets the entries before it be
+  // applied as they are read, in bounded batches, instead of held until a marker arrives.
   const auto& primary = stores.front();
   auto& primary_store = state.store(primary.store);
-  std::vector<Entry> segment;
   {
     const auto [from, to] = ranges.front();
     Progress progress(
         logger,
         fmt::format("store '{}' from {}", primary.store, to_string(primary.topic_partition)), from,
         to);
+    auto last_marker = find_last_marker(source, primary.topic_partition, from, to, stop, progress);
+    if (!last_marker)
+      return last_marker.error();
+    const std::int64_t committed_below = *last_marker ? **last_marker + 1 : from;
     auto read =
         read_range(source, primary.topic_partition, from, to, stop, progress,
                    [&](ChangelogRecord& record) -> Result<void> {
+                     if (record.offset >= committed_below) {
+                       if (!record.marker) {
+                         ++outcome.entries_discarded;
+                         outcome.to_rewrite[primary.store].insert(std::move(record.key));
+                       }
+                       return {};
+                     }
                      if (!record.marker) {
-                       segment.emplace_back(std::move(record.key), std::move(record.value));
+                       if (record.value) {
+                         primary_store.put(record.key, *record.value);
+                       } else {
+                         primary_store.remove(record.key);
+                       }
+                       ++outcome.entries_applied;
+                       pending[position_key(primary.topic_partition)] = record.offset + 1;
+                       if (++unpersisted >= kPersistEvery)
+                         return persist();
                        return {};
                      }
                      auto entries = decode_marker(record.value.value_or(""));
@@ -200,16 +261,10 @@ Result<RestoreOutcome> restore_task_state(state::TaskState& state,
                        return entries.error().with_context(fmt::format(
                            "{} offset {}", to_string(primary.topic_partition), record.offset));
                      }
-                     apply_entries(primary_store, segment);
-                     outcome.entries_applied += static_cast<std::int64_t>(segment.size());
-                     unpersisted += static_cast<std::int64_t>(segment.size());
-                     segment.clear();
                      for (const auto& [key, value] : *entries)
                        pending[key] = value;
                      pending[position_key(primary.topic_partition)] = record.offset + 1;
                      pending[end_key(primary.topic_partition)] = record.offset + 1;
-                     if (unpersisted >= kPersistEvery)
-                       return persist();
                      return {};
                    });
     if (!read)
@@ -217,9 +272,6 @@ Result<RestoreOutcome> restore_task_state(state::TaskState& state,
     if (auto persisted = persist(); !persisted)
       return persisted.error();
   }
-  for (auto& [key, value] : segment)
-    outcome.to_rewrite[primary.store].insert(std::move(key));
-  outcome.entries_discarded += static_cast<std::int64_t>(segment.size());
   outcome.changelog_ends[primary.store] =
       lookup(meta, end_key(primary.topic_partition)).value_or(ranges.front().first);
 

@@ -45,6 +45,13 @@ inline constexpr std::string_view kCommitMarkerKey = "__streamrun.commit";
 
 [[nodiscard]] std::string changelog_topic(std::string_view application_id, std::string_view store);
 
+// A changelog must keep the latest entry of every key for ever: cleanup.policy=compact (or
+// compact,delete with retention.ms=-1). Anything else loses state to retention, so the
+// application refuses to start, naming the topic and the fix. `configs`: the topic's
+// configuration as DescribeConfigs reports it.
+[[nodiscard]] Result<void> check_changelog_config(
+    const std::string& topic, const std::map<std::string, std::string>& configs);
+
 // Keys of what a task's state stores with each commit, besides its stores' contents.
 // "<topic>/<partition>": next input offset, or for a changelog, how far local state has read it.
 [[nodiscard]] std::string position_key(const TopicPartition& tp);

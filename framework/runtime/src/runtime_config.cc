@@ -63,6 +63,16 @@ const Property<std::int64_t> RuntimeProperties::shutdown_timeout_ms{
      .min = 100,
      .max = 3'600'000}};
 
+const Property<std::int64_t> RuntimeProperties::admin_timeout_ms{
+    {.key = "admin.timeout.ms",
+     .type = ValueType::integer,
+     .default_value = "5000",
+     .doc = "How long start-up waits for the cluster's Admin API (creating internal topics, "
+            "checking that changelogs are compacted); a cluster that does not answer is asked "
+            "once, and start-up goes on without it",
+     .min = 100,
+     .max = 600'000}};
+
 const Property<std::string> RuntimeProperties::log_level{
     {.key = "log.level",
      .type = ValueType::choice,
@@ -154,6 +164,7 @@ const config::ConfigDef& RuntimeProperties::definition() {
                                      &poll_batch_records.spec(),
                                      &startup_timeout_ms.spec(),
                                      &shutdown_timeout_ms.spec(),
+                                     &admin_timeout_ms.spec(),
                                      &log_level.spec(),
                                      &state_dir.spec(),
                                      &state_memory_budget_bytes.spec(),

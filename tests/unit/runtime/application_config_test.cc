@@ -1,5 +1,8 @@
 // Start-up errors an application reports before it talks to any broker.
 
+#include <filesystem>
+#include <unistd.h>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -59,6 +62,70 @@ TEST(ApplicationConfigTest, UnreachableClusterIsOneLineNamingTheAddress) {
                                                 {"startup.timeout.ms", "500"}});
   EXPECT_THAT(error, HasSubstr("cannot reach Kafka at bootstrap.servers=127.0.0.1:1"));
   EXPECT_EQ(error.find('\n'), std::string::npos);
+}
+
+Topology stateful() {
+  StreamBuilder builder;
+  builder.stream("in", kStrings).group_by_key(kStrings).count("counts");
+  return builder.build();
+}
+
+// A state.dir of its own, removed afterwards.
+class StateDirTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("streamrun-config-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::filesystem::path dir_;
+};
+
+using ApplicationIdTest = StateDirTest;
+
+TEST_F(ApplicationIdTest, AnIdThatIsNotATopicNameIsRefusedBeforeAnythingIsWritten) {
+  const auto error = create_error(stateful(), {{"application.id", "../escaped-app"},
+                                               {"bootstrap.servers", "127.0.0.1:1"},
+                                               {"state.dir", dir_.string()}});
+  EXPECT_THAT(error, HasSubstr("invalid value '../escaped-app' for 'application.id': has '/' at "
+                               "position 3"));
+  EXPECT_FALSE(std::filesystem::exists(dir_)) << "nothing created under state.dir";
+  EXPECT_FALSE(std::filesystem::exists(dir_.parent_path() / "escaped-app"));
+}
+
+TEST_F(ApplicationIdTest, AnEmptyIdIsRefusedAsSuch) {
+  EXPECT_EQ(create_error(stateful(), {{"application.id", ""},
+                                      {"bootstrap.servers", "127.0.0.1:1"},
+                                      {"state.dir", dir_.string()}}),
+            "code: invalid value '' for 'application.id': is empty");
+}
+
+TEST_F(ApplicationIdTest, InternalTopicNamesTooLongForKafkaAreRefused) {
+  const std::string id(240, 'a');  // legal alone; "<id>-counts-changelog" is not
+  EXPECT_THAT(create_error(stateful(), {{"application.id", id},
+                                        {"bootstrap.servers", "127.0.0.1:1"},
+                                        {"state.dir", dir_.string()}}),
+              HasSubstr("-counts-changelog' (application.id"));
+}
+
+using ValidationOrderTest = StateDirTest;
+
+TEST_F(ValidationOrderTest, ABadClientPropertyIsReportedBeforeTheClusterIsAsked) {
+  // The cluster is unreachable: reaching it first would report that instead, after the
+  // start-up timeout.
+  const auto error = create_error(stateful(), {{"application.id", "app"},
+                                               {"bootstrap.servers", "127.0.0.1:1"},
+                                               {"enable.auto.commit", "true"},
+                                               {"state.dir", dir_.string()}});
+  EXPECT_THAT(error, HasSubstr("consumer property 'enable.auto.commit' = 'true'"));
+  EXPECT_FALSE(std::filesystem::exists(dir_));
+  EXPECT_THAT(create_error(stateful(), {{"application.id", "app"},
+                                        {"bootstrap.servers", "127.0.0.1:1"},
+                                        {"producer.linger.ms", "soon"},
+                                        {"state.dir", dir_.string()}}),
+              HasSubstr("linger.ms"));
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // its changelogs, whatever a crash left in them.
 
 #include <filesystem>
+#include <limits>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -38,6 +39,10 @@ class ScriptedChangelogs final : public ChangelogSource {
     return static_cast<std::int64_t>(logs_[tp].size());
   }
   int records_read = 0;
+  std::int64_t lowest_offset_read = std::numeric_limits<std::int64_t>::max();
+  // Set once this many records have been read (a stop during restore).
+  std::atomic<bool>* stop_after_flag = nullptr;
+  int stop_after = 0;
 
   Result<std::pair<std::int64_t, std::int64_t>> bounds(const TopicPartition& tp) override {
     return std::pair{low_[tp], next_offset(tp)};
@@ -51,7 +56,9 @@ class ScriptedChangelogs final : public ChangelogSource {
     const auto& log = logs_[current_];
     for (int i = 0; i < 3 && cursor_ < static_cast<std::int64_t>(log.size()); ++i, ++cursor_) {
       out.push_back(log[static_cast<std::size_t>(cursor_)]);
-      ++records_read;
+      lowest_offset_read = std::min(lowest_offset_read, cursor_);
+      if (++records_read == stop_after && stop_after_flag != nullptr)
+        *stop_after_flag = true;
     }
     return {};
   }
@@ -151,11 +158,12 @@ TEST_F(ChangelogRestoreTest, ARestartReadsOnlyWhatFollowsItsLocalState) {
   // A commit whose marker reached Kafka but whose local write did not (killed in between).
   changelogs_.put(kCounts, "alice", "2");
   changelogs_.marker(kCounts, {{position_key(kInput), 2}});
-  changelogs_.records_read = 0;
+  changelogs_.lowest_offset_read = std::numeric_limits<std::int64_t>::max();
 
   auto outcome = restore();
   ASSERT_TRUE(outcome.ok());
-  EXPECT_EQ(changelogs_.records_read, 2) << "only the entries after the local state's position";
+  EXPECT_EQ(changelogs_.lowest_offset_read, 2)
+      << "only the entries after the local state's position";
   EXPECT_EQ(get("counts", "alice"), "2");
   EXPECT_EQ(meta(position_key(kInput)), 2) << "ahead of the local commit, as the changelog says";
 }
@@ -195,6 +203,35 @@ TEST_F(ChangelogRestoreTest, StopCancelsARestore) {
   auto outcome = restore();
   ASSERT_FALSE(outcome.ok());
   EXPECT_EQ(outcome.error().code(), make_error_code(errc::cancelled));
+}
+
+TEST_F(ChangelogRestoreTest, ALongCommitIsAppliedInBatchesNotHeldUntilItsMarker) {
+  // One commit of 50k entries (a first commit after a long run, or a large batch): restore
+  // must not hold them all in memory until the marker arrives. Stopping it part-way shows what
+  // it had already made durable, and a second run picks up from there.
+  constexpr int kEntries = 50'000;
+  for (int i = 0; i < kEntries; ++i)
+    changelogs_.put(kCounts, "k" + std::to_string(i), std::to_string(i));
+  changelogs_.marker(kCounts, {{position_key(kInput), 7}});
+  changelogs_.put(kCounts, "k0", "after the commit");
+
+  changelogs_.stop_after_flag = &stop_;
+  changelogs_.stop_after = 45'000;  // the backward scan for the marker, then most entries
+  auto cancelled = restore();
+  ASSERT_FALSE(cancelled.ok());
+  reopen();
+  EXPECT_GE(meta(position_key(kCounts)).value_or(0), 20'000)
+      << "progress within the commit was made durable in batches";
+  EXPECT_FALSE(meta(position_key(kInput)).has_value()) << "the commit itself is not applied yet";
+
+  stop_ = false;
+  changelogs_.stop_after_flag = nullptr;
+  auto outcome = restore();
+  ASSERT_TRUE(outcome.ok()) << outcome.error().message();
+  EXPECT_EQ(meta(position_key(kInput)), 7);
+  EXPECT_EQ(get("counts", "k0"), "0") << "the entry after the last marker is discarded";
+  EXPECT_EQ(get("counts", "k49999"), "49999");
+  EXPECT_THAT(outcome->to_rewrite["counts"], ElementsAre("k0"));
 }
 
 }  // namespace

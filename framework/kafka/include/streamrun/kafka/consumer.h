@@ -53,6 +53,9 @@ class RebalanceListener {
 // which is what a fiber scheduler needs. Not thread-safe: one owner polls it.
 class Consumer {
  public:
+  // Checks `properties` as create() would (librdkafka accepts every property; no
+  // auto-commit; a group.id), without creating a client or touching the network.
+  [[nodiscard]] static Result<void> validate(const ClientProperties& properties);
   // `listener` (may be null) must outlive the consumer.
   [[nodiscard]] static Result<std::unique_ptr<Consumer>> create(const ClientProperties& properties,
                                                                 RebalanceListener* listener);

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <streamrun/base/ids.h>
 #include <streamrun/base/result.h>
@@ -40,6 +41,8 @@ using DeliveryCallback = std::function<void(const DeliveryReport&)>;
 // poll() and flush() from one owner.
 class Producer {
  public:
+  // Checks `properties` as create() would, without creating a client or touching the network.
+  [[nodiscard]] static Result<void> validate(const ClientProperties& properties);
   [[nodiscard]] static Result<std::unique_ptr<Producer>> create(const ClientProperties& properties);
   ~Producer();
   Producer(const Producer&) = delete;
@@ -77,6 +80,18 @@ class Producer {
   // Creates `spec` through the Admin API; a topic that already exists is not an error (its
   // partition count is not checked here).
   [[nodiscard]] Result<void> create_topic(const NewTopic& spec, std::chrono::milliseconds timeout);
+
+  // Creates several topics in one Admin API request. The call fails as a whole when the cluster
+  // does not answer it (no Admin API, no answer within `timeout`); otherwise each topic maps to
+  // nullopt (created, or it existed) or the error the cluster gave for it.
+  [[nodiscard]] Result<std::map<std::string, std::optional<Error>>> create_topics(
+      const std::vector<NewTopic>& specs, std::chrono::milliseconds timeout);
+
+  // The configuration of each topic (DescribeConfigs: cleanup.policy, retention.ms, ...), as
+  // the cluster reports it, defaults included. Fails as a whole like create_topics(), or when
+  // the cluster refuses to describe one of the topics.
+  [[nodiscard]] Result<std::map<std::string, std::map<std::string, std::string>>>
+  describe_topic_configs(const std::vector<std::string>& topics, std::chrono::milliseconds timeout);
 
   struct Impl;
 

@@ -18,6 +18,7 @@ struct RuntimeProperties {
   static const config::Property<std::int64_t> poll_batch_records;
   static const config::Property<std::int64_t> startup_timeout_ms;
   static const config::Property<std::int64_t> shutdown_timeout_ms;
+  static const config::Property<std::int64_t> admin_timeout_ms;
   static const config::Property<std::string> log_level;
   static const config::Property<std::string> state_dir;
   static const config::Property<std::int64_t> state_memory_budget_bytes;
