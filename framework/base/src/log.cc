@@ -55,6 +55,19 @@ void configure(const LogOptions& options) {
       [&](const std::shared_ptr<spdlog::logger>& logger) { logger->set_level(r.level); });
 }
 
+void set_level(std::string_view name) {
+  auto& r = registry();
+  std::lock_guard lock(r.mutex);
+  if (const char* env = std::getenv("STREAMRUN_LOG_LEVEL"); env && *env)
+    return;
+  const auto level = parse_level(name);
+  if (!level)
+    return;
+  r.level = *level;
+  spdlog::apply_all(
+      [&](const std::shared_ptr<spdlog::logger>& logger) { logger->set_level(*level); });
+}
+
 std::shared_ptr<spdlog::logger> get(std::string_view component) {
   auto& r = registry();
   std::lock_guard lock(r.mutex);

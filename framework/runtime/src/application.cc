@@ -993,6 +993,8 @@ Result<std::unique_ptr<Application>> Application::create(const Topology& topolog
                                      &kafka::client_property_schema());
   if (!config)
     return config.error();
+  if (config->is_set(RuntimeProperties::log_level.key()))
+    log::set_level(config->get(RuntimeProperties::log_level));
   if (topology.source_topics().empty()) {
     return Error(errc::invalid_argument, "the topology reads no topic");
   }

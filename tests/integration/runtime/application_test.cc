@@ -17,6 +17,7 @@
 #include <streamrun/testing/topology_test_driver.h>
 
 #include "support/kafka_test_util.h"
+#include "support/running_app.h"
 
 namespace streamrun::runtime {
 namespace {
@@ -114,36 +115,7 @@ class ApplicationTest : public testing::BrokerFixture {
   int readers_ = 0;
 };
 
-// Runs an application on its own thread until stopped.
-class RunningApp {
- public:
-  RunningApp(const Topology& topology, const config::Properties& properties) {
-    auto app = Application::create(topology, properties);
-    EXPECT_TRUE(app.ok()) << app.error().message();
-    app_ = std::move(app).value();
-    thread_ = std::thread([this] { result_ = std::make_unique<Result<void>>(app_->run()); });
-  }
-  ~RunningApp() { stop(); }
-  // Waits for run() to return by itself (e.g. after a task failed).
-  Result<void> wait() {
-    if (thread_.joinable())
-      thread_.join();
-    return result_ ? *result_ : Result<void>();
-  }
-  Result<void> stop() {
-    if (thread_.joinable()) {
-      app_->stop();
-      thread_.join();
-    }
-    return result_ ? *result_ : Result<void>();
-  }
-  Application& app() { return *app_; }
-
- private:
-  std::unique_ptr<Application> app_;
-  std::unique_ptr<Result<void>> result_;
-  std::thread thread_;
-};
+using testing::RunningApp;
 
 TEST_F(ApplicationTest, FilterMapPipelineDeliversExactlyWhatTheDriverPredicts) {
   constexpr int kOrders = 20'000;

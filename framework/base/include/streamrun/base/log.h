@@ -24,6 +24,10 @@ struct LogOptions {
 // Installs the sinks and level for every streamrun logger. Safe to call again (tests do).
 void configure(const LogOptions& options = {});
 
+// Sets the level of every streamrun logger, present and future (STREAMRUN_LOG_LEVEL still
+// wins). Unknown names are ignored: callers validate them (the log.level property does).
+void set_level(std::string_view name);
+
 // The logger of one component ("kafka", "broker", "runtime"...). Created on first use with the
 // configured sinks; cheap to call, but hot paths should keep the pointer.
 std::shared_ptr<spdlog::logger> get(std::string_view component);

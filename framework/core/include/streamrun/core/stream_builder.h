@@ -1,11 +1,11 @@
 #pragma once
 
-// The fluent C++ API:
+// The fluent C++ API. Example (compiled with the build, see cmake/StreamrunDocExamples.cmake):
 //
 //   StreamBuilder builder;
 //   builder.stream<std::string, std::string>("orders", {serdes::string(), serdes::string()})
 //       .filter([](const auto& key, const auto& value) { return !value.empty(); })
-//       .map_values([](const std::string& value) { return value.size(); })
+//       .map_values([](const std::string& value) { return std::int64_t(value.size()); })
 //       .to("order-sizes", {serdes::string(), serdes::int64()});
 //   Topology topology = builder.build();
 //
