@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <functional>
 #include <random>
 #include <set>
 #include <thread>
@@ -11,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <streamrun/kafka/consumer.h>
+#include <streamrun/kafka/log_reader.h>
 #include <streamrun/kafka/producer.h>
 #include <streamrun/testing/broker_process.h>
 #include <streamrun/testing/child_process.h>
@@ -23,13 +25,25 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr int kOrders = 20'000;
-bool is_bad(int i) {
-  return i % 50 == 17;  // 2%
-}
+constexpr int kPartitions = 4;
 
-TEST(PoisonCrashTest, KillsDuringRetriesAndDeadLetteringLoseNoRecord) {
-  auto started = BrokerProcess::start(
-      STREAMRUN_CLI_PATH, {{"orders", 4}, {"accepted", 4}, {"poison-crash-dead-letter", 4}});
+struct Scenario {
+  std::string application_id;
+  std::vector<std::string> app_flags;
+  std::function<bool(int)> is_bad;
+  std::string bad_value;  // the value of a bad order
+};
+
+// Produces kOrders orders, kills the app three times while it works through them, lets a
+// fourth instance finish, and checks that every good order reached `accepted`, every bad one
+// the dead-letter topic, and that the committed offsets reached the end of every partition.
+void run_scenario(const Scenario& scenario) {
+  const auto dead_letter_topic = scenario.application_id + "-dead-letter";
+  auto started = BrokerProcess::start(STREAMRUN_CLI_PATH,
+                                      {{"orders", kPartitions},
+                                       {"accepted", kPartitions},
+                                       {dead_letter_topic, kPartitions},
+                                       {scenario.application_id + "-seen-changelog", kPartitions}});
   ASSERT_TRUE(started.ok()) << started.error().message();
   auto broker = std::move(started).value();
   const auto bootstrap = broker.bootstrap_servers();
@@ -39,7 +53,7 @@ TEST(PoisonCrashTest, KillsDuringRetriesAndDeadLetteringLoseNoRecord) {
       send_waiting(*producer, {"orders",
                                std::nullopt,
                                fmt::format("order-{}", i),
-                               is_bad(i) ? "bad" : "ok",
+                               scenario.is_bad(i) ? scenario.bad_value : "ok",
                                {},
                                std::nullopt});
     }
@@ -58,7 +72,7 @@ TEST(PoisonCrashTest, KillsDuringRetriesAndDeadLetteringLoseNoRecord) {
                                              {"session.timeout.ms", "6000"}},
                                             nullptr)
                         .value();
-    EXPECT_TRUE(consumer->subscribe({"accepted", "poison-crash-dead-letter"}).ok());
+    EXPECT_TRUE(consumer->subscribe({"accepted", dead_letter_topic}).ok());
     std::vector<kafka::Message> batch;
     while (reading) {
       batch.clear();
@@ -72,7 +86,10 @@ TEST(PoisonCrashTest, KillsDuringRetriesAndDeadLetteringLoseNoRecord) {
     }
   });
   auto start_app = [&] {
-    auto app = ChildProcess::spawn(STREAMRUN_POISON_APP_PATH, {"--bootstrap", bootstrap});
+    std::vector<std::string> args{"--bootstrap", bootstrap, "--application-id",
+                                  scenario.application_id};
+    args.insert(args.end(), scenario.app_flags.begin(), scenario.app_flags.end());
+    auto app = ChildProcess::spawn(STREAMRUN_POISON_APP_PATH, args);
     EXPECT_TRUE(app.ok()) << app.error().message();
     EXPECT_TRUE(app->wait_for_line("started", 30s).has_value());
     return std::move(app).value();
@@ -97,7 +114,7 @@ TEST(PoisonCrashTest, KillsDuringRetriesAndDeadLetteringLoseNoRecord) {
   std::set<std::string> want_accepted;
   std::set<std::string> want_dead;
   for (int i = 0; i < kOrders; ++i)
-    (is_bad(i) ? want_dead : want_accepted).insert(fmt::format("order-{}", i));
+    (scenario.is_bad(i) ? want_dead : want_accepted).insert(fmt::format("order-{}", i));
   const auto deadline = std::chrono::steady_clock::now() + 180s;
   auto complete = [&] {
     std::lock_guard lock(mutex);
@@ -111,6 +128,35 @@ TEST(PoisonCrashTest, KillsDuringRetriesAndDeadLetteringLoseNoRecord) {
   reader.join();
   EXPECT_EQ(accepted, want_accepted) << "every good order reached the output";
   EXPECT_EQ(dead, want_dead) << "every bad order reached the dead-letter topic";
+
+  // Nothing holds commits back: after the graceful stop the group's offsets are at the end.
+  auto log_reader = kafka::LogReader::create({{"bootstrap.servers", bootstrap}}).value();
+  auto group =
+      kafka::Consumer::create(
+          {{"bootstrap.servers", bootstrap}, {"group.id", scenario.application_id}}, nullptr)
+          .value();
+  for (int p = 0; p < kPartitions; ++p) {
+    const TopicPartition tp{TopicName("orders"), PartitionId(p)};
+    auto marks = log_reader->watermarks(tp, 10s);
+    ASSERT_TRUE(marks.ok()) << marks.error().message();
+    auto committed = group->committed({tp}, 10s);
+    ASSERT_TRUE(committed.ok()) << committed.error().message();
+    ASSERT_EQ(committed->size(), 1u);
+    EXPECT_EQ(committed->front().offset.value(), marks->high) << "partition " << p;
+  }
+}
+
+TEST(PoisonCrashTest, KillsDuringRetriesAndDeadLetteringLoseNoRecord) {
+  run_scenario({"poison-crash", {}, [](int i) { return i % 50 == 17; }, "bad"});  // 2%
+}
+
+TEST(PoisonCrashTest, KillsAmongOversizeOutputsLoseNothingAndCommitsReachTheEnd) {
+  // One order in a thousand makes an output larger than the producer accepts; the task also
+  // keeps state. The refused sends are dead-lettered and never hold a commit back.
+  run_scenario({"oversize-crash",
+                {"--oversize", "--stateful"},
+                [](int i) { return i % 1000 == 501; },
+                "big"});
 }
 
 }  // namespace

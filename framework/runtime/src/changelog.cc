@@ -200,11 +200,18 @@ Result<RestoreOutcome> restore_task_state(state::TaskState& state,
     const auto [low, high] = *bounds;
     auto from = lookup(meta, position_key(store.topic_partition)).value_or(low);
     if (from > high) {
-      return Error(state::errc::unusable,
-                   fmt::format("changelog {} ends at offset {} but the local state of store '{}' "
-                               "has read it up to {}: the changelog was deleted or truncated, and "
-                               "the local state is the only copy left; not overwriting it",
-                               to_string(store.topic_partition), high, store.store, from));
+      return Error(
+          state::errc::unusable,
+          fmt::format(
+              "changelog {} ends at offset {}, but the local state of store '{}' in '{}' has "
+              "read it up to offset {}: the changelog topic was deleted, truncated or recreated "
+              "(a development broker restarted empty does this), so the local state is the only "
+              "copy left and is not overwritten. To keep it, restore the changelog topic. To "
+              "start over, stop every instance of the application, delete '{}' and the group's "
+              "committed offsets (kafka-consumer-groups.sh --delete --group <application.id>), "
+              "and start again",
+              to_string(store.topic_partition), high, store.store, state.directory().string(), from,
+              state.directory().string()));
     }
     if (from < low) {
       logger.warn(

@@ -30,11 +30,16 @@ TEST_F(GracefulStopTest, SigtermDrainsCommitsAndExitsCleanly) {
   auto producer = kafka::Producer::create(producer_properties());
   ASSERT_TRUE(producer.ok());
   for (int i = 0; i < kOrders; ++i) {
-    // Every tenth order is malformed and goes to orders-rejected.
+    // Every tenth order is malformed, and one has no value: they go to orders-rejected.
     const auto value =
         i % 10 == 0 ? std::string("garbage") : fmt::format("user-{},sku-{},1", i, i % 7);
     const auto key = fmt::format("user-{}", i);
-    send_waiting(**producer, {"orders", std::nullopt, key, value, {}, std::nullopt});
+    send_waiting(**producer, {"orders",
+                              std::nullopt,
+                              key,
+                              i == 5 ? std::nullopt : std::optional<std::string_view>(value),
+                              {},
+                              std::nullopt});
   }
   ASSERT_TRUE((*producer)->flush(10s).ok());
 
@@ -48,16 +53,25 @@ TEST_F(GracefulStopTest, SigtermDrainsCommitsAndExitsCleanly) {
   ASSERT_TRUE(reader.ok());
   ASSERT_TRUE((*reader)->subscribe({"orders-valid", "orders-rejected"}).ok());
   std::map<std::string, int> per_topic;
+  std::map<std::string, int> reasons;
+  int null_rejected = 0;
   int outputs = 0;
   ASSERT_TRUE(poll_until(
       **reader, [&] { return outputs >= kOrders; },
       [&](const kafka::Message& m) {
         ++outputs;
         ++per_topic[std::string(m.topic())];
+        if (m.topic() == "orders-rejected") {
+          ++reasons[std::string(m.header("reason").value_or("(no reason header)"))];
+          null_rejected += m.value().has_value() ? 0 : 1;
+        }
       }))
       << outputs << " outputs";
-  EXPECT_EQ(per_topic["orders-valid"], 900);
-  EXPECT_EQ(per_topic["orders-rejected"], 100);
+  EXPECT_EQ(per_topic["orders-valid"], 899);
+  EXPECT_EQ(per_topic["orders-rejected"], 101);
+  EXPECT_EQ(reasons, (std::map<std::string, int>{{"expected user,sku,quantity", 100},
+                                                 {"no value (null)", 1}}));
+  EXPECT_EQ(null_rejected, 1) << "a null value is passed on as null, not as \"\"";
 
   app->signal(SIGTERM);
   EXPECT_EQ(app->wait(30s), std::optional<int>(0)) << "a graceful stop exits with status 0";

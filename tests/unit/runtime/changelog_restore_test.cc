@@ -193,6 +193,14 @@ TEST_F(ChangelogRestoreTest, LocalStateAheadOfItsChangelogIsNotOverwritten) {
   ASSERT_FALSE(outcome.ok());
   EXPECT_EQ(outcome.error().code(), make_error_code(state::errc::unusable));
   EXPECT_THAT(outcome.error().message(), HasSubstr("app-counts-changelog[2]"));
+  EXPECT_THAT(outcome.error().message(),
+              HasSubstr("in '" + state_->directory().string() + "' has read it up to offset 2"))
+      << "says where the state is";
+  EXPECT_THAT(outcome.error().message(), HasSubstr("To keep it, restore the changelog topic"));
+  EXPECT_THAT(outcome.error().message(),
+              HasSubstr("To start over, stop every instance of the application, delete '" +
+                        state_->directory().string() + "'"))
+      << "and what to do about it";
   EXPECT_EQ(get("counts", "alice"), "1");
 }
 
