@@ -42,13 +42,15 @@ int main(int argc, char** argv) {
       .to_stream()
       .to("click-counts", {streamrun::serdes::string(), streamrun::serdes::int64()});
 
-  auto app = streamrun::runtime::Application::create(builder.build(),
-                                                     {{"application.id", "crash-counter"},
-                                                      {"bootstrap.servers", bootstrap},
-                                                      {"state.dir", state_dir},
-                                                      {"consumer.session.timeout.ms", "6000"},
-                                                      {"consumer.heartbeat.interval.ms", "500"}},
-                                                     {.handle_signals = true});
+  auto app = streamrun::runtime::Application::create(
+      builder.build(),
+      {{"application.id", "crash-counter"},
+       {"admin.timeout.ms", "500"},  // the development broker has no Admin API
+       {"bootstrap.servers", bootstrap},
+       {"state.dir", state_dir},
+       {"consumer.session.timeout.ms", "6000"},
+       {"consumer.heartbeat.interval.ms", "500"}},
+      {.handle_signals = true});
   if (!app) {
     streamrun::log::get("count-app")->error("{}", app.error().message());
     return 1;

@@ -38,15 +38,17 @@ int main(int argc, char** argv) {
   if (stateful)
     orders.group_by_key(strings).count("seen");
 
-  auto app = streamrun::runtime::Application::create(builder.build(),
-                                                     {{"application.id", application_id},
-                                                      {"bootstrap.servers", bootstrap},
-                                                      {"errors.policy", "dead_letter"},
-                                                      {"errors.retries", "3"},
-                                                      {"errors.retry.backoff.ms", "20"},
-                                                      {"consumer.session.timeout.ms", "6000"},
-                                                      {"consumer.heartbeat.interval.ms", "500"}},
-                                                     {.handle_signals = true});
+  auto app = streamrun::runtime::Application::create(
+      builder.build(),
+      {{"application.id", application_id},
+       {"admin.timeout.ms", "500"},  // the development broker has no Admin API
+       {"bootstrap.servers", bootstrap},
+       {"errors.policy", "dead_letter"},
+       {"errors.retries", "3"},
+       {"errors.retry.backoff.ms", "20"},
+       {"consumer.session.timeout.ms", "6000"},
+       {"consumer.heartbeat.interval.ms", "500"}},
+      {.handle_signals = true});
   if (!app) {
     streamrun::log::get("poison-app")->error("{}", app.error().message());
     return 1;

@@ -36,7 +36,8 @@ std::optional<spdlog::level::level_enum> parse_level(std::string_view name) {
     if (spdlog::level::to_string_view(level) == name)
       return level;
   }
-  if (name == "warning")
+  // spdlog spells it "warning"; streamrun's options, properties and docs say "warn".
+  if (name == "warning" || name == "warn")
     return spdlog::level::warn;
   return std::nullopt;
 }

@@ -332,8 +332,8 @@ void StreamTask::process(const kafka::Message& message) {
   } catch (const RetryInterrupted&) {
     return;  // stopping: the record was not processed, whoever reads next starts at it
   } catch (const std::exception& e) {
-    // The error-handling policy (retry, skip, dead letter) hooks in here; until then a failed
-    // record fails the task and nothing at or after it is committed.
+    // Reached when the record's error policy says fail, or on an InfrastructureError: the task
+    // fails and nothing at or after the record is committed.
     fail(fmt::format("task {} failed on {}[{}] offset {}: {}", id(), raw.origin.topic,
                      raw.origin.partition, raw.origin.offset, e.what()));
     return;
@@ -362,13 +362,26 @@ void StreamTask::wait_before_retry(std::chrono::milliseconds delay) {
   }
 }
 
-void StreamTask::write_dead_letter(const RawRecord& letter, const std::string& topic) {
-  std::vector<kafka::HeaderView> headers;
-  headers.reserve(letter.headers.size());
-  for (const auto& header : letter.headers) {
-    headers.push_back(
+namespace {
+
+std::vector<kafka::HeaderView> header_views(const RecordHeaders& headers) {
+  std::vector<kafka::HeaderView> views;
+  views.reserve(headers.size());
+  for (const auto& header : headers) {
+    views.push_back(
         {header.key, header.value ? std::optional<std::string_view>(*header.value) : std::nullopt});
   }
+  return views;
+}
+
+std::optional<std::string_view> view(const std::optional<std::string>& bytes) {
+  return bytes ? std::optional<std::string_view>(*bytes) : std::nullopt;
+}
+
+}  // namespace
+
+void StreamTask::write_dead_letter(const RawRecord& letter, const std::string& topic) {
+  const auto headers = header_views(letter.headers);
   // Sequenced like any output: the input offset commits only once the broker has the letter.
   produce({topic, std::nullopt, letter.key, letter.value, headers, letter.timestamp_ms},
           std::nullopt);
@@ -376,32 +389,16 @@ void StreamTask::write_dead_letter(const RawRecord& letter, const std::string& t
 
 void StreamTask::check(std::string_view topic, const std::optional<std::string>& key,
                        const std::optional<std::string>& value, const RecordHeaders& headers) {
-  std::vector<kafka::HeaderView> header_views;
-  header_views.reserve(headers.size());
-  for (const auto& header : headers) {
-    header_views.push_back(
-        {header.key, header.value ? std::optional<std::string_view>(*header.value) : std::nullopt});
-  }
-  auto fits = producer_.check_size(
-      {topic, std::nullopt, key ? std::optional<std::string_view>(*key) : std::nullopt,
-       value ? std::optional<std::string_view>(*value) : std::nullopt, header_views, std::nullopt});
-  if (!fits)
+  const auto views = header_views(headers);
+  if (auto fits = producer_.check_size({topic, std::nullopt, view(key), view(value), views}); !fits)
     throw std::length_error(fits.error().message());
 }
 
 void StreamTask::send(std::string_view topic, std::optional<std::string> key,
                       std::optional<std::string> value, const RecordHeaders& headers,
                       std::int64_t timestamp_ms, const RecordOrigin& /*origin*/) {
-  std::vector<kafka::HeaderView> header_views;
-  header_views.reserve(headers.size());
-  for (const auto& header : headers) {
-    header_views.push_back(
-        {header.key, header.value ? std::optional<std::string_view>(*header.value) : std::nullopt});
-  }
-  produce(
-      {topic, std::nullopt, key ? std::optional<std::string_view>(*key) : std::nullopt,
-       value ? std::optional<std::string_view>(*value) : std::nullopt, header_views, timestamp_ms},
-      std::nullopt);
+  const auto views = header_views(headers);
+  produce({topic, std::nullopt, view(key), view(value), views, timestamp_ms}, std::nullopt);
   produced_.fetch_add(1, std::memory_order_relaxed);
 }
 

@@ -63,6 +63,7 @@ class ApplicationTest : public testing::BrokerFixture {
 
   config::Properties app_properties(const std::string& app_id) const {
     return {{"application.id", app_id},
+            {"admin.timeout.ms", "500"},  // the development broker has no Admin API
             {"bootstrap.servers", bootstrap_servers()},
             {"consumer.session.timeout.ms", "6000"},
             {"consumer.heartbeat.interval.ms", "500"},
@@ -301,9 +302,13 @@ class StatefulApplicationTest : public testing::BrokerFixture {
   }
 
   config::Properties properties() const {
-    return {{"application.id", "click-counter"},       {"bootstrap.servers", bootstrap_servers()},
-            {"state.dir", state_dir_.string()},        {"consumer.session.timeout.ms", "6000"},
-            {"consumer.heartbeat.interval.ms", "500"}, {"num.threads", "2"}};
+    return {{"application.id", "click-counter"},
+            {"bootstrap.servers", bootstrap_servers()},
+            {"admin.timeout.ms", "500"},  // the development broker has no Admin API
+            {"state.dir", state_dir_.string()},
+            {"consumer.session.timeout.ms", "6000"},
+            {"consumer.heartbeat.interval.ms", "500"},
+            {"num.threads", "2"}};
   }
 
   static Topology counting_topology() {
@@ -470,6 +475,7 @@ class TableJoinApplicationTest : public testing::BrokerFixture {
 
   config::Properties properties() const {
     return {{"application.id", "stock-join"},
+            {"admin.timeout.ms", "500"},  // the development broker has no Admin API
             {"bootstrap.servers", bootstrap_servers()},
             {"state.dir", state_dir_.string()},
             {"consumer.session.timeout.ms", "6000"},

@@ -63,7 +63,7 @@ class CommitSafetyTest : public testing::BrokerFixture {
             {"state.dir", state_dir_.string()},
             {"consumer.session.timeout.ms", "6000"},
             {"consumer.heartbeat.interval.ms", "500"},
-            {"admin.timeout.ms", "1000"},
+            {"admin.timeout.ms", "500"},  // the development broker has no Admin API
             {"num.threads", "2"}};
   }
 

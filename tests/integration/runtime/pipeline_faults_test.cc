@@ -42,11 +42,14 @@ TEST_F(PipelineFaultsTest, OutageAndRequestErrorsMidRunLoseNothingAndNeedNoResta
   builder.stream("in", strings)
       .map_values([](const std::string& v) { return v + "!"; })
       .to("out", strings);
-  auto app = Application::create(builder.build(), {{"application.id", "faulty"},
-                                                   {"bootstrap.servers", bootstrap_servers()},
-                                                   {"consumer.session.timeout.ms", "6000"},
-                                                   {"consumer.heartbeat.interval.ms", "500"}})
-                 .value();
+  auto app =
+      Application::create(builder.build(),
+                          {{"application.id", "faulty"},
+                           {"admin.timeout.ms", "500"},  // the development broker has no Admin API
+                           {"bootstrap.servers", bootstrap_servers()},
+                           {"consumer.session.timeout.ms", "6000"},
+                           {"consumer.heartbeat.interval.ms", "500"}})
+          .value();
   std::thread runner([&] { EXPECT_TRUE(app->run().ok()) << "the pipeline never stopped"; });
 
   auto wait_processed = [&](std::int64_t count) {

@@ -84,6 +84,7 @@ class PoisonTest : public testing::BrokerFixture {
 
   config::Properties properties() const {
     return {{"application.id", "pricer"},
+            {"admin.timeout.ms", "500"},  // the development broker has no Admin API
             {"bootstrap.servers", bootstrap_servers()},
             {"errors.policy", "dead_letter"},
             {"errors.retries", "2"},

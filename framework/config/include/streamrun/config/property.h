@@ -14,7 +14,7 @@ enum class ValueType { boolean, integer, floating, string, list, choice };
 std::string_view to_string(ValueType type);
 
 // Everything known about a property, in one place: the spec drives validation, defaults,
-// documentation (`streamrun config --help`) and redaction.
+// documentation (`streamrun config`) and redaction.
 struct PropertySpec {
   std::string key;
   ValueType type = ValueType::string;

@@ -46,7 +46,13 @@ class StreamBuilder {
     return stream<K, V>(std::vector<std::string>{topic}, std::move(serdes), std::move(name));
   }
 
-  // One stream of several topics (all must have the same partition count).
+  // One stream of several topics (all must have the same partition count):
+  // builder.stream({"eu-orders", "us-orders"}, serdes).
+  template <typename K, typename V>
+  KStream<K, V> stream(std::initializer_list<std::string> topics, Serdes<K, V> serdes,
+                       std::string name = {}) {
+    return stream<K, V>(std::vector<std::string>(topics), std::move(serdes), std::move(name));
+  }
   template <typename K, typename V>
   KStream<K, V> stream(std::vector<std::string> topics, Serdes<K, V> serdes,
                        std::string name = {}) {

@@ -13,7 +13,8 @@ namespace streamrun::serdes {
 Serde<nlohmann::json> json();
 
 // A type with nlohmann's to_json/from_json (e.g. via NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE).
-// Missing or mistyped fields are SerdeErrors naming the field.
+// A missing field is a SerdeError naming it; a mistyped one gives nlohmann's type error
+// ("type must be number, but is string"), which does not name the field.
 template <typename T>
 Serde<T> json_as(std::string name = "json") {
   auto document = json();
