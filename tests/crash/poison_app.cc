@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
   bool stateful = false;
   cli.add_option("--bootstrap", bootstrap)->required();
   cli.add_option("--application-id", application_id);
+  std::string state_dir = "/tmp/streamrun";
+  cli.add_option("--state-dir", state_dir, "state.dir (with --stateful)");
   cli.add_flag("--oversize", oversize,
                "orders marked 'big' become outputs larger than the producer accepts (instead of "
                "'bad' orders failing validation)");
@@ -41,6 +43,7 @@ int main(int argc, char** argv) {
   auto app = streamrun::runtime::Application::create(
       builder.build(),
       {{"application.id", application_id},
+       {"state.dir", state_dir},
        {"admin.timeout.ms", "500"},  // the development broker has no Admin API
        {"bootstrap.servers", bootstrap},
        {"errors.policy", "dead_letter"},

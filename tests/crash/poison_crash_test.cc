@@ -3,10 +3,12 @@
 
 #include <atomic>
 #include <csignal>
+#include <filesystem>
 #include <functional>
 #include <random>
 #include <set>
 #include <thread>
+#include <unistd.h>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -66,6 +68,10 @@ void run_scenario(const Scenario& scenario) {
   std::set<std::string> dead;
   std::atomic<std::int64_t> outputs{0};
   std::atomic<bool> reading{true};
+  // Each run starts from an empty state directory of its own.
+  const auto state_dir = std::filesystem::temp_directory_path() /
+                         fmt::format("streamrun-{}-{}", scenario.application_id, ::getpid());
+  std::filesystem::remove_all(state_dir);
   std::thread reader([&] {
     auto consumer = kafka::Consumer::create({{"bootstrap.servers", bootstrap},
                                              {"group.id", "poison-verifier"},
@@ -85,9 +91,20 @@ void run_scenario(const Scenario& scenario) {
       }
     }
   });
+  // Stops and joins the reader however the test ends (a failed assertion returns early).
+  struct StopReader {
+    std::atomic<bool>& reading;
+    std::thread& reader;
+    void run() {
+      reading = false;
+      if (reader.joinable())
+        reader.join();
+    }
+    ~StopReader() { run(); }
+  } stop_reader{reading, reader};
   auto start_app = [&] {
-    std::vector<std::string> args{"--bootstrap", bootstrap, "--application-id",
-                                  scenario.application_id};
+    std::vector<std::string> args{"--bootstrap",           bootstrap,     "--application-id",
+                                  scenario.application_id, "--state-dir", state_dir.string()};
     args.insert(args.end(), scenario.app_flags.begin(), scenario.app_flags.end());
     auto app = ChildProcess::spawn(STREAMRUN_POISON_APP_PATH, args);
     EXPECT_TRUE(app.ok()) << app.error().message();
@@ -124,8 +141,8 @@ void run_scenario(const Scenario& scenario) {
     std::this_thread::sleep_for(10ms);  // observing another process's output
   survivor.signal(SIGTERM);
   EXPECT_EQ(survivor.wait(60s), std::optional<int>(0));
-  reading = false;
-  reader.join();
+  stop_reader.run();
+  std::filesystem::remove_all(state_dir);
   EXPECT_EQ(accepted, want_accepted) << "every good order reached the output";
   EXPECT_EQ(dead, want_dead) << "every bad order reached the dead-letter topic";
 

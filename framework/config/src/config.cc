@@ -284,6 +284,13 @@ Result<Config> Config::load(const Properties& properties, const ConfigDef& def,
       }
     }
     auto suggestion = closest_match(entry.key, known_keys);
+    for (const auto& prefix : role_prefixes) {
+      // "consumer.sesion.timeout.ms": a client property under a prefix, misspelt.
+      if (!suggestion && entry.key.starts_with(prefix)) {
+        if (auto unprefixed = closest_match(entry.key.substr(prefix.size()), known_keys))
+          suggestion = prefix + *unprefixed;
+      }
+    }
     problems.push_back(fmt::format(
         "{}: unknown configuration key '{}'{}", where, entry.key,
         suggestion ? fmt::format(" (did you mean '{}'?)", *suggestion) : std::string()));

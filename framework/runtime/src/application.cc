@@ -1,4 +1,5 @@
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <set>
 #include <thread>
@@ -54,6 +55,7 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
   // Checks the configuration and the topology as far as can be done without the cluster or the
   // disk: nothing is created or contacted before this passes.
   [[nodiscard]] Result<void> validate() const;
+  [[nodiscard]] static Result<void> check_state_dir(const std::filesystem::path& state_dir);
   Result<void> connect();
   Result<void> run();
   void stop() noexcept { stop_requested_ = true; }
@@ -223,6 +225,30 @@ Result<void> Application::Impl::validate() const {
                                topic, application_id_, invalid));
     }
   }
+  if (topology_.stateful())
+    return check_state_dir(config_.get(RuntimeProperties::state_dir));
+  return {};
+}
+
+Result<void> Application::Impl::check_state_dir(const std::filesystem::path& state_dir) {
+  // The directory is created when the application connects; here only whether it can be: the
+  // nearest part of the path that exists must be a directory this process may write in.
+  std::error_code ec;
+  auto existing = std::filesystem::absolute(state_dir, ec);
+  while (!existing.empty() && !std::filesystem::exists(existing, ec) &&
+         existing != existing.parent_path()) {
+    existing = existing.parent_path();
+  }
+  const auto refuse = [&](std::string_view why) {
+    return Error(config::errc::invalid_value,
+                 fmt::format("state.dir '{}': '{}' {}; set state.dir to a directory this process "
+                             "may create and write (stateful tasks keep their RocksDB state there)",
+                             state_dir.string(), existing.string(), why));
+  };
+  if (!std::filesystem::is_directory(existing, ec))
+    return refuse("is not a directory");
+  if (::access(existing.c_str(), W_OK | X_OK) != 0)
+    return refuse(fmt::format("cannot be written ({})", std::strerror(errno)));
   return {};
 }
 
@@ -260,7 +286,10 @@ Result<void> Application::Impl::connect() {
   const auto startup_timeout =
       std::chrono::milliseconds(config_.get(RuntimeProperties::startup_timeout_ms));
   if (auto reachable = producer_->check_connection(startup_timeout); !reachable) {
-    return reachable.error();
+    return Error(reachable.error().code(),
+                 reachable.error().message() +
+                     "; check bootstrap.servers and that the cluster is up (start-up waits "
+                     "startup.timeout.ms for it)");
   }
   // Asking for every topic never creates one; asking for one by name may (auto-creation), and
   // a mistyped source topic must not be created as a side effect.
@@ -515,7 +544,23 @@ void Application::Impl::io_loop() {
   }
   std::vector<kafka::Message> batch;
   auto next_commit = Clock::now() + commit_interval_;
+  auto unassigned_since = Clock::now();
+  auto next_unassigned_report = unassigned_since + 10s;
   while (!stop_requested_) {
+    if (!tasks_.empty()) {
+      unassigned_since = Clock::now();
+      next_unassigned_report = unassigned_since + 10s;
+    } else if (Clock::now() >= next_unassigned_report) {
+      // Silence here looks like a hang: a group waits for members that left without saying so
+      // (killed) until their session times out, and other members may hold every partition.
+      logger_->info(
+          "no partitions assigned to this member of group '{}' after {} s; waiting (a rebalance "
+          "waits up to consumer session.timeout.ms for members that stopped without leaving)",
+          application_id_,
+          std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - unassigned_since)
+              .count());
+      next_unassigned_report = Clock::now() + 30s;
+    }
     // Before polling: a seek must not leave records fetched from the old position in hand.
     activate_restored_tasks();
     batch.clear();
@@ -995,6 +1040,16 @@ Result<std::unique_ptr<Application>> Application::create(const Topology& topolog
     return config.error();
   if (config->is_set(RuntimeProperties::log_level.key()))
     log::set_level(config->get(RuntimeProperties::log_level));
+  if (options.handle_signals) {
+    // Until run() nothing is in flight, so a signal during start-up (waiting for the cluster)
+    // ends the process at once — even when the parent started it with SIGINT ignored, as a
+    // non-interactive shell does for background jobs. run() installs the graceful handler.
+    struct sigaction action {};
+    action.sa_handler = [](int signo) { _exit(128 + signo); };
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, nullptr);
+    sigaction(SIGTERM, &action, nullptr);
+  }
   if (topology.source_topics().empty()) {
     return Error(errc::invalid_argument, "the topology reads no topic");
   }

@@ -177,6 +177,16 @@ TEST(ConfigTest, SuggestionsIncludeClientProperties) {
             std::string::npos);
 }
 
+TEST(ConfigTest, AMisspeltClientPropertyUnderARolePrefixGetsASuggestionWithThePrefix) {
+  FakeClientSchema schema;
+  auto config = Config::load({{"application.id", "a"}, {"consumer.bootstrap.server", "x"}},
+                             test_def(), &schema);
+  ASSERT_FALSE(config.ok());
+  EXPECT_NE(config.error().message().find("(did you mean 'consumer.bootstrap.servers'?)"),
+            std::string::npos)
+      << config.error().message();
+}
+
 TEST(PropertiesTest, FileErrorsNameFileAndLine) {
   const auto path = std::filesystem::temp_directory_path() / "streamrun_config_test.properties";
   {

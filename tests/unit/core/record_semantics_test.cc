@@ -46,6 +46,40 @@ TEST(NullKeyTest, CountDropsANullKeyAndKeepsTheEmptyKeyApart) {
   EXPECT_EQ(serdes::int64().deserialize(driver.store("counts").get("")), 2);
 }
 
+TEST(NullKeyTest, ANullKeyReadAsEmptyByItsSerdeIsStillNotTheEmptyKey) {
+  // serdes::string() reads a null key as "", but the producer did not place a null-keyed record
+  // in the partition of "": counting it under "" would split the count of "" over partitions.
+  StreamBuilder builder;
+  builder.stream("in", kStrings)
+      .group_by_key(kStrings)
+      .count("counts")
+      .to_stream()
+      .to("out", kCounts);
+  TopologyTestDriver driver(builder.build(),
+                            TopologyTestDriver::Options{.partitions = {{"in", 4}}});
+  for (int i = 0; i < 3; ++i)
+    driver.pipe_raw("in", {std::nullopt, std::string("x"), {}, 0});
+  driver.input_topic("in", kStrings).pipe("", "y");
+  EXPECT_THAT(driver.output_topic("out", kCounts).read_key_values(),
+              ElementsAre(KeyValue<std::string, std::int64_t>{"", 1}));
+  EXPECT_EQ(driver.dropped(), 3);
+}
+
+TEST(NullKeyTest, StatelessOperatorsPassNullKeysOn) {
+  StreamBuilder builder;
+  builder.stream("in", kNullable)
+      .filter([](const MaybeString&, const MaybeString&) { return true; })
+      .map_values([](const MaybeString& v) { return MaybeString(*v + "!"); })
+      .to("out", kNullable);
+  TopologyTestDriver driver(builder.build());
+  driver.input_topic("in", kNullable).pipe(std::nullopt, "x");
+  const auto& out = driver.topic_contents("out");
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_FALSE(out[0].key.has_value());
+  EXPECT_EQ(out[0].value, "x!");
+  EXPECT_EQ(driver.dropped(), 0);
+}
+
 TEST(NullKeyTest, ReduceAndAggregateDropNullKeysToo) {
   StreamBuilder builder;
   auto grouped = builder.stream("in", kNullable).group_by_key(kNullable);
@@ -252,6 +286,29 @@ TEST(FailedAttemptTest, ASkippedRecordSendsNothingAtAll) {
   EXPECT_THAT(driver.output_topic("first", kStrings).read_values(), ElementsAre("good", "fine"));
   EXPECT_THAT(driver.output_topic("second", kStrings).read_values(), ElementsAre("good", "fine"));
   EXPECT_EQ(driver.skipped(), 1);
+}
+
+TEST(FailedAttemptTest, AnInfrastructureFailureIsNeverSkippedOrDeadLettered) {
+  // A store read that fails (RocksDB I/O error) or a fenced producer is not the record's
+  // fault: whatever the policy, it fails the task.
+  StreamBuilder builder;
+  builder.stream("in", kStrings)
+      .map_values([](const std::string& v) -> std::string {
+        if (v == "disk")
+          throw InfrastructureError("state store 'counts': read failed: IO error");
+        return v;
+      })
+      .to("out", kStrings);
+  for (auto policy : {ErrorPolicy::skip(), ErrorPolicy::dead_letter("dlq").with_retries(2)}) {
+    TopologyTestDriver driver(builder.build());
+    driver.set_error_policy(policy);
+    auto in = driver.input_topic("in", kStrings);
+    in.pipe("k", "fine");
+    EXPECT_THROW(in.pipe("k", "disk"), InfrastructureError);
+    EXPECT_EQ(driver.skipped(), 0);
+    EXPECT_TRUE(driver.topic_contents("dlq").empty());
+    EXPECT_THAT(driver.output_topic("out", kStrings).read_values(), ElementsAre("fine"));
+  }
 }
 
 }  // namespace

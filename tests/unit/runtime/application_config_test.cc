@@ -1,6 +1,7 @@
 // Start-up errors an application reports before it talks to any broker.
 
 #include <filesystem>
+#include <fstream>
 #include <unistd.h>
 
 #include <gmock/gmock.h>
@@ -108,6 +109,18 @@ TEST_F(ApplicationIdTest, InternalTopicNamesTooLongForKafkaAreRefused) {
                                         {"bootstrap.servers", "127.0.0.1:1"},
                                         {"state.dir", dir_.string()}}),
               HasSubstr("-counts-changelog' (application.id"));
+}
+
+TEST_F(ApplicationIdTest, AStateDirThatCannotBeCreatedIsNamedBeforeTheClusterIsAsked) {
+  std::filesystem::create_directories(dir_);
+  std::ofstream(dir_ / "a-file") << "not a directory";
+  const auto error =
+      create_error(stateful(), {{"application.id", "app"},
+                                {"bootstrap.servers", "127.0.0.1:1"},
+                                {"state.dir", (dir_ / "a-file" / "state").string()}});
+  EXPECT_THAT(error, HasSubstr("state.dir '" + (dir_ / "a-file" / "state").string() + "': '" +
+                               (dir_ / "a-file").string() + "' is not a directory"));
+  EXPECT_THAT(error, HasSubstr("set state.dir to a directory this process may create and write"));
 }
 
 using ValidationOrderTest = StateDirTest;

@@ -34,6 +34,11 @@ struct Record {
   RecordHeaders headers;
   std::int64_t timestamp_ms = 0;
   RecordOrigin origin;
+  // The key was null in the topic, whatever K's serde reads a null key as (serdes::string()
+  // reads it as ""). Such a record was not placed in its partition by its key, so a keyed
+  // operator reading it without a repartition in between drops it. Kept by operators that keep
+  // the key (with_value); a new key (with) clears it. Sinks write the key as its serde says.
+  bool null_key = false;
 
   // A record with the same headers, timestamp and origin and a new key and value.
   template <typename K2, typename V2>
@@ -44,6 +49,16 @@ struct Record {
   Record<K2, V2> with(K2 new_key, V2 new_value) && {
     return {std::move(new_key), std::move(new_value), std::move(headers), timestamp_ms,
             std::move(origin)};
+  }
+  // The same record (key included, null or not) with a new value.
+  template <typename V2>
+  Record<K, V2> with_value(V2 new_value) const& {
+    return {key, std::move(new_value), headers, timestamp_ms, origin, null_key};
+  }
+  template <typename V2>
+  Record<K, V2> with_value(V2 new_value) && {
+    return {std::move(key), std::move(new_value), std::move(headers),
+            timestamp_ms,   std::move(origin),    null_key};
   }
 
   [[nodiscard]] std::optional<std::string_view> header(std::string_view name) const {

@@ -135,8 +135,7 @@ class KStream {
   KStream<K, V2> map_values(Fn fn, std::string name = {}) const {
     return then<K, V2>("map_values", std::move(name), [fn](Record<K, V>&& record, auto&& emit) {
       auto value = fn(std::as_const(record.value));
-      K key = std::move(record.key);
-      emit(std::move(record).template with<K, V2>(std::move(key), std::move(value)));
+      emit(std::move(record).template with_value<V2>(std::move(value)));
     });
   }
 
@@ -164,7 +163,7 @@ class KStream {
     return then<K, V2>("flat_map_values", std::move(name),
                        [fn](Record<K, V>&& record, auto&& emit) {
                          for (auto& value : fn(std::as_const(record.value))) {
-                           emit(record.template with<K, V2>(record.key, std::move(value)));
+                           emit(record.template with_value<V2>(std::move(value)));
                          }
                        });
   }

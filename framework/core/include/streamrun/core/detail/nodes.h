@@ -157,6 +157,7 @@ class SourceNode final : public SourceInstance, public Output<K, V> {
       record.key = serdes_.key.deserialize(raw.key);
       record.value = serdes_.value.deserialize(raw.value);
     });
+    record.null_key = !raw.key.has_value();
     record.headers = raw.headers;
     record.timestamp_ms = raw.timestamp_ms;
     record.origin = raw.origin;
@@ -270,10 +271,11 @@ std::optional<V> read_stored(const KeyValueStore& store, std::string_view raw_ke
 // under the serialized key — and emits the new aggregate.
 // Fold: VA(const K&, const V&, std::optional<VA> current).
 //
-// As in Kafka Streams, a record whose key is null (serializes to null) or whose value is null
-// (an empty std::optional) is dropped and counted. An aggregate that serializes to null (an
-// adder returning an empty std::optional) deletes the key: the store forgets it, the changelog
-// and downstream get a tombstone, and the key's next record starts from the initializer.
+// As in Kafka Streams, a record whose key is null (it was null in the topic, or serializes to
+// null) or whose value is null (an empty std::optional) is dropped and counted. An aggregate that
+// serializes to null (an adder returning an empty std::optional) deletes the key: the store forgets
+// it, the changelog and downstream get a tombstone, and the key's next record starts from the
+// initializer.
 template <typename K, typename V, typename VA, typename Fold>
 class AggregateNode final : public Input<K, V>, public Output<K, VA> {
  public:
@@ -293,7 +295,7 @@ class AggregateNode final : public Input<K, V>, public Output<K, VA> {
   void receive(Record<K, V>&& record) override {
     std::optional<Record<K, VA>> out;
     this->guarded([&] {
-      const auto raw_key = key_serde_.serialize(record.key);
+      const auto raw_key = record.null_key ? std::nullopt : key_serde_.serialize(record.key);
       if (!raw_key) {
         this->environment().record_dropped(this->name(), "null key");
         return;
@@ -310,8 +312,7 @@ class AggregateNode final : public Input<K, V>, public Output<K, VA> {
       } else {
         store_->remove(*raw_key);
       }
-      K key = record.key;
-      out = std::move(record).template with<K, VA>(std::move(key), std::move(aggregate));
+      out = std::move(record).template with_value<VA>(std::move(aggregate));
     });
     if (out)
       this->emit(std::move(*out));
@@ -395,7 +396,7 @@ class JoinNode final : public Input<K, V>, public Output<K, VR> {
   void receive(Record<K, V>&& record) override {
     std::optional<Record<K, VR>> out;
     this->guarded([&] {
-      const auto raw_key = table_serdes_.key.serialize(record.key);
+      const auto raw_key = record.null_key ? std::nullopt : table_serdes_.key.serialize(record.key);
       const std::optional<VT> table_value =
           raw_key ? read_stored(*store_, *raw_key, table_serdes_.value) : std::nullopt;
       if constexpr (!Left) {
@@ -406,14 +407,12 @@ class JoinNode final : public Input<K, V>, public Output<K, VR> {
       }
       if constexpr (Left) {
         VR joined = joiner_(std::as_const(record.value), std::as_const(table_value));
-        K key = record.key;
-        out = std::move(record).template with<K, VR>(std::move(key), std::move(joined));
+        out = std::move(record).template with_value<VR>(std::move(joined));
       } else {
         if (!table_value)
           return;
         VR joined = joiner_(std::as_const(record.value), std::as_const(*table_value));
-        K key = record.key;
-        out = std::move(record).template with<K, VR>(std::move(key), std::move(joined));
+        out = std::move(record).template with_value<VR>(std::move(joined));
       }
     });
     if (out)
