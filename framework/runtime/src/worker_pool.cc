@@ -8,6 +8,8 @@
 #include <boost/fiber/mutex.hpp>
 #include <boost/fiber/protected_fixedsize_stack.hpp>
 
+#include "tsan_fibers.h"  // ThreadSanitizer builds only
+
 namespace streamrun::runtime {
 namespace {
 
@@ -24,6 +26,10 @@ WorkerPool::WorkerPool(int threads) {
     launchers_.push_back(std::make_unique<Launcher>(64));
   for (int i = 0; i < threads; ++i) {
     threads_.emplace_back([launcher = launchers_[static_cast<std::size_t>(i)].get()] {
+#if defined(__SANITIZE_THREAD__)
+      // Tells TSan about every fiber switch on this thread (docs/sanitizers.md).
+      boost::fibers::use_scheduling_algorithm<tsan::TsanRoundRobin>();
+#endif
       std::function<void()> job;
       // Fibers are detached so that a finished one gives its stack back at once (tasks come
       // and go with every rebalance); a count tells the thread when all have ended.
