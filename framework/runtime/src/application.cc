@@ -143,6 +143,9 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
       return;
     }
     ++commit_failures_;
+    // Tasks remember what they handed over for committing; after a refusal they must hand it
+    // over again, or a partition with no new records would stay uncommitted for good.
+    recommit_ = true;
     logger_->warn("{}: {}; records after the last successful commit will be processed again", what,
                   result.error().message());
   }
@@ -181,6 +184,7 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
   std::atomic<std::int64_t> commits_{0};
   std::atomic<std::int64_t> commit_failures_{0};
   std::atomic<bool> last_commit_ok_{true};
+  std::atomic<bool> recommit_{false};  // a commit was refused: offer every offset again
   std::atomic<std::int64_t> paused_{0};
   std::atomic<std::int64_t> max_depth_{0};
   std::atomic<std::int64_t> max_backlog_{0};
@@ -639,7 +643,10 @@ void Application::Impl::drain_backlogs() {
 
 void Application::Impl::commit_progress() {
   std::vector<kafka::PartitionOffset> offsets;
+  const bool recommit = recommit_.exchange(false);
   for (auto& [key, slot] : tasks_) {
+    if (recommit)
+      slot.task->forget_committed();
     // Outputs the broker does not take (it is down, a topic is unreachable) are retried
     // without end and hold the task's commits back; say so now and then.
     constexpr auto kStallReport = std::chrono::seconds(30);

@@ -191,6 +191,21 @@ Result<RestoreOutcome> restore_task_state(state::TaskState& state,
     return {};
   };
 
+  // Applies one entry of a changelog to its store; progress is persisted in batches.
+  auto apply = [&](KeyValueStore& store, const TopicPartition& changelog,
+                   const ChangelogRecord& record) -> Result<void> {
+    if (record.value) {
+      store.put(record.key, *record.value);
+    } else {
+      store.remove(record.key);
+    }
+    ++outcome.entries_applied;
+    pending[position_key(changelog)] = record.offset + 1;
+    if (++unpersisted >= kPersistEvery)
+      return persist();
+    return {};
+  };
+
   // Where each changelog starts: where local state stopped, else the partition's first offset.
   std::vector<std::pair<std::int64_t, std::int64_t>> ranges;
   for (const auto& store : stores) {
@@ -251,18 +266,8 @@ Result<RestoreOutcome> restore_task_state(state::TaskState& state,
                        }
                        return {};
                      }
-                     if (!record.marker) {
-                       if (record.value) {
-                         primary_store.put(record.key, *record.value);
-                       } else {
-                         primary_store.remove(record.key);
-                       }
-                       ++outcome.entries_applied;
-                       pending[position_key(primary.topic_partition)] = record.offset + 1;
-                       if (++unpersisted >= kPersistEvery)
-                         return persist();
-                       return {};
-                     }
+                     if (!record.marker)
+                       return apply(primary_store, primary.topic_partition, record);
                      auto entries = decode_marker(record.value.value_or(""));
                      if (!entries) {
                        return entries.error().with_context(fmt::format(
@@ -298,16 +303,7 @@ Result<RestoreOutcome> restore_task_state(state::TaskState& state,
                                outcome.to_rewrite[store.store].insert(std::move(record.key));
                                return {};
                              }
-                             if (record.value) {
-                               kv.put(record.key, *record.value);
-                             } else {
-                               kv.remove(record.key);
-                             }
-                             ++outcome.entries_applied;
-                             pending[position_key(store.topic_partition)] = record.offset + 1;
-                             if (++unpersisted >= kPersistEvery)
-                               return persist();
-                             return {};
+                             return apply(kv, store.topic_partition, record);
                            });
     if (!read)
       return read.error();

@@ -22,6 +22,14 @@ std::size_t channel_capacity(std::size_t bound) {
 
 namespace {
 
+// The input partitions of a task: partition p of every topic its sub-topology reads.
+std::vector<TopicPartition> inputs_of(const Topology& topology, const TaskInfo& info) {
+  std::vector<TopicPartition> inputs;
+  for (const auto& topic : topology.source_topics(info.subtopology))
+    inputs.push_back({TopicName(topic), PartitionId(info.partition)});
+  return inputs;
+}
+
 std::vector<StoreChangelog> changelogs_of(const Topology& topology, const TaskInfo& info) {
   std::vector<StoreChangelog> changelogs;
   for (const auto& store : topology.stores(info.subtopology)) {
@@ -43,6 +51,7 @@ StreamTask::StreamTask(const Topology& topology, TaskInfo info, kafka::Producer&
       state_(std::move(state)),
       changelog_options_(std::move(changelog)),
       changelogs_(state_ ? changelogs_of(topology, info) : std::vector<StoreChangelog>()),
+      inputs_(inputs_of(topology, info)),
       instance_(
           topology, std::move(info), *this,
           [] {
@@ -276,6 +285,15 @@ bool StreamTask::restore() {
     stored_offsets_ = state_->committed_offsets();
     for (std::size_t i = 0; i < changelogs_.size(); ++i)
       changelog_ends_[i] = outcome->changelog_ends[changelogs_[i].store];
+    // What the state holds is durable, and may be ahead of the group's committed offsets (a
+    // process killed between its local commit and the Kafka commit): offer it for committing
+    // now, or a partition with no new records would show that lag for ever.
+    for (const auto& tp : inputs_) {
+      if (auto it = stored_offsets_.find(position_key(tp)); it != stored_offsets_.end()) {
+        processed_[tp] = it->second;
+        durable_[tp] = it->second;
+      }
+    }
   }
   if (!outcome->to_rewrite.empty()) {
     // The discarded entries stay in the changelog: overwrite them with the restored values and

@@ -88,6 +88,8 @@ class StreamTask final : public RecordCollector {
   void mark_commit_point();
   // Offsets that became committable since the last call.
   [[nodiscard]] std::vector<kafka::PartitionOffset> take_committable();
+  // A commit was refused: the next take_committable() offers every committable offset again.
+  void forget_committed() { committed_.clear(); }
   // After the task fiber ended: true once every output is acknowledged.
   [[nodiscard]] bool flushed() const;
   // How long the oldest unacknowledged output has waited for the broker (zero when none).
@@ -155,6 +157,7 @@ class StreamTask final : public RecordCollector {
   std::unique_ptr<state::TaskState> state_;
   ChangelogOptions changelog_options_;
   std::vector<StoreChangelog> changelogs_;  // one per store; the first carries commit markers
+  std::vector<TopicPartition> inputs_;      // the partitions the task reads
   std::vector<std::unique_ptr<ChangeLoggingStore>> logged_stores_;
   TaskInstance instance_;
   kafka::Producer& producer_;

@@ -148,6 +148,8 @@ TEST_F(ApplicationTest, FilterMapPipelineDeliversExactlyWhatTheDriverPredicts) {
   EXPECT_EQ(outputs.size(), predicted_count);
   EXPECT_EQ(actual, predicted) << "every key's outputs, in the order the driver predicts";
   EXPECT_EQ(stats.active_tasks, 8) << "one task per input partition";
+  EXPECT_EQ(stats.records_produced, static_cast<std::int64_t>(predicted_count))
+      << "every output counted once";
 }
 
 TEST_F(ApplicationTest, WhenOneOfTwoInstancesStopsTheOtherTakesOverWithoutLoss) {

@@ -226,6 +226,52 @@ TEST_F(LostPartitionTest, ATaskWhosePartitionsAreLostWritesNothingMore) {
   ASSERT_TRUE(app.stop().ok());
 }
 
+TEST_F(CommitSafetyTest, StateAheadOfTheGroupsOffsetsIsCommittedWithoutNewRecords) {
+  // A process killed between its local commit and its Kafka commit leaves the group's offset
+  // behind the state. The restarted task resumes from its state, and must also bring the
+  // group's offset up to it, even when no new record arrives (else the lag never goes away).
+  produce("in", {"a", "b", "c", "d", "e", "f"});
+  StreamBuilder builder;
+  builder.stream("in", kStrings).group_by_key(kStrings).count("seen");
+  const auto wait_for = [&](auto condition) {
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (!condition() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(20ms);  // observing another thread's progress
+    return condition();
+  };
+  {
+    RunningApp app(builder.build(), properties("safety"));
+    ASSERT_TRUE(wait_for([&] { return app.app().stats().records_processed == 6; }));
+    ASSERT_TRUE(app.stop().ok());
+  }
+  ASSERT_EQ(committed("safety", "in"), 6);
+  {
+    // The kill: the group's offset as it was before the last Kafka commit. (The development
+    // broker takes commits from group members only, so this one joins first.)
+    struct Joined : kafka::RebalanceListener {
+      bool assigned = false;
+      void on_assigned(const std::vector<TopicPartition>&, kafka::StartOffsets&) override {
+        assigned = true;
+      }
+      void on_revoked(const std::vector<TopicPartition>&) override {}
+    } joined;
+    auto group = kafka::Consumer::create(consumer_properties("safety"), &joined).value();
+    ASSERT_TRUE(group->subscribe({"in"}).ok());
+    poll_until(
+        *group, [&] { return joined.assigned; }, [](const Message&) {}, 30s);
+    ASSERT_TRUE(joined.assigned);
+    auto reset = group->commit({{{TopicName("in"), PartitionId(0)}, Offset(2)}});
+    ASSERT_TRUE(reset.ok()) << reset.error().message();
+    ASSERT_TRUE(group->close().ok());
+  }
+  ASSERT_EQ(committed("safety", "in"), 2);
+  RunningApp restarted(builder.build(), properties("safety"));
+  EXPECT_TRUE(wait_for([&] { return committed("safety", "in") == 6; }))
+      << "the group's offset stayed at " << committed("safety", "in").value_or(-1);
+  EXPECT_EQ(restarted.app().stats().records_processed, 0) << "nothing is processed twice";
+  ASSERT_TRUE(restarted.stop().ok());
+}
+
 TEST_F(CommitSafetyTest, AMissingSourceTopicIsNamedAndNotCreated) {
   StreamBuilder builder;
   builder.stream("ordrs", kStrings).to("out", kStrings);
