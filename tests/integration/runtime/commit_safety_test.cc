@@ -3,6 +3,7 @@
 // start-up does with topics that are missing or cannot be created.
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <set>
 #include <thread>
@@ -146,6 +147,15 @@ class CommitSafetyTest : public testing::BrokerFixture {
     EXPECT_EQ(committed("safety", "in"), 4) << "every input committed, the oversize one too";
   }
 
+  // Whether `condition` holds within `timeout`, observing another thread's progress.
+  static bool eventually(const std::function<bool()>& condition,
+                         std::chrono::seconds timeout = 60s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!condition() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(20ms);
+    return condition();
+  }
+
   std::filesystem::path state_dir_;
   int readers_ = 0;
 };
@@ -205,15 +215,9 @@ TEST_F(LostPartitionTest, ATaskWhosePartitionsAreLostWritesNothingMore) {
   props.set("commit.interval.ms", "3600000");  // only a task's end would write a marker
   RunningApp app(builder.build(), props);
   produce("other", {"a", "b", "c"});
-  const auto wait_for = [&](auto condition) {
-    const auto deadline = std::chrono::steady_clock::now() + 60s;
-    while (!condition() && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(20ms);  // observing another thread's progress
-    return condition();
-  };
-  ASSERT_TRUE(wait_for([&] { return app.app().stats().records_processed == 3; }));
+  ASSERT_TRUE(eventually([&] { return app.app().stats().records_processed == 3; }));
   ASSERT_TRUE(broker().set_broker_down(2).ok());
-  ASSERT_TRUE(wait_for([&] { return app.app().stats().active_tasks == 0; }))
+  ASSERT_TRUE(eventually([&] { return app.app().stats().active_tasks == 0; }))
       << "the session timed out and the partition was lost";
   // Nothing was written to the changelog after the loss: no commit marker.
   const auto changelog = read_all("lost-seen-changelog", 4, 5s);
@@ -233,15 +237,9 @@ TEST_F(CommitSafetyTest, StateAheadOfTheGroupsOffsetsIsCommittedWithoutNewRecord
   produce("in", {"a", "b", "c", "d", "e", "f"});
   StreamBuilder builder;
   builder.stream("in", kStrings).group_by_key(kStrings).count("seen");
-  const auto wait_for = [&](auto condition) {
-    const auto deadline = std::chrono::steady_clock::now() + 30s;
-    while (!condition() && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(20ms);  // observing another thread's progress
-    return condition();
-  };
   {
     RunningApp app(builder.build(), properties("safety"));
-    ASSERT_TRUE(wait_for([&] { return app.app().stats().records_processed == 6; }));
+    ASSERT_TRUE(eventually([&] { return app.app().stats().records_processed == 6; }));
     ASSERT_TRUE(app.stop().ok());
   }
   ASSERT_EQ(committed("safety", "in"), 6);
@@ -266,7 +264,7 @@ TEST_F(CommitSafetyTest, StateAheadOfTheGroupsOffsetsIsCommittedWithoutNewRecord
   }
   ASSERT_EQ(committed("safety", "in"), 2);
   RunningApp restarted(builder.build(), properties("safety"));
-  EXPECT_TRUE(wait_for([&] { return committed("safety", "in") == 6; }))
+  EXPECT_TRUE(eventually([&] { return committed("safety", "in") == 6; }))
       << "the group's offset stayed at " << committed("safety", "in").value_or(-1);
   EXPECT_EQ(restarted.app().stats().records_processed, 0) << "nothing is processed twice";
   ASSERT_TRUE(restarted.stop().ok());
