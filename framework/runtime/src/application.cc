@@ -1052,7 +1052,11 @@ Result<std::unique_ptr<Application>> Application::create(const Topology& topolog
     // ends the process at once — even when the parent started it with SIGINT ignored, as a
     // non-interactive shell does for background jobs. run() installs the graceful handler.
     struct sigaction action {};
-    action.sa_handler = [](int signo) { _exit(128 + signo); };
+    action.sa_handler = [](int signo) {
+      static constexpr char kMessage[] = "streamrun: stopped during start-up (nothing ran yet)\n";
+      static_cast<void>(::write(STDERR_FILENO, kMessage, sizeof kMessage - 1));
+      _exit(128 + signo);
+    };
     sigemptyset(&action.sa_mask);
     sigaction(SIGINT, &action, nullptr);
     sigaction(SIGTERM, &action, nullptr);
