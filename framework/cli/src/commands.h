@@ -16,4 +16,19 @@ struct BrokerOptions {
 void add_broker_command(CLI::App& app, BrokerOptions& options);
 int run_broker(const BrokerOptions& options);
 
+// YAML pipelines: run, lint, describe, operators.
+struct PipelineOptions {
+  std::string file;
+  std::vector<std::string> files;
+  std::vector<std::string> overrides;
+  std::string format = "text";
+  std::string operator_name;
+};
+
+void add_pipeline_commands(CLI::App& app, PipelineOptions& options);
+int run_pipeline(const PipelineOptions& options);
+int lint_pipelines(const PipelineOptions& options);
+int describe_pipeline(const PipelineOptions& options);
+int list_operators(const PipelineOptions& options);
+
 }  // namespace streamrun::cli

@@ -1,4 +1,7 @@
+#include <algorithm>
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -8,8 +11,10 @@
 #include "commands.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"streamrun: stream processing on Kafka, with state in RocksDB"};
+  CLI::App app{"streamrun: stream processing on Kafka, with state in RocksDB.\n"
+               "  streamrun FILE          run a YAML pipeline (same as: streamrun run FILE)"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", "streamrun " STREAMRUN_VERSION);
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
@@ -23,11 +28,37 @@ int main(int argc, char** argv) {
       "Kafka client properties (bootstrap.servers, sasl.*, ...) are accepted under "
       "librdkafka's own names, optionally prefixed with consumer. or producer.");
 
-  CLI11_PARSE(app, argc, argv);
+  streamrun::cli::PipelineOptions pipeline_options;
+  streamrun::cli::add_pipeline_commands(app, pipeline_options);
+
+  // `streamrun FILE` runs the pipeline: a first argument that is neither an option nor a
+  // command is taken as a file for `run`.
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (!args.empty() && !args.front().starts_with("-")) {
+    const auto commands = app.get_subcommands([](CLI::App*) { return true; });
+    const bool is_command = std::any_of(commands.begin(), commands.end(),
+                                        [&](CLI::App* c) { return c->get_name() == args.front(); });
+    if (!is_command)
+      args.insert(args.begin(), "run");
+  }
+  std::reverse(args.begin(), args.end());  // CLI11 takes them last first
+  try {
+    app.parse(args);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
   streamrun::log::configure({.level = log_level});
 
   if (app.got_subcommand("broker"))
     return streamrun::cli::run_broker(broker_options);
+  if (app.got_subcommand("run"))
+    return streamrun::cli::run_pipeline(pipeline_options);
+  if (app.got_subcommand("lint"))
+    return streamrun::cli::lint_pipelines(pipeline_options);
+  if (app.got_subcommand("describe"))
+    return streamrun::cli::describe_pipeline(pipeline_options);
+  if (app.got_subcommand("operators"))
+    return streamrun::cli::list_operators(pipeline_options);
   if (app.got_subcommand(config_command)) {
     std::fputs(streamrun::runtime::RuntimeProperties::definition().to_markdown().c_str(), stdout);
   }

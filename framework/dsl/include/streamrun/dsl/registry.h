@@ -1,0 +1,113 @@
+#pragma once
+
+// The operators a YAML pipeline can use, each described by a spec: its fields (name, type,
+// default, doc), a one-line summary and an example. Validation, `streamrun operators` and the
+// JSON Schema all come from the specs. Register the built-ins with
+// operators::register_builtin_operators(registry); an application registers its own the same
+// way and then uses them from YAML.
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <streamrun/core/stream_builder.h>
+
+namespace streamrun::dsl {
+
+// A place in a pipeline file. line and column count from 1.
+struct Location {
+  std::string file;
+  int line = 0;
+  int column = 0;
+  [[nodiscard]] std::string to_string() const;  // "FILE:LINE:COL"
+};
+
+// Records in YAML pipelines: a nullable string key and a JSON value.
+using Key = std::optional<std::string>;
+using Stream = KStream<Key, nlohmann::json>;
+
+enum class FieldType {
+  string,       // a YAML scalar, taken as text
+  integer,      // a whole number
+  boolean,      // true or false
+  scalar,       // any scalar: number, boolean or text (compared as JSON)
+  string_list,  // a list of scalars, taken as text
+  string_map,   // a mapping of names to scalars, taken as text
+};
+[[nodiscard]] std::string_view to_string(FieldType type);
+
+struct FieldSpec {
+  std::string name;
+  FieldType type = FieldType::string;
+  bool required = false;
+  std::optional<std::string> default_value;  // as YAML text
+  std::string doc;
+  std::vector<std::string> choices;  // allowed values of a string field (empty: any)
+};
+
+// The validated fields of one use of an operator, with defaults filled in.
+class OperatorConfig {
+ public:
+  OperatorConfig(std::string op, Location where, const nlohmann::json& fields);
+  ~OperatorConfig();
+  OperatorConfig(const OperatorConfig&);
+  OperatorConfig& operator=(const OperatorConfig&);
+
+  [[nodiscard]] const std::string& op() const noexcept { return op_; }
+  [[nodiscard]] const Location& where() const noexcept { return where_; }
+  [[nodiscard]] bool has(const std::string& field) const;
+  [[nodiscard]] std::string string(const std::string& field) const;
+  [[nodiscard]] std::int64_t integer(const std::string& field) const;
+  [[nodiscard]] bool boolean(const std::string& field) const;
+  [[nodiscard]] nlohmann::json scalar(const std::string& field) const;
+  [[nodiscard]] std::vector<std::string> string_list(const std::string& field) const;
+  [[nodiscard]] std::map<std::string, std::string> string_map(const std::string& field) const;
+
+ private:
+  std::string op_;
+  Location where_;
+  std::unique_ptr<nlohmann::json> fields_;
+};
+
+// What an operator's build function may use while the topology is built.
+struct BuildContext {
+  StreamBuilder& builder;
+  // The operator's name in the topology: "<pipeline step>-<op>", unique.
+  std::string node_name;
+};
+
+// A source makes a stream from nothing, a processor turns its input stream into another, a
+// sink ends the pipeline (returns nullopt).
+enum class OperatorKind { source, processor, sink };
+
+struct OperatorSpec {
+  std::string name;
+  OperatorKind kind = OperatorKind::processor;
+  std::string summary;
+  std::vector<FieldSpec> fields;
+  std::string example;  // a YAML step using the operator
+  // Throws std::invalid_argument naming the field for a value the field checks cannot catch.
+  std::function<std::optional<Stream>(BuildContext&, const OperatorConfig&,
+                                      std::optional<Stream> input)>
+      build;
+};
+
+class Registry {
+ public:
+  // Throws std::logic_error when an operator of that name is registered already.
+  void add(OperatorSpec spec);
+  [[nodiscard]] const OperatorSpec* find(std::string_view name) const;
+  [[nodiscard]] std::vector<std::string> names() const;
+  [[nodiscard]] const std::map<std::string, OperatorSpec, std::less<>>& specs() const noexcept {
+    return specs_;
+  }
+
+ private:
+  std::map<std::string, OperatorSpec, std::less<>> specs_;
+};
+
+}  // namespace streamrun::dsl

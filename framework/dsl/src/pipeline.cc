@@ -1,0 +1,396 @@
+#include <charconv>
+#include <cstdlib>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include <streamrun/base/ids.h>
+#include <streamrun/config/config.h>
+#include <streamrun/dsl/pipeline.h>
+
+namespace streamrun::dsl {
+
+std::string Diagnostic::to_string() const {
+  return fmt::format("{}: error: {}", where.to_string(), message);
+}
+
+namespace {
+
+using Environment = std::function<std::optional<std::string>(const std::string&)>;
+
+// Collects problems and keeps going, so that a user sees all of them at once.
+class Loader {
+ public:
+  Loader(std::string file, const Registry& registry, Environment environment)
+      : file_(std::move(file)), registry_(registry), environment_(std::move(environment)) {}
+
+  LoadResult load(const std::string& text) {
+    YAML::Node root;
+    try {
+      root = YAML::Load(text);
+    } catch (const YAML::ParserException& e) {
+      error(at(e.mark), "not valid YAML: " + e.msg);
+      return finish();
+    }
+    if (!root.IsMap()) {
+      error({file_, 1, 1},
+            "a pipeline file is a mapping with 'application', 'properties' and 'pipeline'");
+      return finish();
+    }
+    const std::vector<std::string> top_level{"application", "properties", "pipeline"};
+    for (const auto& entry : root) {
+      const auto key = entry.first.as<std::string>();
+      if (std::find(top_level.begin(), top_level.end(), key) == top_level.end())
+        unknown(entry.first, "top-level key", key, top_level);
+    }
+    const auto application = root["application"];
+    if (!application) {
+      error({file_, 1, 1}, "missing 'application': the application id (names the consumer "
+                           "group, internal topics and the state directory)");
+    } else if (auto id = scalar_text(application, "'application'")) {
+      if (auto invalid = invalid_topic_name(*id); !invalid.empty()) {
+        error(at(application), fmt::format("application '{}' {}", *id, invalid));
+      } else {
+        application_id_ = *id;
+        properties_.set("application.id", *id, {file_, line_of(application)});
+      }
+    }
+    if (const auto properties = root["properties"]) {
+      if (!properties.IsMap()) {
+        error(at(properties), "'properties' must be a mapping of property names to values");
+      } else {
+        for (const auto& entry : properties) {
+          const auto key = entry.first.as<std::string>();
+          if (key == "application.id") {
+            error(at(entry.first), "'application.id' is set by 'application'; remove it here");
+            continue;
+          }
+          if (auto value = scalar_text(entry.second, "property '" + key + "'"))
+            properties_.set(key, *value, {file_, line_of(entry.second)});
+        }
+      }
+    }
+    load_steps(root["pipeline"]);
+    return finish();
+  }
+
+ private:
+  struct Step {
+    const OperatorSpec* spec;
+    OperatorConfig config;
+  };
+
+  Location at(const YAML::Mark& mark) const {
+    return {file_, mark.line + 1, mark.column + 1};
+  }
+  Location at(const YAML::Node& node) const { return at(node.Mark()); }
+  static int line_of(const YAML::Node& node) { return node.Mark().line + 1; }
+
+  void error(Location where, std::string message) {
+    diagnostics_.push_back({std::move(where), std::move(message)});
+  }
+
+  void unknown(const YAML::Node& node, std::string_view what, const std::string& name,
+               const std::vector<std::string>& known, std::string_view of = {}) {
+    auto suggestion = config::closest_match(name, known);
+    error(at(node), fmt::format("unknown {} '{}'{}{}", what, name, of,
+                                suggestion ? fmt::format(" (did you mean '{}'?)", *suggestion)
+                                           : fmt::format("; expected one of {}",
+                                                         fmt::join(known, ", "))));
+  }
+
+  // ${VAR} and ${VAR:default} replaced from the environment.
+  std::optional<std::string> substitute(const YAML::Node& node, const std::string& text) {
+    static const std::regex variable(R"(\$\{([A-Za-z_][A-Za-z0-9_]*)(:([^}]*))?\})");
+    std::string out;
+    auto begin = text.cbegin();
+    bool ok = true;
+    for (std::sregex_iterator it(text.begin(), text.end(), variable), end; it != end; ++it) {
+      const auto& match = *it;
+      out.append(begin, match[0].first);
+      begin = match[0].second;
+      const std::string name = match[1].str();
+      auto value = environment_(name);
+      if (value) {
+        out += *value;
+      } else if (match[2].matched) {
+        out += match[3].str();
+      } else {
+        error(at(node), fmt::format("environment variable '{}' is not set (write ${{{}:default}} "
+                                    "to give it a default)",
+                                    name, name));
+        ok = false;
+      }
+    }
+    out.append(begin, text.cend());
+    if (!ok)
+      return std::nullopt;
+    return out;
+  }
+
+  std::optional<std::string> scalar_text(const YAML::Node& node, const std::string& what) {
+    if (!node.IsScalar()) {
+      error(at(node), fmt::format("{} must be a single value, not a {}", what,
+                                  node.IsMap() ? "mapping" : node.IsSequence() ? "list" : "null"));
+      return std::nullopt;
+    }
+    return substitute(node, node.Scalar());
+  }
+
+  // A YAML scalar as JSON: quoted text stays text; otherwise numbers, booleans and null are
+  // recognised as YAML 1.2's core schema does.
+  static nlohmann::json scalar_json(const YAML::Node& node, const std::string& text) {
+    if (node.Tag() == "!")
+      return text;  // quoted
+    if (text == "true" || text == "false")
+      return text == "true";
+    if (text == "null" || text == "~")
+      return nullptr;
+    std::int64_t integer = 0;
+    if (auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), integer);
+        ec == std::errc() && ptr == text.data() + text.size() && !text.empty()) {
+      return integer;
+    }
+    char* end = nullptr;
+    const double number = std::strtod(text.c_str(), &end);
+    if (!text.empty() && end == text.c_str() + text.size())
+      return number;
+    return text;
+  }
+
+  std::optional<nlohmann::json> field_value(const FieldSpec& field, const YAML::Node& node,
+                                            const std::string& op) {
+    const auto what = fmt::format("field '{}' of '{}'", field.name, op);
+    auto expect = [&](std::string_view expected) {
+      error(at(node), fmt::format("{} must be {}", what, expected));
+      return std::nullopt;
+    };
+    switch (field.type) {
+      case FieldType::string:
+      case FieldType::integer:
+      case FieldType::boolean:
+      case FieldType::scalar: {
+        if (!node.IsScalar())
+          return expect(fmt::format("a {}", to_string(field.type)));
+        auto text = substitute(node, node.Scalar());
+        if (!text)
+          return std::nullopt;
+        auto value = scalar_json(node, *text);
+        if (field.type == FieldType::string) {
+          if (!field.choices.empty() &&
+              std::find(field.choices.begin(), field.choices.end(), *text) ==
+                  field.choices.end()) {
+            return expect(fmt::format("one of {} (got '{}')", fmt::join(field.choices, ", "),
+                                      *text));
+          }
+          return nlohmann::json(*text);
+        }
+        if (field.type == FieldType::integer && !value.is_number_integer())
+          return expect(fmt::format("an integer (got '{}')", *text));
+        if (field.type == FieldType::boolean && !value.is_boolean())
+          return expect(fmt::format("true or false (got '{}')", *text));
+        return value;
+      }
+      case FieldType::string_list: {
+        if (node.IsScalar()) {
+          auto text = substitute(node, node.Scalar());
+          return text ? std::optional(nlohmann::json::array({*text})) : std::nullopt;
+        }
+        if (!node.IsSequence())
+          return expect("a list of values");
+        nlohmann::json list = nlohmann::json::array();
+        for (const auto& item : node) {
+          if (!item.IsScalar())
+            return expect("a list of single values");
+          auto text = substitute(item, item.Scalar());
+          if (!text)
+            return std::nullopt;
+          list.push_back(*text);
+        }
+        return list;
+      }
+      case FieldType::string_map: {
+        if (!node.IsMap())
+          return expect("a mapping of names to values");
+        nlohmann::json map = nlohmann::json::object();
+        for (const auto& entry : node) {
+          if (!entry.second.IsScalar())
+            return expect("a mapping of names to single values");
+          auto text = substitute(entry.second, entry.second.Scalar());
+          if (!text)
+            return std::nullopt;
+          map[entry.first.as<std::string>()] = *text;
+        }
+        return map;
+      }
+    }
+    return std::nullopt;
+  }
+
+  std::optional<Step> load_step(const YAML::Node& item, std::size_t index) {
+    if (!item.IsMap() || item.size() != 1) {
+      error(at(item), "a pipeline step is one operator and its fields, e.g. "
+                      "'- filter: {field: qty, op: \">\", value: 0}'");
+      return std::nullopt;
+    }
+    const auto entry = *item.begin();
+    const auto op = entry.first.as<std::string>();
+    const auto* spec = registry_.find(op);
+    if (spec == nullptr) {
+      unknown(entry.first, "operator", op, registry_.names());
+      return std::nullopt;
+    }
+    const auto& body = entry.second;
+    if (!body.IsNull() && !body.IsMap()) {
+      error(at(body), fmt::format("the fields of '{}' must be a mapping, e.g. {}", op,
+                                  spec->example));
+      return std::nullopt;
+    }
+    nlohmann::json fields = nlohmann::json::object();
+    bool ok = true;
+    std::vector<std::string> known;
+    for (const auto& field : spec->fields)
+      known.push_back(field.name);
+    std::set<std::string> given;  // present, valid or not: not reported again as missing
+    if (body.IsMap()) {
+      for (const auto& field_entry : body) {
+        const auto name = field_entry.first.as<std::string>();
+        given.insert(name);
+        const auto it = std::find_if(spec->fields.begin(), spec->fields.end(),
+                                     [&](const FieldSpec& f) { return f.name == name; });
+        if (it == spec->fields.end()) {
+          unknown(field_entry.first, "field", name, known, fmt::format(" of '{}'", op));
+          ok = false;
+          continue;
+        }
+        auto value = field_value(*it, field_entry.second, op);
+        if (!value) {
+          ok = false;
+          continue;
+        }
+        fields[name] = std::move(*value);
+      }
+    }
+    for (const auto& field : spec->fields) {
+      if (given.contains(field.name))
+        continue;
+      if (field.required) {
+        error(at(entry.first), fmt::format("'{}' needs field '{}': {}", op, field.name, field.doc));
+        ok = false;
+      } else if (field.default_value) {
+        YAML::Node default_node(*field.default_value);
+        if (auto value = field_value(field, default_node, op))
+          fields[field.name] = std::move(*value);
+      }
+    }
+    if (!ok)
+      return std::nullopt;
+    static_cast<void>(index);
+    return Step{spec, OperatorConfig(op, at(entry.first), fields)};
+  }
+
+  void load_steps(const YAML::Node& pipeline) {
+    if (!pipeline) {
+      error({file_, 1, 1}, "missing 'pipeline': the list of steps, from a source to a sink");
+      return;
+    }
+    if (!pipeline.IsSequence() || pipeline.size() == 0) {
+      error(at(pipeline), "'pipeline' must be a list of steps, from a source to a sink");
+      return;
+    }
+    std::vector<Step> steps;
+    std::size_t index = 0;
+    for (const auto& item : pipeline) {
+      if (auto step = load_step(item, index++))
+        steps.push_back(std::move(*step));
+    }
+    if (!diagnostics_.empty())
+      return;
+    // Shape: a source first, a sink last, processors between.
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+      const auto kind = steps[i].spec->kind;
+      const auto& where = steps[i].config.where();
+      if (i == 0 && kind != OperatorKind::source) {
+        error(where, fmt::format("a pipeline starts with a source (e.g. 'from'), not '{}'",
+                                 steps[i].config.op()));
+      } else if (i > 0 && kind == OperatorKind::source) {
+        error(where, fmt::format("'{}' is a source: only the first step may be one",
+                                 steps[i].config.op()));
+      } else if (i + 1 < steps.size() && kind == OperatorKind::sink) {
+        error(where, fmt::format("'{}' is a sink: only the last step may be one",
+                                 steps[i].config.op()));
+      }
+    }
+    if (steps.back().spec->kind != OperatorKind::sink) {
+      error(steps.back().config.where(),
+            fmt::format("the pipeline ends with '{}'; its last step must be a sink (e.g. 'to')",
+                        steps.back().config.op()));
+    }
+    if (!diagnostics_.empty())
+      return;
+    std::optional<Stream> stream;
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+      BuildContext context{builder_, fmt::format("{}-{}", i + 1, steps[i].config.op())};
+      try {
+        stream = steps[i].spec->build(context, steps[i].config, stream);
+      } catch (const std::invalid_argument& e) {
+        error(steps[i].config.where(), e.what());
+        return;
+      }
+    }
+  }
+
+  LoadResult finish() {
+    LoadResult result;
+    if (!diagnostics_.empty()) {
+      std::stable_sort(diagnostics_.begin(), diagnostics_.end(),
+                       [](const Diagnostic& a, const Diagnostic& b) {
+                         return std::pair(a.where.line, a.where.column) <
+                                std::pair(b.where.line, b.where.column);
+                       });
+      result.diagnostics = std::move(diagnostics_);
+      return result;
+    }
+    result.pipeline = Pipeline{application_id_, properties_, builder_.build()};
+    return result;
+  }
+
+  std::string file_;
+  const Registry& registry_;
+  Environment environment_;
+  std::vector<Diagnostic> diagnostics_;
+  std::string application_id_;
+  config::Properties properties_;
+  StreamBuilder builder_;
+};
+
+}  // namespace
+
+LoadResult load_pipeline(const std::string& text, const std::string& file,
+                         const Registry& registry, const Environment& environment) {
+  Environment lookup = environment ? environment : [](const std::string& name) {
+    const char* value = std::getenv(name.c_str());
+    return value ? std::optional<std::string>(value) : std::nullopt;
+  };
+  return Loader(file, registry, lookup).load(text);
+}
+
+LoadResult load_pipeline_file(const std::filesystem::path& path, const Registry& registry) {
+  std::ifstream in(path);
+  if (!in) {
+    LoadResult result;
+    result.diagnostics.push_back(
+        {{path.string(), 0, 0}, "cannot read the file: " + std::string(std::strerror(errno))});
+    return result;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return load_pipeline(text.str(), path.string(), registry);
+}
+
+}  // namespace streamrun::dsl

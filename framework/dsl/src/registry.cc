@@ -1,0 +1,105 @@
+#include <stdexcept>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <streamrun/dsl/registry.h>
+
+namespace streamrun::dsl {
+
+std::string Location::to_string() const {
+  return fmt::format("{}:{}:{}", file, line, column);
+}
+
+std::string_view to_string(FieldType type) {
+  switch (type) {
+    case FieldType::string:
+      return "string";
+    case FieldType::integer:
+      return "integer";
+    case FieldType::boolean:
+      return "boolean";
+    case FieldType::scalar:
+      return "scalar";
+    case FieldType::string_list:
+      return "list of strings";
+    case FieldType::string_map:
+      return "mapping of strings";
+  }
+  return "?";
+}
+
+OperatorConfig::OperatorConfig(std::string op, Location where, const nlohmann::json& fields)
+    : op_(std::move(op)),
+      where_(std::move(where)),
+      fields_(std::make_unique<nlohmann::json>(fields)) {}
+OperatorConfig::~OperatorConfig() = default;
+OperatorConfig::OperatorConfig(const OperatorConfig& other)
+    : op_(other.op_), where_(other.where_), fields_(std::make_unique<nlohmann::json>(*other.fields_)) {}
+OperatorConfig& OperatorConfig::operator=(const OperatorConfig& other) {
+  if (this != &other) {
+    op_ = other.op_;
+    where_ = other.where_;
+    fields_ = std::make_unique<nlohmann::json>(*other.fields_);
+  }
+  return *this;
+}
+
+bool OperatorConfig::has(const std::string& field) const {
+  return fields_->contains(field) && !(*fields_)[field].is_null();
+}
+
+namespace {
+
+// A field the loader validated has the right JSON type; anything else is a bug in a build
+// function asking for a field its spec does not declare.
+const nlohmann::json& field_of(const nlohmann::json& fields, const std::string& op,
+                               const std::string& field) {
+  auto it = fields.find(field);
+  if (it == fields.end() || it->is_null())
+    throw std::logic_error("operator '" + op + "' has no value for field '" + field + "'");
+  return *it;
+}
+
+}  // namespace
+
+std::string OperatorConfig::string(const std::string& field) const {
+  return field_of(*fields_, op_, field).get<std::string>();
+}
+std::int64_t OperatorConfig::integer(const std::string& field) const {
+  return field_of(*fields_, op_, field).get<std::int64_t>();
+}
+bool OperatorConfig::boolean(const std::string& field) const {
+  return field_of(*fields_, op_, field).get<bool>();
+}
+nlohmann::json OperatorConfig::scalar(const std::string& field) const {
+  return field_of(*fields_, op_, field);
+}
+std::vector<std::string> OperatorConfig::string_list(const std::string& field) const {
+  return field_of(*fields_, op_, field).get<std::vector<std::string>>();
+}
+std::map<std::string, std::string> OperatorConfig::string_map(const std::string& field) const {
+  return field_of(*fields_, op_, field).get<std::map<std::string, std::string>>();
+}
+
+void Registry::add(OperatorSpec spec) {
+  if (!spec.build)
+    throw std::logic_error("operator '" + spec.name + "' has no build function");
+  const auto name = spec.name;
+  if (!specs_.emplace(name, std::move(spec)).second)
+    throw std::logic_error("operator '" + name + "' is registered twice");
+}
+
+const OperatorSpec* Registry::find(std::string_view name) const {
+  auto it = specs_.find(name);
+  return it == specs_.end() ? nullptr : &it->second;
+}
+
+std::vector<std::string> Registry::names() const {
+  std::vector<std::string> names;
+  for (const auto& [name, spec] : specs_)
+    names.push_back(name);
+  return names;
+}
+
+}  // namespace streamrun::dsl

@@ -1,0 +1,14 @@
+#include <streamrun/operators/builtin.h>
+
+#include "common.h"
+
+namespace streamrun::operators {
+
+void register_builtin_operators(dsl::Registry& registry) {
+  for (auto spec : {detail::from_spec(), detail::to_spec(), detail::filter_spec(),
+                    detail::map_spec(), detail::key_by_spec(), detail::count_spec()}) {
+    registry.add(std::move(spec));
+  }
+}
+
+}  // namespace streamrun::operators

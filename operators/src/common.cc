@@ -1,0 +1,105 @@
+#include <streamrun/json/json_serde.h>
+
+#include "common.h"
+
+namespace streamrun::operators::detail {
+namespace {
+
+std::vector<std::string> split_path(const std::string& path) {
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  while (true) {
+    const auto dot = path.find('.', start);
+    parts.push_back(path.substr(start, dot - start));
+    if (dot == std::string::npos)
+      return parts;
+    start = dot + 1;
+  }
+}
+
+}  // namespace
+
+const nlohmann::json* find_field(const nlohmann::json& value, const std::string& path) {
+  const nlohmann::json* at = &value;
+  for (const auto& part : split_path(path)) {
+    if (!at->is_object())
+      return nullptr;
+    auto it = at->find(part);
+    if (it == at->end())
+      return nullptr;
+    at = &*it;
+  }
+  return at;
+}
+
+bool set_field(nlohmann::json& value, const std::string& path, nlohmann::json field) {
+  nlohmann::json* at = &value;
+  const auto parts = split_path(path);
+  for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+    if (at->is_null())
+      *at = nlohmann::json::object();
+    if (!at->is_object())
+      return false;
+    at = &(*at)[parts[i]];
+  }
+  if (at->is_null())
+    *at = nlohmann::json::object();
+  if (!at->is_object())
+    return false;
+  (*at)[parts.back()] = std::move(field);
+  return true;
+}
+
+std::optional<nlohmann::json> remove_field(nlohmann::json& value, const std::string& path) {
+  const auto parts = split_path(path);
+  nlohmann::json* at = &value;
+  for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+    if (!at->is_object() || !at->contains(parts[i]))
+      return std::nullopt;
+    at = &(*at)[parts[i]];
+  }
+  if (!at->is_object() || !at->contains(parts.back()))
+    return std::nullopt;
+  auto removed = std::move((*at)[parts.back()]);
+  at->erase(parts.back());
+  return removed;
+}
+
+std::string key_text(const nlohmann::json& value) {
+  return value.is_string() ? value.get<std::string>() : value.dump();
+}
+
+Serdes<dsl::Key, nlohmann::json> record_serdes(const std::string& format) {
+  if (format == "string") {
+    return {serdes::nullable_string(),
+            {"string",
+             [](const nlohmann::json& value) -> std::optional<std::string> {
+               if (value.is_null())
+                 return std::nullopt;
+               return key_text(value);
+             },
+             [](std::optional<std::string_view> bytes) -> nlohmann::json {
+               if (!bytes)
+                 return nullptr;
+               return std::string(*bytes);
+             }}};
+  }
+  auto json = serdes::json();
+  // A null value stays null on the wire (a tombstone), not the text "null".
+  return {serdes::nullable_string(),
+          {"json",
+           [json](const nlohmann::json& value) -> std::optional<std::string> {
+             if (value.is_null())
+               return std::nullopt;
+             return json.serialize(value);
+           },
+           json.deserialize}};
+}
+
+dsl::FieldSpec format_field() {
+  return {"format", dsl::FieldType::string, false, "json",
+          "How values are encoded: json (a JSON document) or string (text)",
+          {"json", "string"}};
+}
+
+}  // namespace streamrun::operators::detail

@@ -1,0 +1,27 @@
+#include "common.h"
+
+namespace streamrun::operators::detail {
+
+dsl::OperatorSpec key_by_spec() {
+  return {.name = "key_by",
+          .kind = dsl::OperatorKind::processor,
+          .summary = "Makes a field of the value the record's key (a missing field: a null key, "
+                     "which keyed operators drop); keyed operators after it repartition",
+          .fields = {{"field", dsl::FieldType::string, true, std::nullopt,
+                      "The field whose value becomes the key (text as is, else JSON)"}},
+          .example = "- key_by: {field: sku}",
+          .build = [](dsl::BuildContext& context, const dsl::OperatorConfig& config,
+                      std::optional<dsl::Stream> input) -> std::optional<dsl::Stream> {
+            const auto field = config.string("field");
+            return input->key_by(
+                [field](const dsl::Key&, const nlohmann::json& record) -> dsl::Key {
+                  const auto* value = find_field(record, field);
+                  if (value == nullptr || value->is_null())
+                    return std::nullopt;
+                  return key_text(*value);
+                },
+                context.node_name);
+          }};
+}
+
+}  // namespace streamrun::operators::detail
