@@ -1,6 +1,6 @@
-#include <streamrun/json/json_serde.h>
-
 #include "common.h"
+
+#include <streamrun/json/json_serde.h>
 
 namespace streamrun::operators::detail {
 namespace {
@@ -97,7 +97,10 @@ Serdes<dsl::Key, nlohmann::json> record_serdes(const std::string& format) {
 }
 
 dsl::FieldSpec format_field() {
-  return {"format", dsl::FieldType::string, false, "json",
+  return {"format",
+          dsl::FieldType::string,
+          false,
+          "json",
           "How values are encoded: json (a JSON document) or string (text)",
           {"json", "string"}};
 }

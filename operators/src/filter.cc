@@ -41,7 +41,10 @@ dsl::OperatorSpec filter_spec() {
       .summary = "Keeps the records whose field compares true with a value",
       .fields = {{"field", dsl::FieldType::string, true, std::nullopt,
                   "The field to test: a name, or a path like customer.tier"},
-                 {"op", dsl::FieldType::string, false, "==",
+                 {"op",
+                  dsl::FieldType::string,
+                  false,
+                  "==",
                   "How to compare: ==, !=, <, <=, >, >=, exists, missing",
                   {"==", "!=", "<", "<=", ">", ">=", "exists", "missing"}},
                  {"value", dsl::FieldType::scalar, false, std::nullopt,
@@ -53,9 +56,9 @@ dsl::OperatorSpec filter_spec() {
         const auto op = config.string("op");
         const bool unary = op == "exists" || op == "missing";
         if (unary == config.has("value")) {
-          throw std::invalid_argument(
-              unary ? "'filter' with op " + op + " takes no 'value'"
-                    : "'filter' with op " + op + " needs a 'value' to compare with");
+          throw std::invalid_argument(unary ? "'filter' with op " + op + " takes no 'value'"
+                                            : "'filter' with op " + op +
+                                                  " needs a 'value' to compare with");
         }
         const auto value = unary ? nlohmann::json() : config.scalar("value");
         return input->filter(

@@ -5,8 +5,9 @@ namespace streamrun::operators::detail {
 dsl::OperatorSpec key_by_spec() {
   return {.name = "key_by",
           .kind = dsl::OperatorKind::processor,
-          .summary = "Makes a field of the value the record's key (a missing field: a null key, "
-                     "which keyed operators drop); keyed operators after it repartition",
+          .summary =
+              "Makes a field of the value the record's key (a missing field: a null key, "
+              "which keyed operators drop); keyed operators after it repartition",
           .fields = {{"field", dsl::FieldType::string, true, std::nullopt,
                       "The field whose value becomes the key (text as is, else JSON)"}},
           .example = "- key_by: {field: sku}",

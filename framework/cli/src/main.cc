@@ -11,8 +11,9 @@
 #include "commands.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"streamrun: stream processing on Kafka, with state in RocksDB.\n"
-               "  streamrun FILE          run a YAML pipeline (same as: streamrun run FILE)"};
+  CLI::App app{
+      "streamrun: stream processing on Kafka, with state in RocksDB.\n"
+      "  streamrun FILE          run a YAML pipeline (same as: streamrun run FILE)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "streamrun " STREAMRUN_VERSION);
   std::string log_level = "info";

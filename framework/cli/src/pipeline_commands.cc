@@ -34,8 +34,9 @@ std::optional<dsl::Pipeline> load(const std::string& file) {
 
 void add_pipeline_commands(CLI::App& app, PipelineOptions& options) {
   auto* run = app.add_subcommand(
-      "run", "Run a YAML pipeline until SIGINT/SIGTERM (also: streamrun FILE); restarted, it "
-             "resumes from its committed state");
+      "run",
+      "Run a YAML pipeline until SIGINT/SIGTERM (also: streamrun FILE); restarted, it "
+      "resumes from its committed state");
   run->add_option("file", options.file, "The pipeline file")->required()->check(CLI::ExistingFile);
   run->add_option("--set", options.overrides,
                   "Override a property, KEY=VALUE (repeatable; wins over the file)");
@@ -92,9 +93,9 @@ int describe_pipeline(const PipelineOptions& options) {
   if (!pipeline)
     return 1;
   const auto resolved = pipeline->topology.resolved(pipeline->application_id);
-  std::fputs((options.format == "mermaid" ? resolved.describe_mermaid() : resolved.describe())
-                 .c_str(),
-             stdout);
+  std::fputs(
+      (options.format == "mermaid" ? resolved.describe_mermaid() : resolved.describe()).c_str(),
+      stdout);
   return 0;
 }
 

@@ -50,8 +50,9 @@ class Loader {
     }
     const auto application = root["application"];
     if (!application) {
-      error({file_, 1, 1}, "missing 'application': the application id (names the consumer "
-                           "group, internal topics and the state directory)");
+      error({file_, 1, 1},
+            "missing 'application': the application id (names the consumer "
+            "group, internal topics and the state directory)");
     } else if (auto id = scalar_text(application, "'application'")) {
       if (auto invalid = invalid_topic_name(*id); !invalid.empty()) {
         error(at(application), fmt::format("application '{}' {}", *id, invalid));
@@ -85,9 +86,7 @@ class Loader {
     OperatorConfig config;
   };
 
-  Location at(const YAML::Mark& mark) const {
-    return {file_, mark.line + 1, mark.column + 1};
-  }
+  Location at(const YAML::Mark& mark) const { return {file_, mark.line + 1, mark.column + 1}; }
   Location at(const YAML::Node& node) const { return at(node.Mark()); }
   static int line_of(const YAML::Node& node) { return node.Mark().line + 1; }
 
@@ -98,10 +97,10 @@ class Loader {
   void unknown(const YAML::Node& node, std::string_view what, const std::string& name,
                const std::vector<std::string>& known, std::string_view of = {}) {
     auto suggestion = config::closest_match(name, known);
-    error(at(node), fmt::format("unknown {} '{}'{}{}", what, name, of,
-                                suggestion ? fmt::format(" (did you mean '{}'?)", *suggestion)
-                                           : fmt::format("; expected one of {}",
-                                                         fmt::join(known, ", "))));
+    error(at(node),
+          fmt::format("unknown {} '{}'{}{}", what, name, of,
+                      suggestion ? fmt::format(" (did you mean '{}'?)", *suggestion)
+                                 : fmt::format("; expected one of {}", fmt::join(known, ", "))));
   }
 
   // ${VAR} and ${VAR:default} replaced from the environment.
@@ -136,7 +135,9 @@ class Loader {
   std::optional<std::string> scalar_text(const YAML::Node& node, const std::string& what) {
     if (!node.IsScalar()) {
       error(at(node), fmt::format("{} must be a single value, not a {}", what,
-                                  node.IsMap() ? "mapping" : node.IsSequence() ? "list" : "null"));
+                                  node.IsMap()        ? "mapping"
+                                  : node.IsSequence() ? "list"
+                                                      : "null"));
       return std::nullopt;
     }
     return substitute(node, node.Scalar());
@@ -183,10 +184,9 @@ class Loader {
         auto value = scalar_json(node, *text);
         if (field.type == FieldType::string) {
           if (!field.choices.empty() &&
-              std::find(field.choices.begin(), field.choices.end(), *text) ==
-                  field.choices.end()) {
-            return expect(fmt::format("one of {} (got '{}')", fmt::join(field.choices, ", "),
-                                      *text));
+              std::find(field.choices.begin(), field.choices.end(), *text) == field.choices.end()) {
+            return expect(
+                fmt::format("one of {} (got '{}')", fmt::join(field.choices, ", "), *text));
           }
           return nlohmann::json(*text);
         }
@@ -234,8 +234,9 @@ class Loader {
 
   std::optional<Step> load_step(const YAML::Node& item, std::size_t index) {
     if (!item.IsMap() || item.size() != 1) {
-      error(at(item), "a pipeline step is one operator and its fields, e.g. "
-                      "'- filter: {field: qty, op: \">\", value: 0}'");
+      error(at(item),
+            "a pipeline step is one operator and its fields, e.g. "
+            "'- filter: {field: qty, op: \">\", value: 0}'");
       return std::nullopt;
     }
     const auto entry = *item.begin();
@@ -247,8 +248,8 @@ class Loader {
     }
     const auto& body = entry.second;
     if (!body.IsNull() && !body.IsMap()) {
-      error(at(body), fmt::format("the fields of '{}' must be a mapping, e.g. {}", op,
-                                  spec->example));
+      error(at(body),
+            fmt::format("the fields of '{}' must be a mapping, e.g. {}", op, spec->example));
       return std::nullopt;
     }
     nlohmann::json fields = nlohmann::json::object();
@@ -322,8 +323,8 @@ class Loader {
         error(where, fmt::format("'{}' is a source: only the first step may be one",
                                  steps[i].config.op()));
       } else if (i + 1 < steps.size() && kind == OperatorKind::sink) {
-        error(where, fmt::format("'{}' is a sink: only the last step may be one",
-                                 steps[i].config.op()));
+        error(where,
+              fmt::format("'{}' is a sink: only the last step may be one", steps[i].config.op()));
       }
     }
     if (steps.back().spec->kind != OperatorKind::sink) {
@@ -371,8 +372,8 @@ class Loader {
 
 }  // namespace
 
-LoadResult load_pipeline(const std::string& text, const std::string& file,
-                         const Registry& registry, const Environment& environment) {
+LoadResult load_pipeline(const std::string& text, const std::string& file, const Registry& registry,
+                         const Environment& environment) {
   Environment lookup = environment ? environment : [](const std::string& name) {
     const char* value = std::getenv(name.c_str());
     return value ? std::optional<std::string>(value) : std::nullopt;

@@ -35,7 +35,9 @@ OperatorConfig::OperatorConfig(std::string op, Location where, const nlohmann::j
       fields_(std::make_unique<nlohmann::json>(fields)) {}
 OperatorConfig::~OperatorConfig() = default;
 OperatorConfig::OperatorConfig(const OperatorConfig& other)
-    : op_(other.op_), where_(other.where_), fields_(std::make_unique<nlohmann::json>(*other.fields_)) {}
+    : op_(other.op_),
+      where_(other.where_),
+      fields_(std::make_unique<nlohmann::json>(*other.fields_)) {}
 OperatorConfig& OperatorConfig::operator=(const OperatorConfig& other) {
   if (this != &other) {
     op_ = other.op_;
