@@ -105,17 +105,7 @@ int list_operators(const PipelineOptions& options) {
     std::fprintf(stderr, "unknown operator '%s'\n", options.operator_name.c_str());
     return 1;
   }
-  for (const auto& [name, spec] : specs) {
-    if (!options.operator_name.empty() && name != options.operator_name)
-      continue;
-    fmt::print("{}: {}\n", name, spec.summary);
-    for (const auto& field : spec.fields) {
-      fmt::print("  {} ({}{}{}): {}\n", field.name, dsl::to_string(field.type),
-                 field.required ? ", required" : "",
-                 field.default_value ? ", default " + *field.default_value : "", field.doc);
-    }
-    fmt::print("  example: {}\n\n", spec.example);
-  }
+  std::fputs(dsl::describe_operators(builtin_registry(), options.operator_name).c_str(), stdout);
   return 0;
 }
 

@@ -84,6 +84,23 @@ std::map<std::string, std::string> OperatorConfig::string_map(const std::string&
   return field_of(*fields_, op_, field).get<std::map<std::string, std::string>>();
 }
 
+std::string describe_operators(const Registry& registry, std::string_view name) {
+  std::string out;
+  for (const auto& [op, spec] : registry.specs()) {
+    if (!name.empty() && op != name)
+      continue;
+    out += fmt::format("{}: {}\n", op, spec.summary);
+    for (const auto& field : spec.fields) {
+      out += fmt::format("  {} ({}{}{}): {}\n", field.name, to_string(field.type),
+                         field.required ? ", required" : "",
+                         field.default_value ? ", default " + *field.default_value : "",
+                         field.doc);
+    }
+    out += fmt::format("  example: {}\n\n", spec.example);
+  }
+  return out;
+}
+
 void Registry::add(OperatorSpec spec) {
   if (!spec.build)
     throw std::logic_error("operator '" + spec.name + "' has no build function");

@@ -96,6 +96,13 @@ struct OperatorSpec {
       build;
 };
 
+class Registry;
+
+// The specs as text: per operator its summary, fields (type, required or default, doc) and
+// example; one operator when `name` is given. What `streamrun operators` prints and
+// docs/pipelines.md shows.
+[[nodiscard]] std::string describe_operators(const Registry& registry, std::string_view name = {});
+
 class Registry {
  public:
   // Throws std::logic_error when an operator of that name is registered already.
