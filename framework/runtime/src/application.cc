@@ -384,8 +384,16 @@ Result<void> Application::Impl::ensure_internal_topics(
   std::vector<Internal> internals;
   const auto sinks = topology_.sink_topics();
   for (const auto& topic : topology_.source_topics()) {
-    if (std::find(sinks.begin(), sinks.end(), topic) != sinks.end())
-      internals.push_back({topic, input_partitions, "repartition topic", {}});
+    if (std::find(sinks.begin(), sinks.end(), topic) == sinks.end())
+      continue;
+    // Read together with a topic of the cluster (a join after a key change): as many
+    // partitions as that topic, so that task p finds partition p of both.
+    int partitions = input_partitions;
+    for (const auto& other : topology_.source_topics(topology_.subtopology_of_topic(topic))) {
+      if (auto it = source_partitions.find(other); it != source_partitions.end())
+        partitions = it->second;
+    }
+    internals.push_back({topic, partitions, "repartition topic", {}});
   }
   for (int s = 0; s < topology_.subtopology_count(); ++s) {
     int partitions = 0;

@@ -24,8 +24,16 @@ class TopologyTestDriver::Impl final : public RecordCollector {
         largest_input = std::max(largest_input, configured_partitions(topic));
     }
     for (const auto& topic : topology_.source_topics()) {
-      if (std::find(sinks.begin(), sinks.end(), topic) != sinks.end())
-        internal_partitions_[topic] = largest_input;
+      if (std::find(sinks.begin(), sinks.end(), topic) == sinks.end())
+        continue;
+      // Read together with an input topic (a join after a key change): as many partitions as
+      // that topic, as the runtime creates it.
+      std::int32_t partitions = largest_input;
+      for (const auto& other : topology_.source_topics(topology_.subtopology_of_topic(topic))) {
+        if (std::find(sinks.begin(), sinks.end(), other) == sinks.end())
+          partitions = configured_partitions(other);
+      }
+      internal_partitions_[topic] = partitions;
     }
     for (int s = 0; s < topology_.subtopology_count(); ++s) {
       const std::int32_t partitions = co_partitioned_count(s);

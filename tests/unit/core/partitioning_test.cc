@@ -1,6 +1,8 @@
 // The test driver partitions topics as a broker would, so a test sees what a key change, a
 // repartition or a join does across tasks.
 
+#include <algorithm>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -101,6 +103,71 @@ TEST(DriverPartitionsTest, TopicsJoinedMustBeCoPartitioned) {
   } catch (const std::invalid_argument& e) {
     EXPECT_THAT(e.what(), HasSubstr("'orders' (4 partitions) and 'stock' (2 partitions)"));
     EXPECT_THAT(e.what(), HasSubstr("not co-partitioned"));
+  }
+}
+
+// Orders arrive keyed by user; the stock table is keyed by SKU.
+Topology orders_joined_with_stock(bool pass_serdes) {
+  StreamBuilder builder;
+  auto stock = builder.table("stock", kCounts, "stock");
+  auto by_sku =
+      builder.stream("orders", kStrings).key_by([](const std::string&, const std::string& sku) {
+        return sku;
+      });
+  auto joiner = [](const std::string& sku, std::int64_t units) {
+    return sku + ":" + std::to_string(units);
+  };
+  if (pass_serdes) {
+    by_sku.join(stock, joiner, kStrings).to("joined", kStrings);
+  } else {
+    by_sku.join(stock, joiner).to("joined", kStrings);
+  }
+  return builder.build();
+}
+
+TEST(DriverPartitionsTest, AJoinAfterAKeyChangeLooksTheNewKeyUpInItsOwnPartition) {
+  TopologyTestDriver driver(
+      orders_joined_with_stock(/*pass_serdes=*/true),
+      TopologyTestDriver::Options{.application_id = "shop",
+                                  .partitions = {{"orders", 4}, {"stock", 4}}});
+  auto stock = driver.input_topic("stock", kCounts);
+  for (int i = 0; i < 8; ++i)
+    stock.pipe("sku-" + std::to_string(i), 10 + i);
+  auto orders = driver.input_topic("orders", kStrings);
+  for (int i = 0; i < 8; ++i)
+    orders.pipe("user-" + std::to_string(i * 7), "sku-" + std::to_string(i));
+  std::vector<std::string> joined = driver.output_topic("joined", kStrings).read_values();
+  std::sort(joined.begin(), joined.end());
+  EXPECT_THAT(joined, ElementsAre("sku-0:10", "sku-1:11", "sku-2:12", "sku-3:13", "sku-4:14",
+                                  "sku-5:15", "sku-6:16", "sku-7:17"))
+      << "every order found its SKU: it was repartitioned to the SKU's partition first";
+  EXPECT_EQ(driver.topic_contents("shop-join-2-by-key-repartition").size(), 8u);
+}
+
+TEST(DriverPartitionsTest, TheRepartitionTopicOfAJoinHasTheTablesPartitionCount) {
+  // Orders on 8 partitions, stock on 4: the repartition topic before the join must have 4, or
+  // tasks 4 to 7 would read orders for a table they have no part of.
+  TopologyTestDriver driver(
+      orders_joined_with_stock(/*pass_serdes=*/true),
+      TopologyTestDriver::Options{.application_id = "shop",
+                                  .partitions = {{"orders", 8}, {"stock", 4}}});
+  auto stock = driver.input_topic("stock", kCounts);
+  auto orders = driver.input_topic("orders", kStrings);
+  for (int i = 0; i < 16; ++i) {
+    stock.pipe("sku-" + std::to_string(i), i);
+    orders.pipe("user-" + std::to_string(i), "sku-" + std::to_string(i));
+  }
+  EXPECT_EQ(driver.output_topic("joined", kStrings).read_values().size(), 16u);
+  for (const auto& record : driver.topic_contents("shop-join-2-by-key-repartition"))
+    EXPECT_LT(record.partition, 4);
+}
+
+TEST(DriverPartitionsTest, AJoinAfterAKeyChangeWithoutSerdesIsRefusedWhenBuilt) {
+  try {
+    static_cast<void>(orders_joined_with_stock(/*pass_serdes=*/false));
+    FAIL() << "expected std::invalid_argument";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_THAT(e.what(), HasSubstr("must be repartitioned by the new key first"));
   }
 }
 

@@ -170,16 +170,39 @@ class KStream {
 
   // Joins each record with the table's value for its key: `joiner(value, table_value)`. Records
   // whose key is not in the table are dropped. The stream and the table's topic must be
-  // co-partitioned (checked when the application starts).
+  // co-partitioned (checked when the application starts). After an operator that may have
+  // changed the key (map, key_by, flat_map, process) the stream is repartitioned by its new
+  // key first, which needs its serdes: pass them (`join(table, joiner, serdes)`); without them
+  // such a join throws std::invalid_argument when the topology is built.
   template <typename VT, typename Joiner,
             typename VR = std::invoke_result_t<Joiner, const V&, const VT&>>
-  KStream<K, VR> join(const KTable<K, VT>& table, Joiner joiner, std::string name = {}) const;
+  KStream<K, VR> join(const KTable<K, VT>& table, Joiner joiner, std::string name = {}) const {
+    return join_table</*Left=*/false, VR>("join", table, std::move(joiner), std::nullopt,
+                                          std::move(name));
+  }
+  template <typename VT, typename Joiner,
+            typename VR = std::invoke_result_t<Joiner, const V&, const VT&>>
+  KStream<K, VR> join(const KTable<K, VT>& table, Joiner joiner, Serdes<K, V> serdes,
+                      std::string name = {}) const {
+    return join_table</*Left=*/false, VR>("join", table, std::move(joiner), std::move(serdes),
+                                          std::move(name));
+  }
 
   // Like join, but every record passes: `joiner(value, std::optional<VT>)`, nullopt when the key
   // is not in the table.
   template <typename VT, typename Joiner,
             typename VR = std::invoke_result_t<Joiner, const V&, const std::optional<VT>&>>
-  KStream<K, VR> left_join(const KTable<K, VT>& table, Joiner joiner, std::string name = {}) const;
+  KStream<K, VR> left_join(const KTable<K, VT>& table, Joiner joiner, std::string name = {}) const {
+    return join_table</*Left=*/true, VR>("left_join", table, std::move(joiner), std::nullopt,
+                                         std::move(name));
+  }
+  template <typename VT, typename Joiner,
+            typename VR = std::invoke_result_t<Joiner, const V&, const std::optional<VT>&>>
+  KStream<K, VR> left_join(const KTable<K, VT>& table, Joiner joiner, Serdes<K, V> serdes,
+                           std::string name = {}) const {
+    return join_table</*Left=*/true, VR>("left_join", table, std::move(joiner), std::move(serdes),
+                                         std::move(name));
+  }
 
   // Records that fail in the operator that made this stream (its deserialization, for a source)
   // follow `policy` instead of the pipeline's (`errors.*` properties).
@@ -232,6 +255,12 @@ class KStream {
                        });
   }
 
+  // Writes the records to an internal topic, "<application.id>-<name>-repartition", partitioned
+  // by their (new) key, and reads them back: afterwards each key is in the partition, hence the
+  // task, that its key hashes to. Drops records whose key is null (they have no partition).
+  // Keyed operators and joins after a key change do this themselves.
+  KStream repartition(Serdes<K, V> serdes, std::string name = {}) const;
+
   // Groups records by key for a keyed aggregate. After an operator that may have changed the key
   // (map, flat_map, key_by, process) the records first go through an internal repartition
   // topic, "<application.id>-<name>-repartition", so that each key is aggregated by exactly
@@ -271,7 +300,7 @@ class KStream {
 
   template <bool Left, typename VR, typename VT, typename Joiner>
   KStream<K, VR> join_table(const char* kind, const KTable<K, VT>& table, Joiner joiner,
-                            std::string name) const;
+                            std::optional<Serdes<K, V>> serdes, std::string name) const;
 
   StreamBuilder* builder_;
   int node_;
@@ -447,9 +476,7 @@ class KGroupedStream {
 };
 
 template <typename K, typename V>
-KGroupedStream<K, V> KStream<K, V>::group_by_key(Serdes<K, V> serdes, std::string name) const {
-  if (!key_changed_)
-    return KGroupedStream<K, V>(builder_, node_, std::move(serdes));
+KStream<K, V> KStream<K, V>::repartition(Serdes<K, V> serdes, std::string name) const {
   // Write the records out keyed by their new key and read them back: the repartition topic's
   // partitioner sends every key to one partition, hence to one task.
   if (name.empty())
@@ -465,7 +492,15 @@ KGroupedStream<K, V> KStream<K, V>::group_by_key(Serdes<K, V> serdes, std::strin
       builder_->add_node("source", name, {}, {topic}, [serdes](const std::string& node_name) {
         return std::make_unique<detail::SourceNode<K, V>>(node_name, serdes);
       });
-  return KGroupedStream<K, V>(builder_, source, std::move(serdes));
+  return KStream<K, V>(builder_, source, /*key_changed=*/false);
+}
+
+template <typename K, typename V>
+KGroupedStream<K, V> KStream<K, V>::group_by_key(Serdes<K, V> serdes, std::string name) const {
+  if (!key_changed_)
+    return KGroupedStream<K, V>(builder_, node_, std::move(serdes));
+  const auto repartitioned = repartition(serdes, std::move(name));
+  return KGroupedStream<K, V>(builder_, repartitioned.node_id(), std::move(serdes));
 }
 
 template <typename K, typename V>
@@ -482,28 +517,31 @@ KTable<K, V> StreamBuilder::table(const std::string& topic, Serdes<K, V> serdes,
 template <typename K, typename V>
 template <bool Left, typename VR, typename VT, typename Joiner>
 KStream<K, VR> KStream<K, V>::join_table(const char* kind, const KTable<K, VT>& table,
-                                         Joiner joiner, std::string name) const {
+                                         Joiner joiner, std::optional<Serdes<K, V>> serdes,
+                                         std::string name) const {
+  int input = node_;
+  if (key_changed_) {
+    // The records are in the partitions of their old key: looked up in this task's part of
+    // the table, most would find nothing or the wrong row.
+    if (!serdes) {
+      throw std::invalid_argument(
+          std::string(kind) + " after '" + builder_->node_name(node_) +
+          "': the key may have changed since the records were partitioned (map, key_by, "
+          "flat_map or process), so they must be repartitioned by the new key first; pass the "
+          "stream's serdes: " +
+          kind + "(table, joiner, serdes)");
+    }
+    const auto repartition_name =
+        (name.empty() ? std::string(kind) + "-" + std::to_string(node_) : name) + "-by-key";
+    input = repartition(*serdes, repartition_name).node_id();
+  }
   const int id = builder_->add_node(
-      kind, std::move(name), {node_}, {}, [table, joiner](const std::string& node_name) {
+      kind, std::move(name), {input}, {}, [table, joiner](const std::string& node_name) {
         return std::make_unique<detail::JoinNode<K, V, VT, VR, Joiner, Left>>(
             node_name, table.store(), table.serdes(), joiner);
       });
   builder_->use_store(id, table.store());
-  return KStream<K, VR>(builder_, id, key_changed_);
-}
-
-template <typename K, typename V>
-template <typename VT, typename Joiner, typename VR>
-KStream<K, VR> KStream<K, V>::join(const KTable<K, VT>& table, Joiner joiner,
-                                   std::string name) const {
-  return join_table</*Left=*/false, VR>("join", table, std::move(joiner), std::move(name));
-}
-
-template <typename K, typename V>
-template <typename VT, typename Joiner, typename VR>
-KStream<K, VR> KStream<K, V>::left_join(const KTable<K, VT>& table, Joiner joiner,
-                                        std::string name) const {
-  return join_table</*Left=*/true, VR>("left_join", table, std::move(joiner), std::move(name));
+  return KStream<K, VR>(builder_, id, /*key_changed=*/false);
 }
 
 template <typename K, typename V>
