@@ -1,7 +1,5 @@
 #include "common.h"
 
-#include <streamrun/json/json_serde.h>
-
 namespace streamrun::operators::detail {
 namespace {
 
@@ -67,33 +65,6 @@ std::optional<nlohmann::json> remove_field(nlohmann::json& value, const std::str
 
 std::string key_text(const nlohmann::json& value) {
   return value.is_string() ? value.get<std::string>() : value.dump();
-}
-
-Serdes<dsl::Key, nlohmann::json> record_serdes(const std::string& format) {
-  if (format == "string") {
-    return {serdes::nullable_string(),
-            {"string",
-             [](const nlohmann::json& value) -> std::optional<std::string> {
-               if (value.is_null())
-                 return std::nullopt;
-               return key_text(value);
-             },
-             [](std::optional<std::string_view> bytes) -> nlohmann::json {
-               if (!bytes)
-                 return nullptr;
-               return std::string(*bytes);
-             }}};
-  }
-  auto json = serdes::json();
-  // A null value stays null on the wire (a tombstone), not the text "null".
-  return {serdes::nullable_string(),
-          {"json",
-           [json](const nlohmann::json& value) -> std::optional<std::string> {
-             if (value.is_null())
-               return std::nullopt;
-             return json.serialize(value);
-           },
-           json.deserialize}};
 }
 
 dsl::FieldSpec format_field() {

@@ -21,8 +21,7 @@ std::optional<nlohmann::json> remove_field(nlohmann::json& value, const std::str
 // A field value as key text: strings as they are, anything else as JSON.
 std::string key_text(const nlohmann::json& value);
 
-// Serdes of YAML records for a topic of the given format ("json" or "string").
-Serdes<dsl::Key, nlohmann::json> record_serdes(const std::string& format);
+using dsl::record_serdes;
 
 dsl::FieldSpec format_field();
 
@@ -33,5 +32,8 @@ dsl::OperatorSpec filter_spec();
 dsl::OperatorSpec map_spec();
 dsl::OperatorSpec key_by_spec();
 dsl::OperatorSpec count_spec();
+dsl::OperatorSpec join_spec();
+dsl::OperatorSpec left_join_spec();
+dsl::OperatorSpec reserve_spec();
 
 }  // namespace streamrun::operators::detail

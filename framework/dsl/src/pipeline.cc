@@ -42,7 +42,7 @@ class Loader {
             "a pipeline file is a mapping with 'application', 'properties' and 'pipeline'");
       return finish();
     }
-    const std::vector<std::string> top_level{"application", "properties", "pipeline"};
+    const std::vector<std::string> top_level{"application", "properties", "tables", "pipeline"};
     for (const auto& entry : root) {
       const auto key = entry.first.as<std::string>();
       if (std::find(top_level.begin(), top_level.end(), key) == top_level.end())
@@ -76,6 +76,7 @@ class Loader {
         }
       }
     }
+    load_tables(root["tables"]);
     load_steps(root["pipeline"]);
     return finish();
   }
@@ -85,6 +86,67 @@ class Loader {
     const OperatorSpec* spec;
     OperatorConfig config;
   };
+  struct TableDeclaration {
+    std::string name;
+    std::string topic;
+    std::string format;
+    Location where;
+  };
+
+  // tables: {name: {topic: ..., format: json|string}}: the latest value per key of a topic,
+  // kept in a store of the same name.
+  void load_tables(const YAML::Node& tables) {
+    if (!tables)
+      return;
+    if (!tables.IsMap()) {
+      error(at(tables), "'tables' must be a mapping of table names to {topic, format}");
+      return;
+    }
+    for (const auto& entry : tables) {
+      const auto name = entry.first.as<std::string>();
+      if (auto invalid = invalid_topic_name(name); !invalid.empty()) {
+        error(at(entry.first), fmt::format("table name '{}' {} (it names a state store and its "
+                                           "changelog topic)",
+                                           name, invalid));
+        continue;
+      }
+      const auto& body = entry.second;
+      if (!body.IsMap()) {
+        error(at(body), fmt::format("table '{}' must be a mapping, e.g. {{topic: stock}}", name));
+        continue;
+      }
+      TableDeclaration table{name, {}, "json", at(entry.first)};
+      bool ok = true;
+      for (const auto& field : body) {
+        const auto key = field.first.as<std::string>();
+        if (key != "topic" && key != "format") {
+          unknown(field.first, "field", key, {"topic", "format"},
+                  fmt::format(" of table '{}'", name));
+          ok = false;
+          continue;
+        }
+        auto value = scalar_text(field.second, fmt::format("'{}' of table '{}'", key, name));
+        if (!value) {
+          ok = false;
+        } else if (key == "topic") {
+          table.topic = *value;
+        } else if (*value != "json" && *value != "string") {
+          error(at(field.second), fmt::format("'format' of table '{}' must be json or string "
+                                              "(got '{}')",
+                                              name, *value));
+          ok = false;
+        } else {
+          table.format = *value;
+        }
+      }
+      if (ok && table.topic.empty()) {
+        error(at(entry.first), fmt::format("table '{}' needs 'topic': the topic it reads", name));
+        ok = false;
+      }
+      if (ok)
+        tables_.push_back(std::move(table));
+    }
+  }
 
   Location at(const YAML::Mark& mark) const { return {file_, mark.line + 1, mark.column + 1}; }
   Location at(const YAML::Node& node) const { return at(node.Mark()); }
@@ -195,6 +257,25 @@ class Loader {
         if (field.type == FieldType::boolean && !value.is_boolean())
           return expect(fmt::format("true or false (got '{}')", *text));
         return value;
+      }
+      case FieldType::table: {
+        if (!node.IsScalar())
+          return expect("the name of a table of 'tables'");
+        const auto& name = node.Scalar();
+        std::vector<std::string> names;
+        for (const auto& table : tables_)
+          names.push_back(table.name);
+        if (names.empty()) {
+          error(at(node), fmt::format("{} names table '{}', but the pipeline declares no "
+                                      "tables (add a 'tables:' section)",
+                                      what, name));
+          return std::nullopt;
+        }
+        if (std::find(names.begin(), names.end(), name) == names.end()) {
+          unknown(node, "table", name, names, fmt::format(" in {}", what));
+          return std::nullopt;
+        }
+        return nlohmann::json(name);
       }
       case FieldType::string_list: {
         if (node.IsScalar()) {
@@ -334,9 +415,19 @@ class Loader {
     }
     if (!diagnostics_.empty())
       return;
+    std::map<std::string, Table, std::less<>> tables;
+    for (const auto& table : tables_) {
+      try {
+        tables.emplace(table.name, builder_.table(table.topic, record_serdes(table.format),
+                                                  table.name, "table-" + table.name));
+      } catch (const std::invalid_argument& e) {
+        error(table.where, e.what());
+        return;
+      }
+    }
     std::optional<Stream> stream;
     for (std::size_t i = 0; i < steps.size(); ++i) {
-      BuildContext context{builder_, fmt::format("{}-{}", i + 1, steps[i].config.op())};
+      BuildContext context{builder_, fmt::format("{}-{}", i + 1, steps[i].config.op()), tables};
       try {
         stream = steps[i].spec->build(context, steps[i].config, stream);
       } catch (const std::invalid_argument& e) {
@@ -367,6 +458,7 @@ class Loader {
   std::vector<Diagnostic> diagnostics_;
   std::string application_id_;
   config::Properties properties_;
+  std::vector<TableDeclaration> tables_;
   StreamBuilder builder_;
 };
 

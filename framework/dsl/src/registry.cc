@@ -4,8 +4,35 @@
 #include <nlohmann/json.hpp>
 
 #include <streamrun/dsl/registry.h>
+#include <streamrun/json/json_serde.h>
 
 namespace streamrun::dsl {
+
+Serdes<Key, nlohmann::json> record_serdes(std::string_view format) {
+  if (format == "string") {
+    return {serdes::nullable_string(),
+            {"string",
+             [](const nlohmann::json& value) -> std::optional<std::string> {
+               if (value.is_null())
+                 return std::nullopt;
+               return value.is_string() ? value.get<std::string>() : value.dump();
+             },
+             [](std::optional<std::string_view> bytes) -> nlohmann::json {
+               if (!bytes)
+                 return nullptr;
+               return std::string(*bytes);
+             }}};
+  }
+  auto json = serdes::json();
+  return {serdes::nullable_string(),
+          {"json",
+           [json](const nlohmann::json& value) -> std::optional<std::string> {
+             if (value.is_null())
+               return std::nullopt;
+             return json.serialize(value);
+           },
+           json.deserialize}};
+}
 
 std::string Location::to_string() const {
   return fmt::format("{}:{}:{}", file, line, column);
@@ -25,6 +52,8 @@ std::string_view to_string(FieldType type) {
       return "list of strings";
     case FieldType::string_map:
       return "mapping of strings";
+    case FieldType::table:
+      return "table name";
   }
   return "?";
 }
@@ -93,8 +122,7 @@ std::string describe_operators(const Registry& registry, std::string_view name) 
     for (const auto& field : spec.fields) {
       out += fmt::format("  {} ({}{}{}): {}\n", field.name, to_string(field.type),
                          field.required ? ", required" : "",
-                         field.default_value ? ", default " + *field.default_value : "",
-                         field.doc);
+                         field.default_value ? ", default " + *field.default_value : "", field.doc);
     }
     out += fmt::format("  example: {}\n\n", spec.example);
   }

@@ -115,6 +115,63 @@ TEST(PipelineLoaderTest, AWordCountPipelineCountsOnTheTestDriver) {
   EXPECT_EQ(latest, (std::map<std::string, std::int64_t>{{"fiber", 1}, {"kafka", 2}}));
 }
 
+TEST(PipelineLoaderTest, TheInventoryPipelineDecidesEveryOrderOnceAndNeverOversells) {
+  auto loaded = load(read(STREAMRUN_SOURCE_DIR "/pipelines/inventory.yaml"));
+  ASSERT_TRUE(loaded.pipeline) << loaded.diagnostics.front().to_string();
+  TopologyTestDriver driver(
+      loaded.pipeline->topology,
+      TopologyTestDriver::Options{.application_id = "inventory",
+                                  .partitions = {{"orders", 4}, {"stock", 4}, {"decisions", 4}}});
+  const Serdes<Key, nlohmann::json> json{serdes::nullable_string(), serdes::json()};
+  driver.input_topic("stock", json).pipe("sku-1", {{"units", 2}});
+  auto orders = driver.input_topic("orders", json);
+  auto order = [&](const std::string& id, const std::string& user, const std::string& sku) {
+    orders.pipe("order-" + id,  // keyed by anything: the pipeline keys by SKU itself
+                {{"order_id", id}, {"user_id", user}, {"sku", sku}, {"qty", 1}, {"ts", 0}});
+  };
+  order("1", "alice", "sku-1");
+  order("2", "alice", "sku-1");  // alice again
+  order("3", "bob", "sku-1");
+  order("4", "carol", "sku-1");                                   // the stock is gone
+  order("5", "dave", "sku-9");                                    // not in the stock table
+  orders.pipe("order-6", {{"order_id", "6"}, {"sku", "sku-1"}});  // no user
+  std::map<std::string, std::string> reasons;
+  std::map<std::string, std::int64_t> remaining;
+  int decisions = 0;
+  for (auto& kv : driver.output_topic("decisions", json).read_key_values()) {
+    ++decisions;
+    const auto id = kv.value["order_id"].get<std::string>();
+    reasons[id] = kv.value["reason"].get<std::string>();
+    remaining[id] = kv.value["remaining"].get<std::int64_t>();
+    EXPECT_FALSE(kv.value.contains("qty")) << "decisions carry the order's identity only";
+    EXPECT_EQ(kv.value["decision"], reasons[id] == "accepted" ? "accepted" : "rejected");
+  }
+  EXPECT_EQ(decisions, 6) << "exactly one decision per order";
+  EXPECT_EQ(reasons, (std::map<std::string, std::string>{{"1", "accepted"},
+                                                         {"2", "duplicate"},
+                                                         {"3", "accepted"},
+                                                         {"4", "sold_out"},
+                                                         {"5", "unknown_item"},
+                                                         {"6", "invalid"}}));
+  EXPECT_EQ(remaining["1"], 1);
+  EXPECT_EQ(remaining["3"], 0);
+}
+
+TEST(PipelineLoaderTest, ATableThatIsNotDeclaredIsNamed) {
+  auto loaded = load(R"(application: app
+tables:
+  stock: {topic: stock}
+pipeline:
+  - from: {topic: in}
+  - join: {table: stok}
+  - to: {topic: out}
+)");
+  ASSERT_EQ(loaded.diagnostics.size(), 1u);
+  EXPECT_EQ(loaded.diagnostics[0].to_string(),
+            "test.yaml:6:19: error: unknown table 'stok' in field 'table' of 'join' (did you mean "
+            "'stock'?)");
+}
+
 TEST(PipelineLoaderTest, PropertiesAndEnvironmentVariablesAreSubstitutedWithTheirLines) {
   auto loaded = load(R"(application: app
 properties:

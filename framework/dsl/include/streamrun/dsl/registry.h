@@ -29,6 +29,11 @@ struct Location {
 // Records in YAML pipelines: a nullable string key and a JSON value.
 using Key = std::optional<std::string>;
 using Stream = KStream<Key, nlohmann::json>;
+using Table = KTable<Key, nlohmann::json>;
+
+// Serdes of records in a topic of the given format: "json" (a JSON document; null stays null,
+// a tombstone) or "string" (text, as a JSON string).
+[[nodiscard]] Serdes<Key, nlohmann::json> record_serdes(std::string_view format);
 
 enum class FieldType {
   string,       // a YAML scalar, taken as text
@@ -37,6 +42,7 @@ enum class FieldType {
   scalar,       // any scalar: number, boolean or text (compared as JSON)
   string_list,  // a list of scalars, taken as text
   string_map,   // a mapping of names to scalars, taken as text
+  table,        // the name of a table of the pipeline's `tables:` section
 };
 [[nodiscard]] std::string_view to_string(FieldType type);
 
@@ -78,6 +84,8 @@ struct BuildContext {
   StreamBuilder& builder;
   // The operator's name in the topology: "<pipeline step>-<op>", unique.
   std::string node_name;
+  // The pipeline's tables (its `tables:` section), by name.
+  const std::map<std::string, Table, std::less<>>& tables;
 };
 
 // A source makes a stream from nothing, a processor turns its input stream into another, a
