@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
       "streamrun: stream processing on Kafka, with state in RocksDB.\n"
       "  streamrun FILE          run a YAML pipeline (same as: streamrun run FILE)"};
   app.require_subcommand(1);
+  app.fallthrough();  // inherited by the commands: --log-level may also follow a command
   app.set_version_flag("--version", "streamrun " STREAMRUN_VERSION);
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")
@@ -32,15 +33,22 @@ int main(int argc, char** argv) {
   streamrun::cli::PipelineOptions pipeline_options;
   streamrun::cli::add_pipeline_commands(app, pipeline_options);
 
-  // `streamrun FILE` runs the pipeline: a first argument that is neither an option nor a
-  // command is taken as a file for `run`.
+  // `streamrun FILE` runs the pipeline: the first argument that is neither an option (nor an
+  // option's value) nor a command is taken as a file for `run`.
   std::vector<std::string> args(argv + 1, argv + argc);
-  if (!args.empty() && !args.front().starts_with("-")) {
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--log-level") {
+      ++i;  // its value
+      continue;
+    }
+    if (args[i].starts_with("-"))
+      continue;
     const auto commands = app.get_subcommands([](CLI::App*) { return true; });
     const bool is_command = std::any_of(commands.begin(), commands.end(),
-                                        [&](CLI::App* c) { return c->get_name() == args.front(); });
+                                        [&](CLI::App* c) { return c->get_name() == args[i]; });
     if (!is_command)
-      args.insert(args.begin(), "run");
+      args.insert(args.begin() + static_cast<std::ptrdiff_t>(i), "run");
+    break;
   }
   std::reverse(args.begin(), args.end());  // CLI11 takes them last first
   try {
