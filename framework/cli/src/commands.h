@@ -30,5 +30,6 @@ int run_pipeline(const PipelineOptions& options);
 int lint_pipelines(const PipelineOptions& options);
 int describe_pipeline(const PipelineOptions& options);
 int list_operators(const PipelineOptions& options);
+int test_pipelines(const PipelineOptions& options);
 
 }  // namespace streamrun::cli

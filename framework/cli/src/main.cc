@@ -66,6 +66,8 @@ int main(int argc, char** argv) {
     return streamrun::cli::lint_pipelines(pipeline_options);
   if (app.got_subcommand("describe"))
     return streamrun::cli::describe_pipeline(pipeline_options);
+  if (app.got_subcommand("test"))
+    return streamrun::cli::test_pipelines(pipeline_options);
   if (app.got_subcommand("operators"))
     return streamrun::cli::list_operators(pipeline_options);
   if (app.got_subcommand(config_command)) {

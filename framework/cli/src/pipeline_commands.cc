@@ -2,11 +2,16 @@
 #include <iostream>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <streamrun/base/log.h>
 #include <streamrun/dsl/pipeline.h>
+#include <streamrun/dsl/pipeline_test.h>
+#include <streamrun/kafka/client_config.h>
 #include <streamrun/operators/builtin.h>
 #include <streamrun/runtime/application.h>
+#include <streamrun/runtime/runtime_config.h>
+#include <streamrun/testing/topology_test_driver.h>
 
 #include "commands.h"
 
@@ -50,6 +55,14 @@ void add_pipeline_commands(CLI::App& app, PipelineOptions& options) {
   describe->add_option("--format", options.format, "text or mermaid")
       ->check(CLI::IsMember({"text", "mermaid"}))
       ->capture_default_str();
+
+  auto* test = app.add_subcommand(
+      "test",
+      "Run the tests of pipelines (YAML test files: input records and the records "
+      "expected per topic) on the test driver, without a broker; prints a diff on "
+      "failure; exit 0 when all pass, 1 otherwise");
+  test->add_option("files", options.files, "Test files (e.g. pipelines/inventory.test.yaml)")
+      ->required();
 
   auto* list = app.add_subcommand("operators", "Describe the operators pipelines can use");
   list->add_option("name", options.operator_name, "One operator (default: all)");
@@ -97,6 +110,105 @@ int describe_pipeline(const PipelineOptions& options) {
       (options.format == "mermaid" ? resolved.describe_mermaid() : resolved.describe()).c_str(),
       stdout);
   return 0;
+}
+
+namespace {
+
+std::string show(const std::optional<std::string>& key, const std::optional<std::string>& bytes) {
+  return fmt::format("key={} value={}", key ? "\"" + *key + "\"" : "null", bytes ? *bytes : "null");
+}
+
+bool same_value(const std::optional<std::string>& expected,
+                const std::optional<std::string>& actual) {
+  if (!expected || !actual)
+    return expected == actual;
+  const auto a = nlohmann::json::parse(*expected, nullptr, /*allow_exceptions=*/false);
+  const auto b = nlohmann::json::parse(*actual, nullptr, /*allow_exceptions=*/false);
+  if (!a.is_discarded() && !b.is_discarded())
+    return a == b;
+  return *expected == *actual;
+}
+
+// Runs one test case; returns the lines of its diff (empty: passed).
+std::vector<std::string> run_case(const dsl::Pipeline& pipeline,
+                                  const dsl::PipelineTestSuite& suite,
+                                  const dsl::PipelineTestCase& test_case) {
+  std::vector<std::string> diff;
+  testing::TopologyTestDriver driver(
+      pipeline.topology,
+      testing::TopologyTestDriver::Options{.application_id = pipeline.application_id,
+                                           .partitions = suite.partitions});
+  // The pipeline's own error policy (errors.* properties), as the runtime would apply it.
+  auto config = config::Config::load(pipeline.properties, runtime::RuntimeProperties::definition(),
+                                     &kafka::client_property_schema());
+  if (!config) {
+    diff.push_back(config.error().message());
+    return diff;
+  }
+  driver.set_error_policy(runtime::RuntimeProperties::error_policy(*config));
+  for (const auto& record : test_case.input) {
+    try {
+      driver.pipe_raw(record.topic, {record.key, record.bytes, {}, 0});
+    } catch (const std::exception& e) {
+      diff.push_back(fmt::format("{}: piping to '{}' failed: {}", record.where.to_string(),
+                                 record.topic, e.what()));
+      return diff;
+    }
+  }
+  for (const auto& [topic, expected] : test_case.expect) {
+    const auto actual = driver.read_raw(topic);
+    const auto count = std::max(expected.size(), actual.size());
+    for (std::size_t i = 0; i < count; ++i) {
+      if (i >= actual.size()) {
+        diff.push_back(fmt::format("  {}[{}] missing:  {}", topic, i,
+                                   show(expected[i].key, expected[i].bytes)));
+      } else if (i >= expected.size()) {
+        diff.push_back(
+            fmt::format("  {}[{}] unexpected: {}", topic, i, show(actual[i].key, actual[i].value)));
+      } else if (expected[i].key != actual[i].key ||
+                 !same_value(expected[i].bytes, actual[i].value)) {
+        diff.push_back(fmt::format("  {}[{}] expected: {}\n  {}[{}] actual:   {}", topic, i,
+                                   show(expected[i].key, expected[i].bytes), topic, i,
+                                   show(actual[i].key, actual[i].value)));
+      }
+    }
+  }
+  return diff;
+}
+
+}  // namespace
+
+int test_pipelines(const PipelineOptions& options) {
+  int failed = 0;
+  int passed = 0;
+  for (const auto& file : options.files) {
+    auto loaded = dsl::load_test_suite(file);
+    for (const auto& diagnostic : loaded.diagnostics)
+      std::fprintf(stderr, "%s\n", diagnostic.to_string().c_str());
+    if (!loaded.suite) {
+      ++failed;
+      continue;
+    }
+    auto pipeline = load(loaded.suite->pipeline.string());
+    if (!pipeline) {
+      ++failed;
+      continue;
+    }
+    for (const auto& test_case : loaded.suite->cases) {
+      const auto diff = run_case(*pipeline, *loaded.suite, test_case);
+      if (diff.empty()) {
+        ++passed;
+        fmt::print("PASS {}: {}\n", file, test_case.name);
+        continue;
+      }
+      ++failed;
+      fmt::print("FAIL {}: {} ({})\n", file, test_case.name, test_case.where.to_string());
+      for (const auto& line : diff)
+        fmt::print("{}\n", line);
+    }
+  }
+  fmt::print("{} passed, {} failed\n", passed, failed);
+  return failed == 0 ? 0 : 1;
 }
 
 int list_operators(const PipelineOptions& options) {

@@ -1,0 +1,198 @@
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <streamrun/dsl/pipeline_test.h>
+
+namespace streamrun::dsl {
+namespace {
+
+class SuiteLoader {
+ public:
+  explicit SuiteLoader(std::filesystem::path path) : path_(std::move(path)) {}
+
+  TestSuiteLoadResult load() {
+    TestSuiteLoadResult result;
+    std::ifstream in(path_);
+    if (!in) {
+      error({path_.string(), 0, 0}, "cannot read the file: " + std::string(std::strerror(errno)));
+      return finish();
+    }
+    YAML::Node root;
+    try {
+      root = YAML::Load(in);
+    } catch (const YAML::ParserException& e) {
+      error(at(e.mark), "not valid YAML: " + e.msg);
+      return finish();
+    }
+    if (!root.IsMap()) {
+      error({path_.string(), 1, 1}, "a test file is a mapping with 'pipeline' and 'tests'");
+      return finish();
+    }
+    for (const auto& entry : root) {
+      const auto key = entry.first.as<std::string>();
+      if (key != "pipeline" && key != "partitions" && key != "tests")
+        error(at(entry.first), fmt::format("unknown top-level key '{}'; expected pipeline, "
+                                           "partitions or tests",
+                                           key));
+    }
+    PipelineTestSuite suite;
+    if (auto pipeline = root["pipeline"]; pipeline && pipeline.IsScalar()) {
+      suite.pipeline = path_.parent_path() / pipeline.Scalar();
+    } else {
+      error(pipeline ? at(pipeline) : Location{path_.string(), 1, 1},
+            "'pipeline' must name the pipeline file to test (relative to this file)");
+    }
+    if (auto partitions = root["partitions"]) {
+      if (!partitions.IsMap()) {
+        error(at(partitions), "'partitions' must map topics to partition counts");
+      } else {
+        for (const auto& entry : partitions) {
+          try {
+            suite.partitions[entry.first.as<std::string>()] = entry.second.as<std::int32_t>();
+          } catch (const YAML::Exception&) {
+            error(at(entry.second), "a partition count must be a whole number");
+          }
+        }
+      }
+    }
+    const auto tests = root["tests"];
+    if (!tests || !tests.IsSequence() || tests.size() == 0) {
+      error(tests ? at(tests) : Location{path_.string(), 1, 1},
+            "'tests' must be a list of tests, each with name, input and expect");
+      return finish();
+    }
+    for (const auto& test : tests)
+      load_case(test, suite);
+    if (diagnostics_.empty())
+      result.suite = std::move(suite);
+    result.diagnostics = std::move(diagnostics_);
+    return result;
+  }
+
+ private:
+  Location at(const YAML::Mark& mark) const {
+    return {path_.string(), mark.line + 1, mark.column + 1};
+  }
+  Location at(const YAML::Node& node) const { return at(node.Mark()); }
+  void error(Location where, std::string message) {
+    diagnostics_.push_back({std::move(where), std::move(message)});
+  }
+  TestSuiteLoadResult finish() {
+    TestSuiteLoadResult result;
+    result.diagnostics = std::move(diagnostics_);
+    return result;
+  }
+
+  // A YAML value as JSON (quoted text stays text).
+  static nlohmann::json to_json(const YAML::Node& node) {
+    if (node.IsMap()) {
+      auto object = nlohmann::json::object();
+      for (const auto& entry : node)
+        object[entry.first.as<std::string>()] = to_json(entry.second);
+      return object;
+    }
+    if (node.IsSequence()) {
+      auto array = nlohmann::json::array();
+      for (const auto& item : node)
+        array.push_back(to_json(item));
+      return array;
+    }
+    if (!node.IsScalar())
+      return nullptr;
+    const auto& text = node.Scalar();
+    if (node.Tag() == "!")
+      return text;
+    if (text == "true" || text == "false")
+      return text == "true";
+    if (text == "null" || text == "~")
+      return nullptr;
+    auto parsed = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    return parsed.is_discarded() || !parsed.is_number() ? nlohmann::json(text) : parsed;
+  }
+
+  std::optional<TestRecordSpec> record(const YAML::Node& node, bool input) {
+    if (!node.IsMap()) {
+      error(at(node), "a record is a mapping: {key, value} or {key, text}");
+      return std::nullopt;
+    }
+    TestRecordSpec spec;
+    spec.where = at(node);
+    for (const auto& entry : node) {
+      const auto field = entry.first.as<std::string>();
+      const auto& value = entry.second;
+      if (field == "topic" && input) {
+        spec.topic = value.as<std::string>();
+      } else if (field == "key") {
+        if (!value.IsNull())
+          spec.key = value.as<std::string>();
+      } else if (field == "value") {
+        auto json = to_json(value);
+        if (!json.is_null())
+          spec.bytes = json.dump();
+      } else if (field == "text") {
+        spec.bytes = value.as<std::string>();
+      } else {
+        error(at(entry.first), fmt::format("unknown field '{}' of a record; expected {}key, "
+                                           "value or text",
+                                           field, input ? "topic, " : ""));
+      }
+    }
+    if (input && spec.topic.empty()) {
+      error(spec.where, "an input record needs 'topic'");
+      return std::nullopt;
+    }
+    return spec;
+  }
+
+  void load_case(const YAML::Node& test, PipelineTestSuite& suite) {
+    if (!test.IsMap()) {
+      error(at(test), "a test is a mapping with name, input and expect");
+      return;
+    }
+    PipelineTestCase test_case;
+    test_case.where = at(test);
+    test_case.name = test["name"] ? test["name"].as<std::string>()
+                                  : fmt::format("test at line {}", test_case.where.line);
+    if (const auto input = test["input"]; input && input.IsSequence()) {
+      for (const auto& item : input) {
+        if (auto spec = record(item, /*input=*/true))
+          test_case.input.push_back(std::move(*spec));
+      }
+    } else {
+      error(input ? at(input) : test_case.where, "'input' must be a list of records to pipe");
+    }
+    if (const auto expect = test["expect"]; expect && expect.IsMap()) {
+      for (const auto& entry : expect) {
+        auto& records = test_case.expect[entry.first.as<std::string>()];
+        if (entry.second.IsNull())
+          continue;  // expects nothing written there
+        if (!entry.second.IsSequence()) {
+          error(at(entry.second), "the records expected in a topic are a list");
+          continue;
+        }
+        for (const auto& item : entry.second) {
+          if (auto spec = record(item, /*input=*/false))
+            records.push_back(std::move(*spec));
+        }
+      }
+    } else {
+      error(expect ? at(expect) : test_case.where,
+            "'expect' must map each topic to the records expected in it");
+    }
+    suite.cases.push_back(std::move(test_case));
+  }
+
+  std::filesystem::path path_;
+  std::vector<Diagnostic> diagnostics_;
+};
+
+}  // namespace
+
+TestSuiteLoadResult load_test_suite(const std::filesystem::path& path) {
+  return SuiteLoader(path).load();
+}
+
+}  // namespace streamrun::dsl
