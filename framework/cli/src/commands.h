@@ -31,5 +31,6 @@ int lint_pipelines(const PipelineOptions& options);
 int describe_pipeline(const PipelineOptions& options);
 int list_operators(const PipelineOptions& options);
 int test_pipelines(const PipelineOptions& options);
+int print_schema();
 
 }  // namespace streamrun::cli

@@ -64,6 +64,10 @@ void add_pipeline_commands(CLI::App& app, PipelineOptions& options) {
   test->add_option("files", options.files, "Test files (e.g. pipelines/inventory.test.yaml)")
       ->required();
 
+  app.add_subcommand("schema",
+                     "Print a JSON Schema of pipeline files (for editors: see "
+                     "docs/pipelines.md)");
+
   auto* list = app.add_subcommand("operators", "Describe the operators pipelines can use");
   list->add_option("name", options.operator_name, "One operator (default: all)");
 }
@@ -209,6 +213,11 @@ int test_pipelines(const PipelineOptions& options) {
   }
   fmt::print("{} passed, {} failed\n", passed, failed);
   return failed == 0 ? 0 : 1;
+}
+
+int print_schema() {
+  std::fputs(dsl::pipeline_schema(builtin_registry()).c_str(), stdout);
+  return 0;
 }
 
 int list_operators(const PipelineOptions& options) {

@@ -129,6 +129,98 @@ std::string describe_operators(const Registry& registry, std::string_view name) 
   return out;
 }
 
+namespace {
+
+nlohmann::json field_schema(const FieldSpec& field) {
+  nlohmann::json schema;
+  switch (field.type) {
+    case FieldType::string:
+    case FieldType::table:
+      schema["type"] = "string";
+      if (!field.choices.empty())
+        schema["enum"] = field.choices;
+      break;
+    case FieldType::integer:
+      schema["type"] = "integer";
+      break;
+    case FieldType::boolean:
+      schema["type"] = "boolean";
+      break;
+    case FieldType::scalar:
+      schema["type"] = nlohmann::json::array({"string", "number", "boolean"});
+      break;
+    case FieldType::string_list:
+      schema["oneOf"] = nlohmann::json::array(
+          {{{"type", "string"}}, {{"type", "array"}, {"items", {{"type", "string"}}}}});
+      break;
+    case FieldType::string_map:
+      schema["type"] = "object";
+      schema["additionalProperties"] = {
+          {"type", nlohmann::json::array({"string", "number", "boolean"})}};
+      break;
+  }
+  schema["description"] = field.doc;
+  if (field.default_value)
+    schema["default"] = *field.default_value;
+  return schema;
+}
+
+}  // namespace
+
+std::string pipeline_schema(const Registry& registry) {
+  nlohmann::json steps = nlohmann::json::array();
+  for (const auto& [name, spec] : registry.specs()) {
+    nlohmann::json properties = nlohmann::json::object();
+    nlohmann::json required = nlohmann::json::array();
+    for (const auto& field : spec.fields) {
+      properties[field.name] = field_schema(field);
+      if (field.required)
+        required.push_back(field.name);
+    }
+    nlohmann::json body = {
+        {"type", "object"}, {"properties", properties}, {"additionalProperties", false}};
+    if (!required.empty())
+      body["required"] = required;
+    steps.push_back({{"type", "object"},
+                     {"description", spec.summary},
+                     {"properties", {{name, body}}},
+                     {"required", {name}},
+                     {"additionalProperties", false}});
+  }
+  const nlohmann::json scalar = {{"type", nlohmann::json::array({"string", "number", "boolean"})}};
+  const nlohmann::json schema = {
+      {"$schema", "http://json-schema.org/draft-07/schema#"},
+      {"title", "streamrun pipeline"},
+      {"type", "object"},
+      {"required", {"application", "pipeline"}},
+      {"additionalProperties", false},
+      {"properties",
+       {{"application",
+         {{"type", "string"},
+          {"pattern", "^[a-zA-Z0-9._-]{1,249}$"},
+          {"description", "The application id: consumer group, internal topics, state directory"}}},
+        {"properties",
+         {{"type", "object"},
+          {"additionalProperties", scalar},
+          {"description", "Runtime and Kafka client properties (docs/runtime.md)"}}},
+        {"tables",
+         {{"type", "object"},
+          {"description", "Tables by name: the latest value per key of a topic"},
+          {"additionalProperties",
+           {{"type", "object"},
+            {"required", {"topic"}},
+            {"additionalProperties", false},
+            {"properties",
+             {{"topic", {{"type", "string"}}},
+              {"format", {{"type", "string"}, {"enum", {"json", "string"}}}}}}}}}},
+        {"pipeline",
+         {{"type", "array"},
+          {"minItems", 2},
+          {"description", "Steps from a source to a sink, each '- operator: {fields}'"},
+          {"items", {{"oneOf", steps}}}}}}}};
+  return schema.dump(2) + "\n";
+}
+
 void Registry::add(OperatorSpec spec) {
   if (!spec.build)
     throw std::logic_error("operator '" + spec.name + "' has no build function");

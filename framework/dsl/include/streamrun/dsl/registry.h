@@ -111,6 +111,10 @@ class Registry;
 // docs/pipelines.md shows.
 [[nodiscard]] std::string describe_operators(const Registry& registry, std::string_view name = {});
 
+// A JSON Schema (draft-07) of pipeline files, generated from the specs, for editors to complete
+// and check pipelines with (`streamrun schema`; docs/pipelines.md says how to wire it in).
+[[nodiscard]] std::string pipeline_schema(const Registry& registry);
+
 class Registry {
  public:
   // Throws std::logic_error when an operator of that name is registered already.
