@@ -35,5 +35,6 @@ dsl::OperatorSpec count_spec();
 dsl::OperatorSpec join_spec();
 dsl::OperatorSpec left_join_spec();
 dsl::OperatorSpec reserve_spec();
+dsl::OperatorSpec route_spec();
 
 }  // namespace streamrun::operators::detail
