@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <set>
 #include <sstream>
 
@@ -177,6 +178,71 @@ TEST(PipelineLoaderTest, TheInventoryPipelineDecidesEveryOrderOnceAndNeverOverse
                                                          {"6", "invalid"}}));
   EXPECT_EQ(remaining["1"], 1);
   EXPECT_EQ(remaining["3"], 0);
+}
+
+// The inventory pipeline written in C++ with the same operators (their build functions, called
+// from code) decides exactly as the YAML file does.
+Topology inventory_in_cxx() {
+  StreamBuilder builder;
+  const std::map<std::string, Table, std::less<>> tables{
+      {"stock", builder.table("stock", record_serdes("json"), "stock", "table-stock")}};
+  int step_number = 0;
+  auto step = [&](const std::string& op, const nlohmann::json& fields,
+                  std::optional<Stream> input) {
+    BuildContext context{builder, std::to_string(++step_number) + "-" + op, tables};
+    return registry().find(op)->build(context, OperatorConfig(op, {}, fields), input);
+  };
+  auto stream = step("from", {{"topic", "orders"}, {"format", "json"}}, std::nullopt);
+  stream = step("key_by", {{"field", "sku"}}, stream);
+  stream = step("reserve",
+                {{"limit_table", "stock"},
+                 {"limit_field", "units"},
+                 {"once_per", "user_id"},
+                 {"required", {"order_id", "user_id"}},
+                 {"store", "reserved"}},
+                stream);
+  stream = step("map", {{"drop", {"qty", "ts"}}}, stream);
+  step("to", {{"topic", "decisions"}, {"format", "json"}}, stream);
+  return builder.build();
+}
+
+std::vector<std::pair<Key, nlohmann::json>> decide(const Topology& topology) {
+  TopologyTestDriver driver(
+      topology, TopologyTestDriver::Options{.application_id = "inventory",
+                                            .partitions = {{"orders", 4}, {"stock", 4}}});
+  const Serdes<Key, nlohmann::json> json{serdes::nullable_string(), serdes::json()};
+  auto stock = driver.input_topic("stock", json);
+  for (int s = 0; s < 10; ++s)
+    stock.pipe("sku-" + std::to_string(s), {{"units", 5 + s}});
+  auto orders = driver.input_topic("orders", json);
+  std::mt19937 random(7);
+  for (int i = 0; i < 2000; ++i) {
+    nlohmann::json order{{"order_id", std::to_string(i)},
+                         {"sku", "sku-" + std::to_string(random() % 12)},  // 10 and 11: unknown
+                         {"qty", 1},
+                         {"ts", i}};
+    if (random() % 50 != 0)  // 2% without a user: invalid
+      order["user_id"] = "user-" + std::to_string(random() % 300);
+    orders.pipe("request-" + std::to_string(i), order);
+  }
+  std::vector<std::pair<Key, nlohmann::json>> decisions;
+  for (auto& kv : driver.output_topic("decisions", json).read_key_values())
+    decisions.emplace_back(kv.key, kv.value);
+  return decisions;
+}
+
+TEST(PipelineLoaderTest, TheYamlInventoryAndTheCxxOneDecideIdentically) {
+  auto loaded = load(read(STREAMRUN_SOURCE_DIR "/pipelines/inventory.yaml"));
+  ASSERT_TRUE(loaded.pipeline);
+  const auto from_yaml = decide(loaded.pipeline->topology);
+  const auto from_cxx = decide(inventory_in_cxx());
+  ASSERT_EQ(from_yaml.size(), 2000u) << "one decision per order";
+  EXPECT_EQ(from_yaml, from_cxx);
+  std::map<std::string, int> reasons;
+  for (const auto& [key, decision] : from_yaml)
+    ++reasons[decision["reason"].get<std::string>()];
+  for (const char* reason : {"accepted", "sold_out", "duplicate", "invalid", "unknown_item"})
+    EXPECT_GT(reasons[reason], 0) << "the input exercises " << reason;
 }
 
 TEST(PipelineLoaderTest, ATableThatIsNotDeclaredIsNamed) {
