@@ -21,6 +21,7 @@
 #include <streamrun/testing/broker_process.h>
 #include <streamrun/testing/child_process.h>
 
+#include "support/crash_support.h"
 #include "support/kafka_test_util.h"
 
 namespace streamrun::testing {
@@ -100,15 +101,7 @@ TEST(InventoryCrashTest, KillsNeverOversellAndEveryOrderIsDecided) {
       }
     }
   });
-  struct StopReader {
-    std::atomic<bool>& reading;
-    std::thread& reader;
-    ~StopReader() {
-      reading = false;
-      if (reader.joinable())
-        reader.join();
-    }
-  } stop_reader{reading, reader};
+  StopThreadAtExit stop_reader(reading, reader);
 
   auto start = [&] {
     auto app = ChildProcess::spawn(
@@ -119,20 +112,13 @@ TEST(InventoryCrashTest, KillsNeverOversellAndEveryOrderIsDecided) {
     EXPECT_TRUE(app.ok()) << app.error().message();
     return std::move(app).value();
   };
-  auto await_read = [&](std::int64_t count) {
-    const auto target = read.load() + count;
-    const auto deadline = std::chrono::steady_clock::now() + 120s;
-    while (read.load() < target && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(1ms);  // observing another process's output
-    return read.load() >= target;
-  };
   std::mt19937 random(1515);
   std::uniform_int_distribution<std::int64_t> share(50, kOrders / 8);
   for (int kill = 0; kill < 3; ++kill) {
     auto app = start();
     const auto before = read.load();
     produce_batch();
-    ASSERT_TRUE(await_read(std::max<std::int64_t>(0, before + share(random) - read.load())))
+    ASSERT_TRUE(await_count(read, before + share(random)))
         << "instance " << kill << " decided nothing";
     app.signal(SIGKILL);
     ASSERT_EQ(app.wait(10s), std::optional<int>(128 + SIGKILL));
@@ -148,8 +134,7 @@ TEST(InventoryCrashTest, KillsNeverOversellAndEveryOrderIsDecided) {
     std::this_thread::sleep_for(10ms);  // observing another process's output
   survivor.signal(SIGTERM);
   EXPECT_EQ(survivor.wait(60s), std::optional<int>(0));
-  reading = false;
-  reader.join();
+  stop_reader.stop();
   std::filesystem::remove_all(state_dir);
 
   std::map<std::string, int> accepted_per_sku;

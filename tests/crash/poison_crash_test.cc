@@ -19,6 +19,7 @@
 #include <streamrun/testing/broker_process.h>
 #include <streamrun/testing/child_process.h>
 
+#include "support/crash_support.h"
 #include "support/kafka_test_util.h"
 
 namespace streamrun::testing {
@@ -91,17 +92,7 @@ void run_scenario(const Scenario& scenario) {
       }
     }
   });
-  // Stops and joins the reader however the test ends (a failed assertion returns early).
-  struct StopReader {
-    std::atomic<bool>& reading;
-    std::thread& reader;
-    void run() {
-      reading = false;
-      if (reader.joinable())
-        reader.join();
-    }
-    ~StopReader() { run(); }
-  } stop_reader{reading, reader};
+  StopThreadAtExit stop_reader(reading, reader);
   auto start_app = [&] {
     std::vector<std::string> args{"--bootstrap",           bootstrap,     "--application-id",
                                   scenario.application_id, "--state-dir", state_dir.string()};
@@ -111,19 +102,13 @@ void run_scenario(const Scenario& scenario) {
     EXPECT_TRUE(app->wait_for_line("started", 30s).has_value());
     return std::move(app).value();
   };
-  auto await_outputs = [&](std::int64_t count) {
-    const auto target = outputs.load() + count;
-    const auto deadline = std::chrono::steady_clock::now() + 120s;
-    while (outputs.load() < target && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(1ms);  // observing another process's output
-    return outputs.load() >= target;
-  };
 
   std::mt19937 random(4242);
   std::uniform_int_distribution<std::int64_t> share(200, kOrders / 5);
   for (int kill = 0; kill < 3; ++kill) {
     auto app = start_app();
-    ASSERT_TRUE(await_outputs(share(random))) << "instance " << kill << " made no progress";
+    ASSERT_TRUE(await_count(outputs, outputs.load() + share(random)))
+        << "instance " << kill << " made no progress";
     app.signal(SIGKILL);
     ASSERT_EQ(app.wait(10s), std::optional<int>(128 + SIGKILL));
   }
@@ -165,7 +150,7 @@ void run_scenario(const Scenario& scenario) {
   }
   survivor.signal(SIGTERM);
   EXPECT_EQ(survivor.wait(60s), std::optional<int>(0));
-  stop_reader.run();
+  stop_reader.stop();
   std::filesystem::remove_all(state_dir);
   EXPECT_EQ(accepted, want_accepted) << "every good order reached the output";
   EXPECT_EQ(dead, want_dead) << "every bad order reached the dead-letter topic";

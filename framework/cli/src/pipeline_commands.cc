@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <streamrun/base/log.h>
+#include <streamrun/config/config.h>
 #include <streamrun/dsl/pipeline.h>
 #include <streamrun/dsl/pipeline_test.h>
 #include <streamrun/kafka/client_config.h>
@@ -42,7 +43,7 @@ void add_pipeline_commands(CLI::App& app, PipelineOptions& options) {
       "run",
       "Run a YAML pipeline until SIGINT/SIGTERM (also: streamrun FILE); restarted, it "
       "resumes from its committed state");
-  run->add_option("file", options.file, "The pipeline file")->required()->check(CLI::ExistingFile);
+  run->add_option("file", options.file, "The pipeline file")->required();
   run->add_option("--set", options.overrides,
                   "Override a property, KEY=VALUE (repeatable; wins over the file)");
 
@@ -223,7 +224,10 @@ int print_schema() {
 int list_operators(const PipelineOptions& options) {
   const auto& specs = builtin_registry().specs();
   if (!options.operator_name.empty() && !specs.contains(options.operator_name)) {
-    std::fprintf(stderr, "unknown operator '%s'\n", options.operator_name.c_str());
+    const auto suggestion =
+        config::closest_match(options.operator_name, builtin_registry().names());
+    std::fprintf(stderr, "unknown operator '%s'%s\n", options.operator_name.c_str(),
+                 suggestion ? (" (did you mean '" + *suggestion + "'?)").c_str() : "");
     return 1;
   }
   std::fputs(dsl::describe_operators(builtin_registry(), options.operator_name).c_str(), stdout);

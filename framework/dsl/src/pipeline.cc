@@ -42,6 +42,12 @@ class Loader {
             "a pipeline file is a mapping with 'application', 'properties' and 'pipeline'");
       return finish();
     }
+    if (root["tests"]) {
+      error(at(root["tests"]),
+            "this is a test file, not a pipeline: run it with `streamrun "
+            "test`");
+      return finish();
+    }
     const std::vector<std::string> top_level{"application", "properties", "tables", "pipeline"};
     for (const auto& entry : root) {
       const auto key = entry.first.as<std::string>();

@@ -31,6 +31,13 @@ class SuiteLoader {
       error({path_.string(), 1, 1}, "a test file is a mapping with 'pipeline' and 'tests'");
       return finish();
     }
+    if (root["application"] && !root["tests"]) {
+      error({path_.string(), 1, 1},
+            "this is a pipeline, not a test file: check it with "
+            "`streamrun lint`, run it with `streamrun run`; its tests "
+            "go in a file like NAME.test.yaml (docs/pipelines.md)");
+      return finish();
+    }
     for (const auto& entry : root) {
       const auto key = entry.first.as<std::string>();
       if (key != "pipeline" && key != "partitions" && key != "tests")

@@ -35,6 +35,8 @@ Serdes<Key, nlohmann::json> record_serdes(std::string_view format) {
 }
 
 std::string Location::to_string() const {
+  if (line == 0)
+    return file;  // the file as a whole (e.g. it cannot be read)
   return fmt::format("{}:{}:{}", file, line, column);
 }
 
