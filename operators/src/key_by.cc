@@ -9,16 +9,21 @@ dsl::OperatorSpec key_by_spec() {
               "Makes a field of the value the record's key (a missing field: a null key, "
               "which keyed operators drop); keyed operators after it repartition",
           .fields = {{"field", dsl::FieldType::string, true, std::nullopt,
-                      "The field whose value becomes the key (text as is, else JSON)"}},
+                      "The field whose value becomes the key (text as is, else JSON)"},
+                     {"missing", dsl::FieldType::string, false, std::nullopt,
+                      "The key of records without the field (default: null, which keyed "
+                      "operators drop); lets a later operator answer them"}},
           .example = "- key_by: {field: sku}",
           .build = [](dsl::BuildContext& context, const dsl::OperatorConfig& config,
                       std::optional<dsl::Stream> input) -> std::optional<dsl::Stream> {
             const auto field = config.string("field");
+            const dsl::Key missing =
+                config.has("missing") ? dsl::Key(config.string("missing")) : std::nullopt;
             return input->key_by(
-                [field](const dsl::Key&, const nlohmann::json& record) -> dsl::Key {
+                [field, missing](const dsl::Key&, const nlohmann::json& record) -> dsl::Key {
                   const auto* value = find_field(record, field);
                   if (value == nullptr || value->is_null())
-                    return std::nullopt;
+                    return missing;
                   return key_text(*value);
                 },
                 context.node_name);

@@ -155,9 +155,10 @@ TEST(PipelineLoaderTest, TheInventoryPipelineDecidesEveryOrderOnceAndNeverOverse
   order("1", "alice", "sku-1");
   order("2", "alice", "sku-1");  // alice again
   order("3", "bob", "sku-1");
-  order("4", "carol", "sku-1");                                   // the stock is gone
-  order("5", "dave", "sku-9");                                    // not in the stock table
-  orders.pipe("order-6", {{"order_id", "6"}, {"sku", "sku-1"}});  // no user
+  order("4", "carol", "sku-1");                                      // the stock is gone
+  order("5", "dave", "sku-9");                                       // not in the stock table
+  orders.pipe("order-6", {{"order_id", "6"}, {"sku", "sku-1"}});     // no user
+  orders.pipe("order-7", {{"order_id", "7"}, {"user_id", "erin"}});  // no SKU
   std::map<std::string, std::string> reasons;
   std::map<std::string, std::int64_t> remaining;
   int decisions = 0;
@@ -169,13 +170,14 @@ TEST(PipelineLoaderTest, TheInventoryPipelineDecidesEveryOrderOnceAndNeverOverse
     EXPECT_FALSE(kv.value.contains("qty")) << "decisions carry the order's identity only";
     EXPECT_EQ(kv.value["decision"], reasons[id] == "accepted" ? "accepted" : "rejected");
   }
-  EXPECT_EQ(decisions, 6) << "exactly one decision per order";
+  EXPECT_EQ(decisions, 7) << "exactly one decision per order";
   EXPECT_EQ(reasons, (std::map<std::string, std::string>{{"1", "accepted"},
                                                          {"2", "duplicate"},
                                                          {"3", "accepted"},
                                                          {"4", "sold_out"},
                                                          {"5", "unknown_item"},
-                                                         {"6", "invalid"}}));
+                                                         {"6", "invalid"},
+                                                         {"7", "invalid"}}));
   EXPECT_EQ(remaining["1"], 1);
   EXPECT_EQ(remaining["3"], 0);
 }
@@ -193,12 +195,12 @@ Topology inventory_in_cxx() {
     return registry().find(op)->build(context, OperatorConfig(op, {}, fields), input);
   };
   auto stream = step("from", {{"topic", "orders"}, {"format", "json"}}, std::nullopt);
-  stream = step("key_by", {{"field", "sku"}}, stream);
+  stream = step("key_by", {{"field", "sku"}, {"missing", "(no sku)"}}, stream);
   stream = step("reserve",
                 {{"limit_table", "stock"},
                  {"limit_field", "units"},
                  {"once_per", "user_id"},
-                 {"required", {"order_id", "user_id"}},
+                 {"required", {"order_id", "user_id", "sku"}},
                  {"store", "reserved"}},
                 stream);
   stream = step("map", {{"drop", {"qty", "ts"}}}, stream);
@@ -217,11 +219,10 @@ std::vector<std::pair<Key, nlohmann::json>> decide(const Topology& topology) {
   auto orders = driver.input_topic("orders", json);
   std::mt19937 random(7);
   for (int i = 0; i < 2000; ++i) {
-    nlohmann::json order{{"order_id", std::to_string(i)},
-                         {"sku", "sku-" + std::to_string(random() % 12)},  // 10 and 11: unknown
-                         {"qty", 1},
-                         {"ts", i}};
-    if (random() % 50 != 0)  // 2% without a user: invalid
+    nlohmann::json order{{"order_id", std::to_string(i)}, {"qty", 1}, {"ts", i}};
+    if (random() % 100 != 0)                                  // 1% without a SKU: invalid
+      order["sku"] = "sku-" + std::to_string(random() % 12);  // 10 and 11: unknown
+    if (random() % 50 != 0)                                   // 2% without a user: invalid
       order["user_id"] = "user-" + std::to_string(random() % 300);
     orders.pipe("request-" + std::to_string(i), order);
   }
