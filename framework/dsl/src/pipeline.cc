@@ -1,4 +1,3 @@
-#include <charconv>
 #include <cstdlib>
 #include <fstream>
 #include <regex>
@@ -12,6 +11,8 @@
 #include <streamrun/base/ids.h>
 #include <streamrun/config/config.h>
 #include <streamrun/dsl/pipeline.h>
+
+#include "yaml_support.h"
 
 namespace streamrun::dsl {
 
@@ -154,7 +155,7 @@ class Loader {
     }
   }
 
-  Location at(const YAML::Mark& mark) const { return {file_, mark.line + 1, mark.column + 1}; }
+  Location at(const YAML::Mark& mark) const { return detail::location_of(file_, mark); }
   Location at(const YAML::Node& node) const { return at(node.Mark()); }
   static int line_of(const YAML::Node& node) { return node.Mark().line + 1; }
 
@@ -211,27 +212,6 @@ class Loader {
     return substitute(node, node.Scalar());
   }
 
-  // A YAML scalar as JSON: quoted text stays text; otherwise numbers, booleans and null are
-  // recognised as YAML 1.2's core schema does.
-  static nlohmann::json scalar_json(const YAML::Node& node, const std::string& text) {
-    if (node.Tag() == "!")
-      return text;  // quoted
-    if (text == "true" || text == "false")
-      return text == "true";
-    if (text == "null" || text == "~")
-      return nullptr;
-    std::int64_t integer = 0;
-    if (auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), integer);
-        ec == std::errc() && ptr == text.data() + text.size() && !text.empty()) {
-      return integer;
-    }
-    char* end = nullptr;
-    const double number = std::strtod(text.c_str(), &end);
-    if (!text.empty() && end == text.c_str() + text.size())
-      return number;
-    return text;
-  }
-
   std::optional<nlohmann::json> field_value(const FieldSpec& field, const YAML::Node& node,
                                             const std::string& op) {
     const auto what = fmt::format("field '{}' of '{}'", field.name, op);
@@ -249,7 +229,7 @@ class Loader {
         auto text = substitute(node, node.Scalar());
         if (!text)
           return std::nullopt;
-        auto value = scalar_json(node, *text);
+        auto value = detail::scalar_to_json(node, *text);
         if (field.type == FieldType::string) {
           if (!field.choices.empty() &&
               std::find(field.choices.begin(), field.choices.end(), *text) == field.choices.end()) {

@@ -6,6 +6,8 @@
 
 #include <streamrun/dsl/pipeline_test.h>
 
+#include "yaml_support.h"
+
 namespace streamrun::dsl {
 namespace {
 
@@ -80,9 +82,7 @@ class SuiteLoader {
   }
 
  private:
-  Location at(const YAML::Mark& mark) const {
-    return {path_.string(), mark.line + 1, mark.column + 1};
-  }
+  Location at(const YAML::Mark& mark) const { return detail::location_of(path_.string(), mark); }
   Location at(const YAML::Node& node) const { return at(node.Mark()); }
   void error(Location where, std::string message) {
     diagnostics_.push_back({std::move(where), std::move(message)});
@@ -109,15 +109,7 @@ class SuiteLoader {
     }
     if (!node.IsScalar())
       return nullptr;
-    const auto& text = node.Scalar();
-    if (node.Tag() == "!")
-      return text;
-    if (text == "true" || text == "false")
-      return text == "true";
-    if (text == "null" || text == "~")
-      return nullptr;
-    auto parsed = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-    return parsed.is_discarded() || !parsed.is_number() ? nlohmann::json(text) : parsed;
+    return detail::scalar_to_json(node, node.Scalar());
   }
 
   std::optional<TestRecordSpec> record(const YAML::Node& node, bool input) {

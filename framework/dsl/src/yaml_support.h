@@ -1,0 +1,33 @@
+#pragma once
+
+// What the pipeline loader and the pipeline-test loader share in reading YAML.
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include <streamrun/dsl/registry.h>
+
+namespace streamrun::dsl::detail {
+
+// A place in `file`: yaml-cpp counts lines and columns from 0, messages from 1.
+inline Location location_of(const std::string& file, const YAML::Mark& mark) {
+  return {file, mark.line + 1, mark.column + 1};
+}
+
+// A YAML scalar (its text, after any substitution) as JSON: quoted text stays text; true,
+// false, null and ~ are recognised, and so are numbers as JSON writes them; anything else is
+// text.
+inline nlohmann::json scalar_to_json(const YAML::Node& node, const std::string& text) {
+  if (node.Tag() == "!")
+    return text;  // quoted
+  if (text == "true" || text == "false")
+    return text == "true";
+  if (text == "null" || text == "~")
+    return nullptr;
+  auto parsed = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  return parsed.is_discarded() || !parsed.is_number() ? nlohmann::json(text) : parsed;
+}
+
+}  // namespace streamrun::dsl::detail
