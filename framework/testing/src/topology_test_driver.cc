@@ -124,16 +124,17 @@ class TopologyTestDriver::Impl final : public RecordCollector {
       auto [subtopology, topic_name, index] = pending_.front();
       pending_.pop_front();
       // A copy: processing may append to this very topic and move its records.
-      const Stored stored = topics_[topic_name].records[index];
+      const auto& stored_topic = topics_[topic_name];
+      const TestRecord stored = stored_topic.records[index];
       RawRecord raw;
-      if (stored.record.key)
-        raw.key = *stored.record.key;
-      if (stored.record.value)
-        raw.value = *stored.record.value;
-      raw.headers = stored.record.headers;
-      raw.timestamp_ms = stored.record.timestamp_ms;
-      raw.origin = {topic_name, stored.record.partition, stored.offset};
-      tasks_.at({subtopology, stored.record.partition})->process(raw, handling_);
+      if (stored.key)
+        raw.key = *stored.key;
+      if (stored.value)
+        raw.value = *stored.value;
+      raw.headers = stored.headers;
+      raw.timestamp_ms = stored.timestamp_ms;
+      raw.origin = {topic_name, stored.partition, stored_topic.offsets[index]};
+      tasks_.at({subtopology, stored.partition})->process(raw, handling_);
     }
   }
 
@@ -162,32 +163,24 @@ class TopologyTestDriver::Impl final : public RecordCollector {
     auto& stored = topics_[std::string(topic)];
     std::vector<TestRecord> unread;
     for (auto i = stored.read; i < stored.records.size(); ++i)
-      unread.push_back(stored.records[i].record);
+      unread.push_back(stored.records[i]);
     stored.read = stored.records.size();
     return unread;
   }
 
   const std::vector<TestRecord>& contents(std::string_view topic) {
-    auto& stored = topics_[std::string(topic)];
-    stored.contents.clear();
-    for (const auto& record : stored.records)
-      stored.contents.push_back(record.record);
-    return stored.contents;
+    return topics_[std::string(topic)].records;
   }
 
   std::int64_t now_ms_ = 0;
 
  private:
-  struct Stored {
-    TestRecord record;  // with the partition it was written to
-    std::int64_t offset = 0;
-  };
   struct StoredTopic {
-    std::vector<Stored> records;  // in the order written, over all partitions
+    std::vector<TestRecord> records;    // in the order written, over all partitions
+    std::vector<std::int64_t> offsets;  // of each record in its partition
     std::map<std::int32_t, std::int64_t> next_offset;
     std::int64_t next_null_key_partition = 0;
     std::size_t read = 0;
-    std::vector<TestRecord> contents;
   };
   struct Pending {
     int subtopology;
@@ -230,7 +223,8 @@ class TopologyTestDriver::Impl final : public RecordCollector {
                      : static_cast<std::int32_t>(stored.next_null_key_partition++ % partitions);
     }
     const std::int64_t offset = stored.next_offset[record.partition]++;
-    stored.records.push_back({std::move(record), offset});
+    stored.records.push_back(std::move(record));
+    stored.offsets.push_back(offset);
     const int subtopology = topology_.subtopology_of_topic(topic);
     if (subtopology >= 0)
       pending_.push_back({subtopology, std::string(topic), stored.records.size() - 1});
