@@ -213,7 +213,7 @@ class TaskInstance::Environment final : public detail::TaskEnvironment {
   void record_dropped(std::string_view node, std::string_view reason) override {
     ++dropped_;
     if (drop_listener_)
-      drop_listener_(node, reason, *current_origin_);
+      drop_listener_(node, reason, current_origin_ ? *current_origin_ : RecordOrigin{});
   }
 
   // A record starts: forget what the previous one changed.
