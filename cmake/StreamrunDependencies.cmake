@@ -1,6 +1,7 @@
 # Every third-party dependency comes from a Debian package (see scripts/setup.sh).
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(RDKAFKA REQUIRED IMPORTED_TARGET rdkafka>=2.0)
+pkg_check_modules(LUA REQUIRED IMPORTED_TARGET lua5.4)
 find_package(spdlog REQUIRED)
 find_package(fmt REQUIRED)
 find_package(CLI11 REQUIRED)

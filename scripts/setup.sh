@@ -15,7 +15,7 @@ packages=(
   librdkafka-dev librocksdb-dev libyaml-cpp-dev libboost-fiber-dev libboost-context-dev
   libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  kcat clang-format
+  liblua5.4-dev kcat clang-format
 )
 
 sudo_cmd=()
