@@ -1,5 +1,7 @@
 #include "common.h"
 
+#include <fmt/format.h>
+
 namespace streamrun::operators::detail {
 namespace {
 
@@ -74,6 +76,56 @@ dsl::FieldSpec format_field() {
           "json",
           "How values are encoded: json (a JSON document) or string (text)",
           {"json", "string"}};
+}
+
+nlohmann::json evaluate(const dsl::Expression& expression, const dsl::Key& key,
+                        const nlohmann::json& value) {
+  const nlohmann::json key_value = key ? nlohmann::json(*key) : nlohmann::json();
+  const nlohmann::json* arguments[] = {&key_value, &value};
+  return expression.evaluate(arguments);
+}
+
+bool test(const dsl::Expression& expression, const dsl::Key& key, const nlohmann::json& value) {
+  const nlohmann::json key_value = key ? nlohmann::json(*key) : nlohmann::json();
+  const nlohmann::json* arguments[] = {&key_value, &value};
+  return expression.test(arguments);
+}
+
+FieldOrExpression::FieldOrExpression(const dsl::OperatorConfig& config,
+                                     const std::string& field_name,
+                                     const std::string& expression_name) {
+  if (config.has(field_name) == config.has(expression_name)) {
+    throw std::invalid_argument(
+        fmt::format("'{}' takes one of '{}' (a field) or '{}' (an "
+                    "expression), {}",
+                    config.op(), field_name, expression_name,
+                    config.has(field_name) ? "not both" : "and has neither"));
+  }
+  if (config.has(field_name))
+    field_ = config.string(field_name);
+  else
+    expression_ = config.expression(expression_name);
+}
+
+nlohmann::json FieldOrExpression::operator()(const dsl::Key& key,
+                                             const nlohmann::json& value) const {
+  if (expression_)
+    return evaluate(*expression_, key, value);
+  const auto* found = find_field(value, *field_);
+  return found != nullptr ? *found : nlohmann::json();
+}
+
+KGroupedStream<dsl::Key, nlohmann::json> group_values(const dsl::Stream& input,
+                                                      const std::string& node_name) {
+  return input
+      .filter([](const dsl::Key&, const nlohmann::json& value) { return !value.is_null(); },
+              node_name + "-values")
+      .group_by_key(record_serdes("json"), node_name + "-by-key");
+}
+
+dsl::FieldSpec store_field() {
+  return {"store", dsl::FieldType::string, true, std::nullopt,
+          "The state store (and changelog topic <application>-<store>-changelog)"};
 }
 
 }  // namespace streamrun::operators::detail

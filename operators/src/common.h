@@ -25,6 +25,34 @@ using dsl::record_serdes;
 
 dsl::FieldSpec format_field();
 
+// The value of an expression over (key, value), the names of dsl::FieldSpec's default.
+nlohmann::json evaluate(const dsl::Expression& expression, const dsl::Key& key,
+                        const nlohmann::json& value);
+bool test(const dsl::Expression& expression, const dsl::Key& key, const nlohmann::json& value);
+
+// One of two fields that say the same thing two ways (a field path or an expression): the
+// value of whichever the operator was given, or nullptr for a missing field. Throws
+// std::invalid_argument unless exactly one was given.
+class FieldOrExpression {
+ public:
+  FieldOrExpression(const dsl::OperatorConfig& config, const std::string& field_name,
+                    const std::string& expression_name);
+  // The field's value (nullptr when missing or null) or the expression's.
+  nlohmann::json operator()(const dsl::Key& key, const nlohmann::json& value) const;
+
+ private:
+  std::optional<std::string> field_;
+  std::optional<dsl::Expression> expression_;
+};
+
+// The input grouped by key for a keyed aggregate (after a key change, through a repartition
+// topic). Records with a null value are dropped first: they are not values to aggregate.
+KGroupedStream<dsl::Key, nlohmann::json> group_values(const dsl::Stream& input,
+                                                      const std::string& node_name);
+
+// The store field of keyed aggregates.
+dsl::FieldSpec store_field();
+
 // Each operator's spec, one file each.
 dsl::OperatorSpec from_spec();
 dsl::OperatorSpec to_spec();
@@ -36,5 +64,9 @@ dsl::OperatorSpec join_spec();
 dsl::OperatorSpec left_join_spec();
 dsl::OperatorSpec reserve_spec();
 dsl::OperatorSpec route_spec();
+dsl::OperatorSpec sum_spec();
+dsl::OperatorSpec reduce_spec();
+dsl::OperatorSpec aggregate_spec();
+dsl::OperatorSpec dedupe_spec();
 
 }  // namespace streamrun::operators::detail

@@ -8,17 +8,11 @@ dsl::OperatorSpec count_spec() {
           .summary =
               "Counts records per key in a state store and emits the new count (a number) per "
               "record; records with a null key or value are dropped",
-          .fields = {{"store", dsl::FieldType::string, true, std::nullopt,
-                      "The state store (and changelog topic <application>-<store>-changelog)"}},
+          .fields = {store_field()},
           .example = "- count: {store: orders-per-sku}",
           .build = [](dsl::BuildContext& context, const dsl::OperatorConfig& config,
                       std::optional<dsl::Stream> input) -> std::optional<dsl::Stream> {
-            const auto serdes = record_serdes("json");
-            return input
-                ->filter(
-                    [](const dsl::Key&, const nlohmann::json& value) { return !value.is_null(); },
-                    context.node_name + "-values")
-                .group_by_key(serdes, context.node_name + "-by-key")
+            return group_values(*input, context.node_name)
                 .count(config.string("store"), context.node_name)
                 .to_stream()
                 .map_values([](std::int64_t count) { return nlohmann::json(count); },

@@ -8,23 +8,28 @@ dsl::OperatorSpec key_by_spec() {
           .summary =
               "Makes a field of the value the record's key (a missing field: a null key, "
               "which keyed operators drop); keyed operators after it repartition",
-          .fields = {{"field", dsl::FieldType::string, true, std::nullopt,
-                      "The field whose value becomes the key (text as is, else JSON)"},
+          .fields = {{"field", dsl::FieldType::string, false, std::nullopt,
+                      "The field whose value becomes the key (text as is, else JSON); or give "
+                      "'expr'"},
+                     {"expr", dsl::FieldType::expression, false, std::nullopt,
+                      "An expression whose value becomes the key, e.g. value.region .. '/' .. "
+                      "value.sku"},
                      {"missing", dsl::FieldType::string, false, std::nullopt,
                       "The key of records without the field (default: null, which keyed "
                       "operators drop); lets a later operator answer them"}},
+          .alternatives = {{{"field", "expr"}}},
           .example = "- key_by: {field: sku}",
           .build = [](dsl::BuildContext& context, const dsl::OperatorConfig& config,
                       std::optional<dsl::Stream> input) -> std::optional<dsl::Stream> {
-            const auto field = config.string("field");
+            const FieldOrExpression key_of(config, "field", "expr");
             const dsl::Key missing =
                 config.has("missing") ? dsl::Key(config.string("missing")) : std::nullopt;
             return input->key_by(
-                [field, missing](const dsl::Key&, const nlohmann::json& record) -> dsl::Key {
-                  const auto* value = find_field(record, field);
-                  if (value == nullptr || value->is_null())
+                [key_of, missing](const dsl::Key& key, const nlohmann::json& record) -> dsl::Key {
+                  const auto value = key_of(key, record);
+                  if (value.is_null())
                     return missing;
-                  return key_text(*value);
+                  return key_text(value);
                 },
                 context.node_name);
           }};

@@ -17,17 +17,26 @@ nlohmann::json literal(const std::string& text) {
 dsl::OperatorSpec map_spec() {
   return {.name = "map",
           .kind = dsl::OperatorKind::processor,
-          .summary = "Reshapes JSON values: renames, drops and sets fields (in that order)",
+          .summary =
+              "Reshapes JSON values: renames, drops, sets and computes fields (in that "
+              "order; expressions see the value as it came in)",
           .fields = {{"rename", dsl::FieldType::string_map, false, std::nullopt,
                       "Fields to rename, old: new (paths allowed)"},
                      {"drop", dsl::FieldType::string_list, false, std::nullopt, "Fields to remove"},
                      {"set", dsl::FieldType::string_map, false, std::nullopt,
-                      "Fields to set, field: value (a JSON literal, else text)"}},
-          .example = "- map: {rename: {qty: quantity}, drop: [internal], set: {source: web}}",
+                      "Fields to set, field: value (a JSON literal, else text)"},
+                     {"compute", dsl::FieldType::expression_map, false, std::nullopt,
+                      "Fields to compute, field: expression over the incoming key and value "
+                      "(nil removes the field)"}},
+          .example =
+              "- map: {rename: {qty: quantity}, drop: [internal], set: {source: web}, "
+              "compute: {total: value.qty * value.price}}",
           .build = [](dsl::BuildContext& context, const dsl::OperatorConfig& config,
                       std::optional<dsl::Stream> input) -> std::optional<dsl::Stream> {
-            if (!config.has("rename") && !config.has("drop") && !config.has("set"))
-              throw std::invalid_argument("'map' needs at least one of 'rename', 'drop' or 'set'");
+            if (!config.has("rename") && !config.has("drop") && !config.has("set") &&
+                !config.has("compute"))
+              throw std::invalid_argument(
+                  "'map' needs at least one of 'rename', 'drop', 'set' or 'compute'");
             const auto rename = config.has("rename") ? config.string_map("rename")
                                                      : std::map<std::string, std::string>{};
             const auto drop =
@@ -37,8 +46,13 @@ dsl::OperatorSpec map_spec() {
               for (const auto& [field, text] : config.string_map("set"))
                 set[field] = literal(text);
             }
+            const auto compute = config.has("compute") ? config.expression_map("compute")
+                                                       : std::map<std::string, dsl::Expression>{};
             return input->map_values(
-                [rename, drop, set](const nlohmann::json& record) {
+                [rename, drop, set, compute](const dsl::Key& key, const nlohmann::json& record) {
+                  std::vector<std::pair<std::string, nlohmann::json>> computed;
+                  for (const auto& [field, expression] : compute)
+                    computed.emplace_back(field, evaluate(expression, key, record));
                   nlohmann::json out = record;
                   for (const auto& [from, to] : rename) {
                     if (auto moved = remove_field(out, from))
@@ -48,6 +62,13 @@ dsl::OperatorSpec map_spec() {
                     remove_field(out, field);
                   for (const auto& [field, value] : set) {
                     if (!set_field(out, field, value))
+                      throw std::invalid_argument("cannot set '" + field +
+                                                  "': a part of it is not an object");
+                  }
+                  for (auto& [field, value] : computed) {
+                    if (value.is_null())
+                      remove_field(out, field);
+                    else if (!set_field(out, field, std::move(value)))
                       throw std::invalid_argument("cannot set '" + field +
                                                   "': a part of it is not an object");
                   }

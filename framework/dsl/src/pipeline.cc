@@ -31,6 +31,7 @@ class Loader {
       : file_(std::move(file)), registry_(registry), environment_(std::move(environment)) {}
 
   LoadResult load(const std::string& text) {
+    text_ = text;
     YAML::Node root;
     try {
       root = YAML::Load(text);
@@ -212,8 +213,46 @@ class Loader {
     return substitute(node, node.Scalar());
   }
 
+  // Where inside the file a place inside a scalar is: `line` and `column` count from 1 within
+  // the scalar's text. A quoted scalar starts after its quote; a block scalar (| or >) on the
+  // line after its indicator, at the first non-blank of each line.
+  Location inside(const YAML::Node& node, int line, int column) const {
+    const auto mark = node.Mark();
+    const auto indicator =
+        mark.pos >= 0 && static_cast<std::size_t>(mark.pos) < text_.size() ? text_[mark.pos] : ' ';
+    if (indicator == '|' || indicator == '>') {
+      std::size_t offset = static_cast<std::size_t>(mark.pos);
+      for (int skipped = 0; skipped < line && offset < text_.size(); ++skipped) {
+        const auto next = text_.find('\n', offset);
+        offset = next == std::string::npos ? text_.size() : next + 1;
+      }
+      const auto end = text_.find('\n', offset);
+      const auto row = std::string_view(text_).substr(offset, end - offset);
+      const auto indent = row.find_first_not_of(' ');
+      return {file_, mark.line + 1 + line,
+              static_cast<int>(indent == std::string_view::npos ? 0 : indent) + column};
+    }
+    const int quote = indicator == '"' || indicator == '\'' ? 1 : 0;
+    if (line == 1)
+      return {file_, mark.line + 1, mark.column + 1 + quote + column - 1};
+    return {file_, mark.line + line, column};  // a plain scalar over several lines: roughly
+  }
+
+  // Compiles the expression in `node` for `field`; reports where inside it it fails.
+  std::optional<Expression> expression(const FieldSpec& field, const YAML::Node& node,
+                                       const std::string& text, const std::string& what) {
+    auto compiled = Expression::compile(text, field.names);
+    if (auto* failure = std::get_if<ExpressionError>(&compiled)) {
+      error(inside(node, failure->line, failure->column),
+            fmt::format("{}: the expression does not compile: {}", what, failure->message));
+      return std::nullopt;
+    }
+    return std::get<Expression>(std::move(compiled));
+  }
+
   std::optional<nlohmann::json> field_value(const FieldSpec& field, const YAML::Node& node,
-                                            const std::string& op) {
+                                            const std::string& op,
+                                            std::map<std::string, Expression>* compiled) {
     const auto what = fmt::format("field '{}' of '{}'", field.name, op);
     auto expect = [&](std::string_view expected) {
       error(at(node), fmt::format("{} must be {}", what, expected));
@@ -281,6 +320,45 @@ class Loader {
         }
         return list;
       }
+      case FieldType::expression: {
+        if (!node.IsScalar())
+          return expect("an expression (e.g. value.qty > 0)");
+        auto text = substitute(node, node.Scalar());
+        if (!text)
+          return std::nullopt;
+        auto parsed = expression(field, node, *text, what);
+        if (!parsed)
+          return std::nullopt;
+        compiled->emplace("", std::move(*parsed));
+        return nlohmann::json(*text);
+      }
+      case FieldType::expression_map: {
+        if (!node.IsMap())
+          return expect("a mapping of names to expressions");
+        nlohmann::json map = nlohmann::json::object();
+        bool valid = true;
+        for (const auto& entry : node) {
+          const auto name = entry.first.as<std::string>();
+          if (!entry.second.IsScalar()) {
+            error(at(entry.second), fmt::format("{}: '{}' must be an expression", what, name));
+            valid = false;
+            continue;
+          }
+          auto text = substitute(entry.second, entry.second.Scalar());
+          auto parsed =
+              text ? expression(field, entry.second, *text, fmt::format("{}, '{}'", what, name))
+                   : std::nullopt;
+          if (!parsed) {
+            valid = false;
+            continue;
+          }
+          compiled->emplace(name, std::move(*parsed));
+          map[name] = *text;
+        }
+        if (!valid)
+          return std::nullopt;
+        return map;
+      }
       case FieldType::string_map: {
         if (!node.IsMap())
           return expect("a mapping of names to values");
@@ -297,6 +375,17 @@ class Loader {
       }
     }
     return std::nullopt;
+  }
+
+  // "'a' or 'b'", "one of 'a', 'b' or 'c'"
+  static std::string alternatives_text(const std::vector<std::string>& fields) {
+    std::string text = fields.size() > 2 ? "one of " : "";
+    for (std::size_t i = 0; i < fields.size(); ++i) {
+      if (i > 0)
+        text += i + 1 == fields.size() ? " or " : ", ";
+      text += "'" + fields[i] + "'";
+    }
+    return text;
   }
 
   std::optional<Step> load_step(const YAML::Node& item, std::size_t index) {
@@ -320,6 +409,7 @@ class Loader {
       return std::nullopt;
     }
     nlohmann::json fields = nlohmann::json::object();
+    std::map<std::string, std::map<std::string, Expression>> expressions;
     bool ok = true;
     std::vector<std::string> known;
     for (const auto& field : spec->fields)
@@ -336,7 +426,7 @@ class Loader {
           ok = false;
           continue;
         }
-        auto value = field_value(*it, field_entry.second, op);
+        auto value = field_value(*it, field_entry.second, op, &expressions[name]);
         if (!value) {
           ok = false;
           continue;
@@ -352,14 +442,33 @@ class Loader {
         ok = false;
       } else if (field.default_value) {
         YAML::Node default_node(*field.default_value);
-        if (auto value = field_value(field, default_node, op))
+        if (auto value = field_value(field, default_node, op, &expressions[field.name]))
           fields[field.name] = std::move(*value);
+      }
+    }
+    for (const auto& group : spec->alternatives) {
+      std::vector<std::string> present;
+      for (const auto& name : group.fields) {
+        if (given.contains(name))
+          present.push_back(name);
+      }
+      if (present.size() > 1) {
+        Location where = at(entry.first);
+        for (const auto& field_entry : body) {
+          if (field_entry.first.as<std::string>() == present[1])
+            where = at(field_entry.first);
+        }
+        error(where, fmt::format("'{}' takes {}, not both", op, alternatives_text(group.fields)));
+        ok = false;
+      } else if (present.empty() && group.required) {
+        error(at(entry.first), fmt::format("'{}' needs {}", op, alternatives_text(group.fields)));
+        ok = false;
       }
     }
     if (!ok)
       return std::nullopt;
     static_cast<void>(index);
-    return Step{spec, OperatorConfig(op, at(entry.first), fields)};
+    return Step{spec, OperatorConfig(op, at(entry.first), fields, std::move(expressions))};
   }
 
   void load_steps(const YAML::Node& pipeline) {
@@ -439,6 +548,7 @@ class Loader {
   }
 
   std::string file_;
+  std::string text_;
   const Registry& registry_;
   Environment environment_;
   std::vector<Diagnostic> diagnostics_;

@@ -56,24 +56,32 @@ std::string_view to_string(FieldType type) {
       return "mapping of strings";
     case FieldType::table:
       return "table name";
+    case FieldType::expression:
+      return "expression";
+    case FieldType::expression_map:
+      return "mapping of expressions";
   }
   return "?";
 }
 
-OperatorConfig::OperatorConfig(std::string op, Location where, const nlohmann::json& fields)
+OperatorConfig::OperatorConfig(std::string op, Location where, const nlohmann::json& fields,
+                               std::map<std::string, std::map<std::string, Expression>> expressions)
     : op_(std::move(op)),
       where_(std::move(where)),
-      fields_(std::make_unique<nlohmann::json>(fields)) {}
+      fields_(std::make_unique<nlohmann::json>(fields)),
+      expressions_(std::move(expressions)) {}
 OperatorConfig::~OperatorConfig() = default;
 OperatorConfig::OperatorConfig(const OperatorConfig& other)
     : op_(other.op_),
       where_(other.where_),
-      fields_(std::make_unique<nlohmann::json>(*other.fields_)) {}
+      fields_(std::make_unique<nlohmann::json>(*other.fields_)),
+      expressions_(other.expressions_) {}
 OperatorConfig& OperatorConfig::operator=(const OperatorConfig& other) {
   if (this != &other) {
     op_ = other.op_;
     where_ = other.where_;
     fields_ = std::make_unique<nlohmann::json>(*other.fields_);
+    expressions_ = other.expressions_;
   }
   return *this;
 }
@@ -115,6 +123,22 @@ std::map<std::string, std::string> OperatorConfig::string_map(const std::string&
   return field_of(*fields_, op_, field).get<std::map<std::string, std::string>>();
 }
 
+const std::map<std::string, Expression>& OperatorConfig::expression_map(
+    const std::string& field) const {
+  static_cast<void>(field_of(*fields_, op_, field));
+  auto it = expressions_.find(field);
+  if (it == expressions_.end())
+    throw std::logic_error("field '" + field + "' of operator '" + op_ + "' is not an expression");
+  return it->second;
+}
+const Expression& OperatorConfig::expression(const std::string& field) const {
+  const auto& compiled = expression_map(field);
+  auto it = compiled.find("");
+  if (it == compiled.end())
+    throw std::logic_error("field '" + field + "' of operator '" + op_ + "' is not an expression");
+  return it->second;
+}
+
 std::string describe_operators(const Registry& registry, std::string_view name) {
   std::string out;
   for (const auto& [op, spec] : registry.specs()) {
@@ -138,6 +162,7 @@ nlohmann::json field_schema(const FieldSpec& field) {
   switch (field.type) {
     case FieldType::string:
     case FieldType::table:
+    case FieldType::expression:
       schema["type"] = "string";
       if (!field.choices.empty())
         schema["enum"] = field.choices;
@@ -154,6 +179,10 @@ nlohmann::json field_schema(const FieldSpec& field) {
     case FieldType::string_list:
       schema["oneOf"] = nlohmann::json::array(
           {{{"type", "string"}}, {{"type", "array"}, {"items", {{"type", "string"}}}}});
+      break;
+    case FieldType::expression_map:
+      schema["type"] = "object";
+      schema["additionalProperties"] = {{"type", "string"}};
       break;
     case FieldType::string_map:
       schema["type"] = "object";

@@ -11,6 +11,7 @@
 //
 // Operator functions are copied into every task, so they must not share mutable state.
 
+#include <concepts>
 #include <functional>
 #include <map>
 #include <memory>
@@ -135,6 +136,17 @@ class KStream {
   KStream<K, V2> map_values(Fn fn, std::string name = {}) const {
     return then<K, V2>("map_values", std::move(name), [fn](Record<K, V>&& record, auto&& emit) {
       auto value = fn(std::as_const(record.value));
+      emit(std::move(record).template with_value<V2>(std::move(value)));
+    });
+  }
+
+  // New value from `fn(key, value)`, which reads the key; the key stays.
+  template <typename Fn, typename V2 = std::invoke_result_t<Fn, const K&, const V&>>
+  requires std::invocable<Fn, const K&, const V&> KStream<K, V2> map_values(Fn fn,
+                                                                            std::string name = {})
+  const {
+    return then<K, V2>("map_values", std::move(name), [fn](Record<K, V>&& record, auto&& emit) {
+      auto value = fn(std::as_const(record.key), std::as_const(record.value));
       emit(std::move(record).template with_value<V2>(std::move(value)));
     });
   }

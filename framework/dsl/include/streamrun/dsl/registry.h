@@ -15,6 +15,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include <streamrun/core/stream_builder.h>
+#include <streamrun/dsl/expression.h>
 
 namespace streamrun::dsl {
 
@@ -36,13 +37,15 @@ using Table = KTable<Key, nlohmann::json>;
 [[nodiscard]] Serdes<Key, nlohmann::json> record_serdes(std::string_view format);
 
 enum class FieldType {
-  string,       // a YAML scalar, taken as text
-  integer,      // a whole number
-  boolean,      // true or false
-  scalar,       // any scalar: number, boolean or text (compared as JSON)
-  string_list,  // a list of scalars, taken as text
-  string_map,   // a mapping of names to scalars, taken as text
-  table,        // the name of a table of the pipeline's `tables:` section
+  string,          // a YAML scalar, taken as text
+  integer,         // a whole number
+  boolean,         // true or false
+  scalar,          // any scalar: number, boolean or text (compared as JSON)
+  string_list,     // a list of scalars, taken as text
+  string_map,      // a mapping of names to scalars, taken as text
+  table,           // the name of a table of the pipeline's `tables:` section
+  expression,      // a Lua expression, compiled at load (dsl/expression.h)
+  expression_map,  // a mapping of names to Lua expressions
 };
 [[nodiscard]] std::string_view to_string(FieldType type);
 
@@ -53,12 +56,17 @@ struct FieldSpec {
   std::optional<std::string> default_value;  // as YAML text
   std::string doc;
   std::vector<std::string> choices;  // allowed values of a string field (empty: any)
+  // The variables an expression field sees, in the order its operator passes their values.
+  std::vector<std::string> names = {"key", "value"};
 };
 
 // The validated fields of one use of an operator, with defaults filled in.
 class OperatorConfig {
  public:
-  OperatorConfig(std::string op, Location where, const nlohmann::json& fields);
+  // `expressions`: the compiled expression fields, by field and then name ("" for a single
+  // expression, the mapping's names for an expression_map).
+  OperatorConfig(std::string op, Location where, const nlohmann::json& fields,
+                 std::map<std::string, std::map<std::string, Expression>> expressions = {});
   ~OperatorConfig();
   OperatorConfig(const OperatorConfig&);
   OperatorConfig& operator=(const OperatorConfig&);
@@ -72,11 +80,15 @@ class OperatorConfig {
   [[nodiscard]] nlohmann::json scalar(const std::string& field) const;
   [[nodiscard]] std::vector<std::string> string_list(const std::string& field) const;
   [[nodiscard]] std::map<std::string, std::string> string_map(const std::string& field) const;
+  [[nodiscard]] const Expression& expression(const std::string& field) const;
+  [[nodiscard]] const std::map<std::string, Expression>& expression_map(
+      const std::string& field) const;
 
  private:
   std::string op_;
   Location where_;
   std::unique_ptr<nlohmann::json> fields_;
+  std::map<std::string, std::map<std::string, Expression>> expressions_;
 };
 
 // What an operator's build function may use while the topology is built.
@@ -92,11 +104,19 @@ struct BuildContext {
 // sink ends the pipeline (returns nullopt).
 enum class OperatorKind { source, processor, sink };
 
+// Fields that say one thing in different ways (a field path or an expression): at most one of
+// them may be given, and with `required` exactly one. The loader checks this with the fields.
+struct Alternatives {
+  std::vector<std::string> fields;
+  bool required = true;
+};
+
 struct OperatorSpec {
   std::string name;
   OperatorKind kind = OperatorKind::processor;
   std::string summary;
   std::vector<FieldSpec> fields;
+  std::vector<Alternatives> alternatives;
   std::string example;  // a YAML step using the operator
   // Throws std::invalid_argument naming the field for a value the field checks cannot catch.
   std::function<std::optional<Stream>(BuildContext&, const OperatorConfig&,

@@ -1,0 +1,49 @@
+#include "common.h"
+
+namespace streamrun::operators::detail {
+
+dsl::OperatorSpec aggregate_spec() {
+  return {.name = "aggregate",
+          .kind = dsl::OperatorKind::processor,
+          .summary =
+              "Folds the values of each key into an aggregate that starts at 'initial', with an "
+              "expression over agg and value; emits the new aggregate per record (nil deletes "
+              "the key)",
+          .fields = {{"initial", dsl::FieldType::string, false, "{}",
+                      "The aggregate of a new key: a JSON literal (0, {}, [], \"text\")"},
+                     {"expr",
+                      dsl::FieldType::expression,
+                      true,
+                      std::nullopt,
+                      "The new aggregate from agg and value, e.g. "
+                      "{orders = agg.orders + 1, units = agg.units + value.qty}",
+                      {},
+                      {"agg", "value", "key"}},
+                     store_field()},
+          .example =
+              "- aggregate: {initial: '{\"orders\": 0, \"units\": 0}', expr: '{orders = "
+              "agg.orders + 1, units = agg.units + value.qty}', store: per-sku}",
+          .build = [](dsl::BuildContext& context, const dsl::OperatorConfig& config,
+                      std::optional<dsl::Stream> input) -> std::optional<dsl::Stream> {
+            const auto initial = nlohmann::json::parse(config.string("initial"), nullptr,
+                                                       /*allow_exceptions=*/false);
+            if (initial.is_discarded() || initial.is_null())
+              throw std::invalid_argument(
+                  "'aggregate' field 'initial' must be a JSON value "
+                  "other than null, e.g. 0, {} or '{\"orders\": 0}' (got " +
+                  config.string("initial") + ")");
+            const auto expression = config.expression("expr");
+            return group_values(*input, context.node_name)
+                .aggregate([initial] { return initial; },
+                           [expression](const dsl::Key& key, const nlohmann::json& value,
+                                        const nlohmann::json& agg) {
+                             const nlohmann::json key_value = key ? nlohmann::json(*key) : nullptr;
+                             const nlohmann::json* arguments[] = {&agg, &value, &key_value};
+                             return expression.evaluate(arguments);
+                           },
+                           config.string("store"), record_serdes("json").value, context.node_name)
+                .to_stream();
+          }};
+}
+
+}  // namespace streamrun::operators::detail
