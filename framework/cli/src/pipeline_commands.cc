@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
@@ -28,11 +29,25 @@ const dsl::Registry& builtin_registry() {
   return registry;
 }
 
-// Loads a pipeline, printing every problem; nullopt when there was one.
+// Loads a pipeline and checks its properties as the runtime will, printing every problem;
+// nullopt when there was one.
 std::optional<dsl::Pipeline> load(const std::string& file) {
   auto loaded = dsl::load_pipeline_file(file, builtin_registry());
-  for (const auto& diagnostic : loaded.diagnostics)
+  auto diagnostics = std::move(loaded.diagnostics);
+  if (loaded.pipeline) {
+    for (const auto& problem : config::Config::check(loaded.pipeline->properties,
+                                                     runtime::RuntimeProperties::definition(),
+                                                     &kafka::client_property_schema())) {
+      const auto& source = problem.source;
+      diagnostics.push_back(
+          {{source.origin.empty() ? file : source.origin, source.line, source.column},
+           problem.message});
+    }
+  }
+  for (const auto& diagnostic : diagnostics)
     std::fprintf(stderr, "%s\n", diagnostic.to_string().c_str());
+  if (!diagnostics.empty())
+    return std::nullopt;
   return std::move(loaded.pipeline);
 }
 
@@ -100,6 +115,14 @@ int run_pipeline(const PipelineOptions& options) {
 int lint_pipelines(const PipelineOptions& options) {
   int invalid = 0;
   for (const auto& file : options.files) {
+    if (file.ends_with(".test.yaml")) {  // a test file: it and the pipeline it tests
+      auto loaded = dsl::load_test_suite(file);
+      for (const auto& diagnostic : loaded.diagnostics)
+        std::fprintf(stderr, "%s\n", diagnostic.to_string().c_str());
+      if (!loaded.suite || !load(loaded.suite->pipeline.string()))
+        ++invalid;
+      continue;
+    }
     if (!load(file))
       ++invalid;
   }
@@ -150,10 +173,34 @@ std::vector<std::string> run_case(const dsl::Pipeline& pipeline,
     diff.push_back(config.error().message());
     return diff;
   }
-  driver.set_error_policy(runtime::RuntimeProperties::error_policy(*config));
+  const auto policy = runtime::RuntimeProperties::error_policy(*config);
+  driver.set_error_policy(policy);
+  // The user's topics (not the internal repartition topics, whose names hold a placeholder).
+  auto user_topics = [](std::vector<std::string> topics) {
+    std::erase_if(topics, [](const std::string& topic) {
+      return topic.find("${application.id}") != std::string::npos;
+    });
+    return topics;
+  };
+  // Topics records can go to: the sinks', and the dead-letter topic when failures go there.
+  auto written = user_topics(pipeline.topology.sink_topics());
+  if (policy.action == ErrorPolicy::Action::dead_letter) {
+    auto topic = policy.dead_letter_topic;
+    if (const auto at = topic.find("${application.id}"); at != std::string::npos)
+      topic.replace(at, std::string_view("${application.id}").size(), pipeline.application_id);
+    written.push_back(topic);
+  }
+  const auto sources = user_topics(pipeline.topology.source_topics());
+  for (const auto& record : test_case.input) {
+    if (std::find(sources.begin(), sources.end(), record.topic) == sources.end()) {
+      diff.push_back(fmt::format("{}: the pipeline does not read topic '{}' (it reads {})",
+                                 record.where.to_string(), record.topic, fmt::join(sources, ", ")));
+      return diff;
+    }
+  }
   for (const auto& record : test_case.input) {
     try {
-      driver.pipe_raw(record.topic, {record.key, record.bytes, {}, 0});
+      driver.pipe_raw(record.topic, {record.key, record.bytes, {}, record.timestamp_ms});
     } catch (const std::exception& e) {
       diff.push_back(fmt::format("{}: piping to '{}' failed: {}", record.where.to_string(),
                                  record.topic, e.what()));
@@ -162,6 +209,11 @@ std::vector<std::string> run_case(const dsl::Pipeline& pipeline,
   }
   for (const auto& [topic, expected] : test_case.expect) {
     const auto actual = driver.read_raw(topic);
+    if (actual.empty() && !expected.empty() &&
+        std::find(written.begin(), written.end(), topic) == written.end()) {
+      diff.push_back(fmt::format("  nothing writes topic '{}': the pipeline writes {}", topic,
+                                 fmt::join(written, ", ")));
+    }
     const auto count = std::max(expected.size(), actual.size());
     for (std::size_t i = 0; i < count; ++i) {
       if (i >= actual.size()) {

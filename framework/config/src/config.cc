@@ -231,10 +231,34 @@ std::string ConfigDef::to_markdown() const {
   return out;
 }
 
+std::string Problem::to_string() const {
+  return source.origin.empty() ? message : fmt::format("{}: {}", source.to_string(), message);
+}
+
 Result<Config> Config::load(const Properties& properties, const ConfigDef& def,
                             const PassthroughSchema* passthrough) {
   Config config;
-  std::vector<std::string> problems;
+  auto problems = check(properties, def, passthrough, &config);
+  if (!problems.empty()) {
+    // The first problem decides the code; the message lists them all.
+    const auto& first = problems.front().message;
+    const bool unknown = first.starts_with("unknown configuration key");
+    const bool missing = first.starts_with("missing required");
+    const auto code =
+        unknown ? errc::unknown_key : (missing ? errc::missing_required : errc::invalid_value);
+    std::vector<std::string> lines;
+    for (const auto& problem : problems)
+      lines.push_back(problem.to_string());
+    return Error(code, fmt::format("{}", fmt::join(lines, "\n")));
+  }
+  return config;
+}
+
+std::vector<Problem> Config::check(const Properties& properties, const ConfigDef& def,
+                                   const PassthroughSchema* passthrough, Config* into) {
+  Config scratch;
+  Config& config = into != nullptr ? *into : scratch;
+  std::vector<Problem> problems;
   std::set<std::string> given_but_invalid;  // reported once, not again as missing
 
   std::vector<std::string> known_keys;
@@ -249,13 +273,13 @@ Result<Config> Config::load(const Properties& properties, const ConfigDef& def,
   }
 
   for (const auto& entry : properties.entries()) {
-    const auto where = entry.source.to_string();
+    const auto& where = entry.source;
     if (const auto* spec = def.find(entry.key)) {
       if (auto problem = check_value(*spec, entry.value)) {
-        problems.push_back(
-            fmt::format("{}: invalid value {} for '{}': {}", where,
-                        spec->secret ? std::string("(redacted)") : fmt::format("'{}'", entry.value),
-                        entry.key, *problem));
+        problems.push_back({where, fmt::format("invalid value {} for '{}': {}",
+                                               spec->secret ? std::string("(redacted)")
+                                                            : fmt::format("'{}'", entry.value),
+                                               entry.key, *problem)});
         given_but_invalid.insert(entry.key);
         continue;
       }
@@ -274,8 +298,8 @@ Result<Config> Config::load(const Properties& properties, const ConfigDef& def,
       }
       if (passthrough->knows(client_key)) {
         if (auto problem = passthrough->check(client_key, entry.value)) {
-          problems.push_back(fmt::format("{}: invalid value for {} property '{}': {}", where,
-                                         passthrough->name(), entry.key, *problem));
+          problems.push_back({where, fmt::format("invalid value for {} property '{}': {}",
+                                                 passthrough->name(), entry.key, *problem)});
           continue;
         }
         config.passthrough_[entry.key] = entry.value;
@@ -291,28 +315,21 @@ Result<Config> Config::load(const Properties& properties, const ConfigDef& def,
           suggestion = prefix + *unprefixed;
       }
     }
-    problems.push_back(fmt::format(
-        "{}: unknown configuration key '{}'{}", where, entry.key,
-        suggestion ? fmt::format(" (did you mean '{}'?)", *suggestion) : std::string()));
+    problems.push_back(
+        {where, fmt::format("unknown configuration key '{}'{}", entry.key,
+                            suggestion ? fmt::format(" (did you mean '{}'?)", *suggestion)
+                                       : std::string())});
   }
 
   for (const auto* spec : def.specs()) {
     if (!spec->default_value && !config.declared_.contains(spec->key) &&
         !given_but_invalid.contains(spec->key)) {
       problems.push_back(
-          fmt::format("missing required configuration '{}': {}", spec->key, spec->doc));
+          {{}, fmt::format("missing required configuration '{}': {}", spec->key, spec->doc)});
     }
   }
 
-  if (!problems.empty()) {
-    // The first problem decides the code; the message lists them all.
-    const bool unknown = problems.front().find("unknown configuration key") != std::string::npos;
-    const bool missing = problems.front().starts_with("missing required");
-    const auto code =
-        unknown ? errc::unknown_key : (missing ? errc::missing_required : errc::invalid_value);
-    return Error(code, fmt::format("{}", fmt::join(problems, "\n")));
-  }
-  return config;
+  return problems;
 }
 
 const std::string* Config::raw(const PropertySpec& spec) const {

@@ -19,6 +19,8 @@ std::string_view trim(std::string_view s) {
 }  // namespace
 
 std::string Source::to_string() const {
+  if (line > 0 && column > 0)
+    return fmt::format("{}:{}:{}", origin, line, column);
   return line > 0 ? fmt::format("{}:{}", origin, line) : origin;
 }
 

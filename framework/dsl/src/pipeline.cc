@@ -44,6 +44,10 @@ class Loader {
             "a pipeline file is a mapping with 'application', 'properties' and 'pipeline'");
       return finish();
     }
+    detail::find_duplicate_keys(root, [&](const YAML::Node& key, const YAML::Node& first) {
+      error(at(key), fmt::format("'{}' is given twice (first at line {}); YAML keeps only one",
+                                 key.Scalar(), first.Mark().line + 1));
+    });
     if (root["tests"]) {
       error(at(root["tests"]),
             "this is a test file, not a pipeline: run it with `streamrun "
@@ -79,8 +83,10 @@ class Loader {
             error(at(entry.first), "'application.id' is set by 'application'; remove it here");
             continue;
           }
-          if (auto value = scalar_text(entry.second, "property '" + key + "'"))
-            properties_.set(key, *value, {file_, line_of(entry.second)});
+          if (auto value = scalar_text(entry.second, "property '" + key + "'")) {
+            const auto where = at(entry.first);
+            properties_.set(key, *value, {file_, where.line, where.column});
+          }
         }
       }
     }

@@ -33,6 +33,10 @@ class SuiteLoader {
       error({path_.string(), 1, 1}, "a test file is a mapping with 'pipeline' and 'tests'");
       return finish();
     }
+    detail::find_duplicate_keys(root, [&](const YAML::Node& key, const YAML::Node& first) {
+      error(at(key), fmt::format("'{}' is given twice (first at line {}); YAML keeps only one",
+                                 key.Scalar(), first.Mark().line + 1));
+    });
     if (root["application"] && !root["tests"]) {
       error({path_.string(), 1, 1},
             "this is a pipeline, not a test file: check it with "
@@ -122,21 +126,37 @@ class SuiteLoader {
     for (const auto& entry : node) {
       const auto field = entry.first.as<std::string>();
       const auto& value = entry.second;
+      // The text of a scalar field; reported (and nullopt) otherwise.
+      auto text = [&]() -> std::optional<std::string> {
+        if (value.IsScalar())
+          return value.Scalar();
+        error(at(value), fmt::format("'{}' of a record must be a single value", field));
+        return std::nullopt;
+      };
       if (field == "topic" && input) {
-        spec.topic = value.as<std::string>();
+        spec.topic = text().value_or("");
       } else if (field == "key") {
         if (!value.IsNull())
-          spec.key = value.as<std::string>();
+          spec.key = text();
       } else if (field == "value") {
         auto json = to_json(value);
         if (!json.is_null())
           spec.bytes = json.dump();
       } else if (field == "text") {
-        spec.bytes = value.as<std::string>();
+        spec.bytes = text();
+      } else if (field == "timestamp" && input) {
+        const auto time =
+            value.IsScalar() ? detail::scalar_to_json(value, value.Scalar()) : nlohmann::json();
+        if (time.is_number_integer() && time.get<std::int64_t>() >= 0)
+          spec.timestamp_ms = time.get<std::int64_t>();
+        else
+          error(at(value),
+                "'timestamp' of a record must be milliseconds since the epoch (a "
+                "whole number, 0 or more)");
       } else {
         error(at(entry.first), fmt::format("unknown field '{}' of a record; expected {}key, "
                                            "value or text",
-                                           field, input ? "topic, " : ""));
+                                           field, input ? "topic, timestamp, " : ""));
       }
     }
     if (input && spec.topic.empty()) {

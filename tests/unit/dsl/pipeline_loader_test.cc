@@ -276,7 +276,7 @@ pipeline:
   for (const auto& entry : loaded.pipeline->properties.entries()) {
     values[entry.key] = entry.value;
     if (entry.key == "commit.interval.ms")
-      EXPECT_EQ(entry.source.to_string(), "test.yaml:4");
+      EXPECT_EQ(entry.source.to_string(), "test.yaml:4:3");  // the key's place
   }
   EXPECT_EQ(values["bootstrap.servers"], "127.0.0.1:9092");
   EXPECT_EQ(values["commit.interval.ms"], "250");

@@ -60,6 +60,13 @@ class PassthroughSchema {
   [[nodiscard]] virtual std::vector<std::string> role_prefixes() const { return {}; }
 };
 
+// One problem with one property: where it was set (empty for a missing one) and what is wrong.
+struct Problem {
+  Source source;
+  std::string message;
+  [[nodiscard]] std::string to_string() const;  // "FILE:LINE: message"
+};
+
 // Validated configuration: every declared property has a value of the right type within its
 // bounds, every other key is a passthrough key its schema accepted. Immutable.
 class Config {
@@ -68,6 +75,11 @@ class Config {
   // where it came from and what was expected.
   [[nodiscard]] static Result<Config> load(const Properties& properties, const ConfigDef& def,
                                            const PassthroughSchema* passthrough = nullptr);
+  // Every problem load() would report, one each (for tools that place them, like `lint`).
+  [[nodiscard]] static std::vector<Problem> check(const Properties& properties,
+                                                  const ConfigDef& def,
+                                                  const PassthroughSchema* passthrough = nullptr,
+                                                  Config* into = nullptr);
 
   [[nodiscard]] bool get(const Property<bool>& property) const;
   [[nodiscard]] std::int64_t get(const Property<std::int64_t>& property) const;

@@ -13,6 +13,7 @@ namespace streamrun::config {
 struct Source {
   std::string origin;  // file path, "command line", "code"
   int line = 0;        // 0 when not from a file
+  int column = 0;      // 0 when not known
 
   [[nodiscard]] std::string to_string() const;
 };

@@ -14,7 +14,8 @@
 //         decisions:
 //           - {key: sku-1, value: {order_id: "1", ..., reason: accepted, remaining: 4}}
 //
-// A record is {topic (input only), key (text or null), value (any JSON) or text (raw bytes)}.
+// A record is {topic (input only), key (text or null), value (any JSON) or text (raw bytes),
+// timestamp (input only: milliseconds since the epoch, default 0)}.
 
 #include <filesystem>
 #include <map>
@@ -32,6 +33,7 @@ struct TestRecordSpec {
   std::string topic;  // input records only
   std::optional<std::string> key;
   std::optional<std::string> bytes;  // the value as written: JSON text, raw text, or null
+  std::int64_t timestamp_ms = 0;     // input records only: the record's time
   Location where;
 };
 
