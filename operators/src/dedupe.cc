@@ -1,6 +1,7 @@
 // dedupe: passes the first record of each key and identity (a field or expression of the value,
-// or the whole value), drops the repeats; with a time-to-live, an identity is forgotten that
-// long after it was first seen (record time), and forgotten entries leave the store.
+// or the whole value), drops the repeats; a record without an identity passes; with a time-to-live,
+// an identity is forgotten that long after it was first seen (record time), and forgotten entries
+// leave the store.
 
 #include <charconv>
 
@@ -46,7 +47,12 @@ class DedupeNode final : public streamrun::detail::Input<dsl::Key, nlohmann::jso
     }
     bool first = false;
     this->guarded([&] {
-      const auto id = *record.key + '\0' + identity(record.key, record.value);
+      const auto identified = identity(record.key, record.value);
+      if (!identified) {
+        first = true;  // nothing to tell it by: not a repeat of anything
+        return;
+      }
+      const auto id = *record.key + '\0' + *identified;
       stream_time_ = std::max(stream_time_, record.timestamp_ms);
       const auto stored = seen_->get(id);
       first = !stored || expired(to_time(*stored));
@@ -60,15 +66,18 @@ class DedupeNode final : public streamrun::detail::Input<dsl::Key, nlohmann::jso
   }
 
  private:
-  std::string identity(const dsl::Key& key, const nlohmann::json& value) const {
+  // The record's identity; nullopt when it has none (no field, or the expression gave nil).
+  std::optional<std::string> identity(const dsl::Key& key, const nlohmann::json& value) const {
     if (settings_.by) {
       const auto id = evaluate(*settings_.by, key, value);
+      if (id.is_null())
+        return std::nullopt;
       return id.is_string() ? id.get<std::string>() : id.dump();
     }
     if (settings_.field) {
       const auto* found = find_field(value, *settings_.field);
       if (found == nullptr || found->is_null())
-        throw std::invalid_argument("dedupe: the record has no field '" + *settings_.field + "'");
+        return std::nullopt;
       return key_text(*found);
     }
     return value.dump();
@@ -114,9 +123,11 @@ dsl::OperatorSpec dedupe_spec() {
           "whole value) and drops repeats, optionally only within a time-to-live; "
           "repartitions first after a key change",
       .fields = {{"field", dsl::FieldType::string, false, std::nullopt,
-                  "The field that identifies a record (e.g. order_id); a record without it fails"},
+                  "The field that identifies a record (e.g. order_id); a record without it "
+                  "passes"},
                  {"by", dsl::FieldType::expression, false, std::nullopt,
-                  "An expression that identifies a record, e.g. value.user .. '/' .. value.item"},
+                  "An expression that identifies a record, e.g. value.user .. '/' .. value.item "
+                  "(nil: the record passes)"},
                  {"ttl_ms", dsl::FieldType::integer, false, std::nullopt,
                   "Forget an identity this many milliseconds (record time) after it was first "
                   "seen (default: never)"},

@@ -41,7 +41,9 @@ class ReserveNode final : public streamrun::detail::Input<dsl::Key, nlohmann::js
   void receive(Record<dsl::Key, nlohmann::json>&& record) override {
     std::optional<Record<dsl::Key, nlohmann::json>> out;
     this->guarded([&] {
-      nlohmann::json value = record.value.is_object() ? record.value : nlohmann::json::object();
+      // A value that is not an object keeps its identity under "value", as join does.
+      nlohmann::json value =
+          record.value.is_object() ? record.value : nlohmann::json{{"value", record.value}};
       const auto decided = decide(record.key, value);
       value["decision"] = decided.reason == "accepted" ? "accepted" : "rejected";
       value["reason"] = decided.reason;

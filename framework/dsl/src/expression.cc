@@ -32,9 +32,14 @@ std::atomic<std::uint64_t> next_id{1};
 
 // The library names an expression may use. Everything that reaches files, processes, other
 // chunks (load, require) or the collector is left out.
-constexpr const char* kSafeGlobals[] = {
-    "assert", "error",    "ipairs",   "next", "pairs",  "pcall", "rawequal", "rawget", "rawlen",
-    "select", "tonumber", "tostring", "type", "xpcall", "math",  "string",   "table",  "utf8"};
+// pcall and xpcall are left out too: they would catch the step and memory limits, and a loop
+// around them would never end.
+constexpr const char* kSafeFunctions[] = {"assert", "error",    "ipairs",   "next",
+                                          "pairs",  "rawequal", "rawget",   "rawlen",
+                                          "select", "tonumber", "tostring", "type"};
+// Libraries reach expressions as read-only views, so that no expression can change what
+// another (or the next record) sees: `string.upper = nil` fails.
+constexpr const char* kSafeLibraries[] = {"math", "string", "table", "utf8"};
 
 // One Lua state per thread: expressions are loaded into it from their bytecode on first use.
 class ThreadState {
@@ -110,8 +115,30 @@ class ThreadState {
                       name != nullptr ? name : "?", name != nullptr ? name : "?");
   }
 
-  // The environment of every expression: an empty table whose reads go to the safe libraries
-  // (unknown names fail) and whose writes fail, so nothing survives from one record to the next.
+  static int read_only(lua_State* lua) {
+    const char* name = lua_tostring(lua, 2);
+    return luaL_error(lua, "cannot change '%s': libraries are read-only",
+                      name != nullptr ? name : "?");
+  }
+
+  // Pushes a read-only view of the table at `index`: reads go to it, writes fail, and its
+  // metatable is hidden.
+  void push_read_only_view(int index) {
+    index = lua_absindex(lua_, index);
+    lua_newtable(lua_);
+    lua_newtable(lua_);
+    lua_pushvalue(lua_, index);
+    lua_setfield(lua_, -2, "__index");
+    lua_pushcfunction(lua_, &ThreadState::read_only);
+    lua_setfield(lua_, -2, "__newindex");
+    lua_pushboolean(lua_, 0);
+    lua_setfield(lua_, -2, "__metatable");
+    lua_setmetatable(lua_, -2);
+  }
+
+  // The environment of every expression: an empty table whose reads go to the safe functions
+  // and read-only libraries (unknown names fail) and whose writes fail, so that nothing
+  // survives from one record to the next.
   void open_sandbox() {
     luaL_requiref(lua_, "_G", luaopen_base, 1);
     luaL_requiref(lua_, LUA_STRLIBNAME, luaopen_string, 1);
@@ -119,31 +146,32 @@ class ThreadState {
     luaL_requiref(lua_, LUA_TABLIBNAME, luaopen_table, 1);
     luaL_requiref(lua_, LUA_UTF8LIBNAME, luaopen_utf8, 1);
     lua_settop(lua_, 0);
-    lua_newtable(lua_);  // the safe globals
-    lua_pushglobaltable(lua_);
-    for (const char* name : kSafeGlobals) {
-      lua_getfield(lua_, -1, name);
-      lua_setfield(lua_, -3, name);
+    lua_newtable(lua_);         // 1: what expressions can read
+    lua_pushglobaltable(lua_);  // 2
+    for (const char* name : kSafeFunctions) {
+      lua_getfield(lua_, 2, name);
+      lua_setfield(lua_, 1, name);
+    }
+    for (const char* name : kSafeLibraries) {
+      lua_getfield(lua_, 2, name);
+      push_read_only_view(-1);
+      lua_setfield(lua_, 1, name);
+      lua_pop(lua_, 1);
     }
     lua_pop(lua_, 1);
-    lua_newtable(lua_);  // the environment
-    lua_newtable(lua_);  // its metatable
-    lua_newtable(lua_);  // __index: safe globals, then unknown_global
-    lua_newtable(lua_);
+    lua_newtable(lua_);  // 2: unknown names fail
     lua_pushcfunction(lua_, &ThreadState::unknown_global);
     lua_setfield(lua_, -2, "__index");
-    lua_setmetatable(lua_, -2);
-    // copy the safe globals into __index's table
-    lua_pushnil(lua_);
-    while (lua_next(lua_, -5) != 0) {
-      lua_pushvalue(lua_, -2);
-      lua_insert(lua_, -2);
-      lua_rawset(lua_, -4);
-    }
-    lua_setfield(lua_, -2, "__index");
+    lua_setmetatable(lua_, 1);
+    lua_newtable(lua_);  // 2: the environment
+    lua_newtable(lua_);  // 3: its metatable
+    lua_pushvalue(lua_, 1);
+    lua_setfield(lua_, 3, "__index");
     lua_pushcfunction(lua_, &ThreadState::set_global);
-    lua_setfield(lua_, -2, "__newindex");
-    lua_setmetatable(lua_, -2);
+    lua_setfield(lua_, 3, "__newindex");
+    lua_pushboolean(lua_, 0);
+    lua_setfield(lua_, 3, "__metatable");
+    lua_setmetatable(lua_, 2);
     environment_ = luaL_ref(lua_, LUA_REGISTRYINDEX);
     lua_settop(lua_, 0);
   }
@@ -339,23 +367,39 @@ ExpressionError locate(const std::string& source, const std::string& lua_message
                        ? starts[static_cast<std::size_t>(error.line)] - 1
                        : source.size();
   const auto text = std::string_view(source).substr(start, end - start);
+  // Columns count characters, as editors do, not UTF-8 bytes.
+  auto characters = [](std::string_view bytes) {
+    return static_cast<int>(std::count_if(bytes.begin(), bytes.end(), [](char c) {
+      return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+    }));
+  };
   if (error.message.ends_with("near <eof>")) {
-    error.column = static_cast<int>(text.size()) + 1;
+    // Just past the last character of the source (trailing blank lines are not a place).
+    const auto last = source.find_last_not_of(" \t\r\n");
+    const auto line_start = source.rfind('\n', last == std::string::npos ? 0 : last);
+    const auto begin = line_start == std::string::npos ? 0 : line_start + 1;
+    error.line = static_cast<int>(std::count(source.begin(), source.begin() + begin, '\n')) + 1;
+    error.column = characters(std::string_view(source).substr(
+                       begin, last == std::string::npos ? 0 : last + 1 - begin)) +
+                   1;
     return error;
   }
   const auto near = error.message.rfind("near '");
   if (near == std::string::npos || !error.message.ends_with("'"))
     return error;
   const auto token = error.message.substr(near + 6, error.message.size() - near - 7);
+  std::optional<std::size_t> found;
   for (auto at = text.find(token); at != std::string_view::npos; at = text.find(token, at + 1)) {
-    if (error.column == 1)
-      error.column = static_cast<int>(at) + 1;  // the first place, unless a prefix says better
+    if (!found)
+      found = at;  // the first place, unless a prefix says better
     const auto failure = load(source.substr(0, start + at + token.size()));
     if (failure && strip_position(*failure, nullptr) == error.message) {
-      error.column = static_cast<int>(at) + 1;
+      found = at;
       break;
     }
   }
+  if (found)
+    error.column = characters(text.substr(0, *found)) + 1;
   return error;
 }
 
@@ -428,8 +472,13 @@ nlohmann::json Expression::evaluate(std::span<const nlohmann::json* const> argum
     std::string message = lua_type(lua, -1) == LUA_TSTRING ? lua_tostring(lua, -1) : "an error";
     lua_settop(lua, top);
     lua_gc(lua, LUA_GCCOLLECT);  // after running out of memory, give it back at once
-    throw std::runtime_error(fmt::format("expression `{}` failed: {}", compiled_->source,
-                                         strip_position(std::move(message), nullptr)));
+    int line = 0;
+    message = strip_position(std::move(message), &line);
+    if (message == "not enough memory")
+      message = fmt::format("used more than {} MiB of memory", kMaxMemory >> 20);
+    else if (line > 0 && compiled_->source.find('\n') != std::string::npos)
+      message = fmt::format("line {}: {}", line, message);
+    throw std::runtime_error(fmt::format("expression `{}` failed: {}", compiled_->source, message));
   }
   try {
     auto result = to_json(lua, -1, 0);

@@ -1,6 +1,6 @@
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -22,6 +22,14 @@ std::string Diagnostic::to_string() const {
 
 namespace {
 
+// A value as a message shows it: long ones cut, so that an error stays readable.
+std::string shown(const std::string& text) {
+  constexpr std::size_t kMax = 60;
+  if (text.size() <= kMax)
+    return text;
+  return fmt::format("{}... ({} characters)", text.substr(0, kMax), text.size());
+}
+
 using Environment = std::function<std::optional<std::string>(const std::string&)>;
 
 // Collects problems and keeps going, so that a user sees all of them at once.
@@ -32,22 +40,21 @@ class Loader {
 
   LoadResult load(const std::string& text) {
     text_ = text;
-    YAML::Node root;
-    try {
-      root = YAML::Load(text);
-    } catch (const YAML::ParserException& e) {
-      error(at(e.mark), "not valid YAML: " + e.msg);
+    const auto document =
+        detail::load_document(text, "pipeline", [&](const YAML::Mark& mark, std::string message) {
+          error(mark.pos < 0 ? Location{file_, 1, 1} : at(mark), std::move(message));
+        });
+    if (!document)
       return finish();
-    }
+    const YAML::Node& root = *document;
     if (!root.IsMap()) {
       error({file_, 1, 1},
             "a pipeline file is a mapping with 'application', 'properties' and 'pipeline'");
       return finish();
     }
-    detail::find_duplicate_keys(root, [&](const YAML::Node& key, const YAML::Node& first) {
-      error(at(key), fmt::format("'{}' is given twice (first at line {}); YAML keeps only one",
-                                 key.Scalar(), first.Mark().line + 1));
-    });
+    if (!detail::check_structure(
+            root, [&](const YAML::Node& node, std::string message) { error(at(node), message); }))
+      return finish();
     if (root["tests"]) {
       error(at(root["tests"]),
             "this is a test file, not a pipeline: run it with `streamrun "
@@ -67,7 +74,7 @@ class Loader {
             "group, internal topics and the state directory)");
     } else if (auto id = scalar_text(application, "'application'")) {
       if (auto invalid = invalid_topic_name(*id); !invalid.empty()) {
-        error(at(application), fmt::format("application '{}' {}", *id, invalid));
+        error(at(application), fmt::format("application '{}' {}", shown(*id), invalid));
       } else {
         application_id_ = *id;
         properties_.set("application.id", *id, {file_, line_of(application)});
@@ -121,7 +128,7 @@ class Loader {
       if (auto invalid = invalid_topic_name(name); !invalid.empty()) {
         error(at(entry.first), fmt::format("table name '{}' {} (it names a state store and its "
                                            "changelog topic)",
-                                           name, invalid));
+                                           shown(name), invalid));
         continue;
       }
       const auto& body = entry.second;
@@ -179,22 +186,44 @@ class Loader {
                                  : fmt::format("; expected one of {}", fmt::join(known, ", "))));
   }
 
-  // ${VAR} and ${VAR:default} replaced from the environment.
+  // ${VAR} and ${VAR:default} replaced from the environment. Anything else (a "${" without a
+  // name and a closing brace) stays as it is. A scan, not std::regex: libstdc++'s regex
+  // recurses per character and overflows the stack on long values.
   std::optional<std::string> substitute(const YAML::Node& node, const std::string& text) {
-    static const std::regex variable(R"(\$\{([A-Za-z_][A-Za-z0-9_]*)(:([^}]*))?\})");
+    auto name_char = [](char c, bool first) {
+      return std::isalpha(static_cast<unsigned char>(c)) || c == '_' ||
+             (!first && std::isdigit(static_cast<unsigned char>(c)));
+    };
     std::string out;
-    auto begin = text.cbegin();
     bool ok = true;
-    for (std::sregex_iterator it(text.begin(), text.end(), variable), end; it != end; ++it) {
-      const auto& match = *it;
-      out.append(begin, match[0].first);
-      begin = match[0].second;
-      const std::string name = match[1].str();
-      auto value = environment_(name);
-      if (value) {
+    std::size_t i = 0;
+    while (i < text.size()) {
+      const auto open = text.find("${", i);
+      if (open == std::string::npos)
+        break;
+      std::size_t end = open + 2;
+      while (end < text.size() && name_char(text[end], end == open + 2))
+        ++end;
+      const auto name = text.substr(open + 2, end - open - 2);
+      std::optional<std::string> fallback;
+      std::size_t close = end;
+      if (!name.empty() && end < text.size() && text[end] == ':') {
+        close = text.find('}', end);
+        if (close != std::string::npos)
+          fallback = text.substr(end + 1, close - end - 1);
+      }
+      if (name.empty() || close == std::string::npos || close >= text.size() ||
+          text[close] != '}') {
+        out.append(text, i, open + 2 - i);  // not a variable: keep "${" and go on after it
+        i = open + 2;
+        continue;
+      }
+      out.append(text, i, open - i);
+      i = close + 1;
+      if (auto value = environment_(name)) {
         out += *value;
-      } else if (match[2].matched) {
-        out += match[3].str();
+      } else if (fallback) {
+        out += *fallback;
       } else {
         error(at(node), fmt::format("environment variable '{}' is not set (write ${{{}:default}} "
                                     "to give it a default)",
@@ -202,7 +231,7 @@ class Loader {
         ok = false;
       }
     }
-    out.append(begin, text.cend());
+    out.append(text, std::min(i, text.size()));
     if (!ok)
       return std::nullopt;
     return out;
@@ -219,29 +248,42 @@ class Loader {
     return substitute(node, node.Scalar());
   }
 
-  // Where inside the file a place inside a scalar is: `line` and `column` count from 1 within
-  // the scalar's text. A quoted scalar starts after its quote; a block scalar (| or >) on the
-  // line after its indicator, at the first non-blank of each line.
-  Location inside(const YAML::Node& node, int line, int column) const {
+  // Where in the file a place inside a scalar's text is (`line` and `column` from 1, in
+  // characters), when the text is the file's characters as they are: a plain or quoted scalar on
+  // one line without escapes, or a literal block (|). Otherwise (folded lines, escapes,
+  // substitutions) nullopt: the caller points at the scalar and names the place within it.
+  std::optional<Location> inside(const YAML::Node& node, const std::string& text, int line,
+                                 int column) const {
     const auto mark = node.Mark();
-    const auto indicator =
-        mark.pos >= 0 && static_cast<std::size_t>(mark.pos) < text_.size() ? text_[mark.pos] : ' ';
-    if (indicator == '|' || indicator == '>') {
-      std::size_t offset = static_cast<std::size_t>(mark.pos);
-      for (int skipped = 0; skipped < line && offset < text_.size(); ++skipped) {
-        const auto next = text_.find('\n', offset);
-        offset = next == std::string::npos ? text_.size() : next + 1;
+    if (mark.pos < 0 || static_cast<std::size_t>(mark.pos) >= text_.size())
+      return std::nullopt;
+    const auto raw = std::string_view(text_).substr(static_cast<std::size_t>(mark.pos));
+    if (raw.front() == '|') {
+      if (raw.size() > 1 && std::isdigit(static_cast<unsigned char>(raw[1])))
+        return std::nullopt;  // an explicit indentation: content may keep leading blanks
+      // Content starts on the next line, indented by the first content line's indentation.
+      std::size_t offset = raw.find('\n');
+      if (offset == std::string_view::npos)
+        return std::nullopt;
+      ++offset;
+      std::size_t indent = std::string_view::npos;
+      for (std::size_t at = offset; at < raw.size() && indent == std::string_view::npos;) {
+        const auto end = std::min(raw.find('\n', at), raw.size());
+        const auto row = raw.substr(at, end - at);
+        if (row.find_first_not_of(' ') != std::string_view::npos)
+          indent = row.find_first_not_of(' ');
+        at = end + 1;
       }
-      const auto end = text_.find('\n', offset);
-      const auto row = std::string_view(text_).substr(offset, end - offset);
-      const auto indent = row.find_first_not_of(' ');
-      return {file_, mark.line + 1 + line,
-              static_cast<int>(indent == std::string_view::npos ? 0 : indent) + column};
+      if (indent == std::string_view::npos)
+        return std::nullopt;
+      return Location{file_, mark.line + 1 + line, static_cast<int>(indent) + column};
     }
-    const int quote = indicator == '"' || indicator == '\'' ? 1 : 0;
-    if (line == 1)
-      return {file_, mark.line + 1, mark.column + 1 + quote + column - 1};
-    return {file_, mark.line + line, column};  // a plain scalar over several lines: roughly
+    if (line != 1 || text.find('\n') != std::string::npos)
+      return std::nullopt;
+    const std::size_t quote = raw.front() == '"' || raw.front() == '\'' ? 1 : 0;
+    if (raw.substr(quote, text.size()) != text)
+      return std::nullopt;  // folded, escaped or substituted: not the file's characters
+    return Location{file_, mark.line + 1, mark.column + 1 + static_cast<int>(quote) + column - 1};
   }
 
   // Compiles the expression in `node` for `field`; reports where inside it it fails.
@@ -249,8 +291,12 @@ class Loader {
                                        const std::string& text, const std::string& what) {
     auto compiled = Expression::compile(text, field.names);
     if (auto* failure = std::get_if<ExpressionError>(&compiled)) {
-      error(inside(node, failure->line, failure->column),
-            fmt::format("{}: the expression does not compile: {}", what, failure->message));
+      const auto exact = inside(node, text, failure->line, failure->column);
+      error(exact ? *exact : at(node),
+            fmt::format("{}: the expression does not compile: {}{}", what, failure->message,
+                        exact ? std::string()
+                              : fmt::format(" (line {}, column {} of the expression)",
+                                            failure->line, failure->column)));
       return std::nullopt;
     }
     return std::get<Expression>(std::move(compiled));
@@ -540,6 +586,7 @@ class Loader {
 
   LoadResult finish() {
     LoadResult result;
+    result.properties = properties_;
     if (!diagnostics_.empty()) {
       std::stable_sort(diagnostics_.begin(), diagnostics_.end(),
                        [](const Diagnostic& a, const Diagnostic& b) {
@@ -576,16 +623,14 @@ LoadResult load_pipeline(const std::string& text, const std::string& file, const
 }
 
 LoadResult load_pipeline_file(const std::filesystem::path& path, const Registry& registry) {
-  std::ifstream in(path);
-  if (!in) {
+  std::string why_not;
+  const auto text = detail::read_text(path, why_not);
+  if (!text) {
     LoadResult result;
-    result.diagnostics.push_back(
-        {{path.string(), 0, 0}, "cannot read the file: " + std::string(std::strerror(errno))});
+    result.diagnostics.push_back({{path.string(), 0, 0}, why_not});
     return result;
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return load_pipeline(text.str(), path.string(), registry);
+  return load_pipeline(*text, path.string(), registry);
 }
 
 }  // namespace streamrun::dsl

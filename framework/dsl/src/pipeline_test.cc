@@ -17,26 +17,26 @@ class SuiteLoader {
 
   TestSuiteLoadResult load() {
     TestSuiteLoadResult result;
-    std::ifstream in(path_);
-    if (!in) {
-      error({path_.string(), 0, 0}, "cannot read the file: " + std::string(std::strerror(errno)));
+    std::string why_not;
+    const auto text = detail::read_text(path_, why_not);
+    if (!text) {
+      error({path_.string(), 0, 0}, why_not);
       return finish();
     }
-    YAML::Node root;
-    try {
-      root = YAML::Load(in);
-    } catch (const YAML::ParserException& e) {
-      error(at(e.mark), "not valid YAML: " + e.msg);
+    const auto document = detail::load_document(
+        *text, "test suite", [&](const YAML::Mark& mark, std::string message) {
+          error(mark.pos < 0 ? Location{path_.string(), 1, 1} : at(mark), std::move(message));
+        });
+    if (!document)
       return finish();
-    }
+    const YAML::Node& root = *document;
     if (!root.IsMap()) {
       error({path_.string(), 1, 1}, "a test file is a mapping with 'pipeline' and 'tests'");
       return finish();
     }
-    detail::find_duplicate_keys(root, [&](const YAML::Node& key, const YAML::Node& first) {
-      error(at(key), fmt::format("'{}' is given twice (first at line {}); YAML keeps only one",
-                                 key.Scalar(), first.Mark().line + 1));
-    });
+    if (!detail::check_structure(
+            root, [&](const YAML::Node& node, std::string message) { error(at(node), message); }))
+      return finish();
     if (root["application"] && !root["tests"]) {
       error({path_.string(), 1, 1},
             "this is a pipeline, not a test file: check it with "
@@ -63,10 +63,15 @@ class SuiteLoader {
         error(at(partitions), "'partitions' must map topics to partition counts");
       } else {
         for (const auto& entry : partitions) {
-          try {
-            suite.partitions[entry.first.as<std::string>()] = entry.second.as<std::int32_t>();
-          } catch (const YAML::Exception&) {
-            error(at(entry.second), "a partition count must be a whole number");
+          const auto count = entry.second.IsScalar()
+                                 ? detail::scalar_to_json(entry.second, entry.second.Scalar())
+                                 : nlohmann::json();
+          if (count.is_number_integer() && count.get<std::int64_t>() >= 1 &&
+              count.get<std::int64_t>() <= 100'000) {
+            suite.partitions[entry.first.Scalar()] =
+                static_cast<std::int32_t>(count.get<std::int64_t>());
+          } else {
+            error(at(entry.second), "a partition count must be a whole number from 1 to 100000");
           }
         }
       }
@@ -173,8 +178,11 @@ class SuiteLoader {
     }
     PipelineTestCase test_case;
     test_case.where = at(test);
-    test_case.name = test["name"] ? test["name"].as<std::string>()
-                                  : fmt::format("test at line {}", test_case.where.line);
+    if (test["name"] && !test["name"].IsScalar())
+      error(at(test["name"]), "a test's 'name' must be a single value");
+    test_case.name = test["name"] && test["name"].IsScalar()
+                         ? test["name"].Scalar()
+                         : fmt::format("test at line {}", test_case.where.line);
     if (const auto input = test["input"]; input && input.IsSequence()) {
       for (const auto& item : input) {
         if (auto spec = record(item, /*input=*/true))

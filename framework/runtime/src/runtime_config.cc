@@ -140,7 +140,15 @@ const Property<std::string> RuntimeProperties::errors_dead_letter_topic{
      .type = ValueType::string,
      .default_value = "${application.id}-dead-letter",
      .doc = "Where errors.policy=dead_letter writes failed records, with headers saying what "
-            "failed, where and when"}};
+            "failed, where and when",
+     // A topic name once ${application.id} is in place (its length is checked at start).
+     .validate = [](std::string_view topic) {
+       std::string name(topic);
+       const std::string_view placeholder = "${application.id}";
+       for (auto at = name.find(placeholder); at != std::string::npos; at = name.find(placeholder))
+         name.replace(at, placeholder.size(), "a");
+       return invalid_topic_name(name);
+     }}};
 
 ErrorPolicy RuntimeProperties::error_policy(const config::Config& config) {
   ErrorPolicy policy;

@@ -116,13 +116,27 @@ TEST(ExpressionTest, ExpressionsCannotReachOutsideOrKeepState) {
   EXPECT_NE(failure("os.execute('true')").find("unknown name 'os'"), std::string::npos);
   EXPECT_NE(failure("load('return 1')").find("unknown name 'load'"), std::string::npos);
   EXPECT_NE(failure("require('os')").find("unknown name 'require'"), std::string::npos);
-  EXPECT_NE(failure("seen = true\nreturn seen").find("cannot set global 'seen'"),
+  EXPECT_NE(failure("seen = true\nreturn seen").find("line 1: cannot set global 'seen'"),
             std::string::npos);
+  EXPECT_NE(failure("string.seen = 1").find("cannot change 'seen': libraries are read-only"),
+            std::string::npos);
+  EXPECT_NE(failure("string.upper = nil").find("read-only"), std::string::npos);
+  EXPECT_NE(failure("math.pi = 3").find("read-only"), std::string::npos);
+  EXPECT_NE(failure("rawset(string, 'x', 1)").find("unknown name 'rawset'"), std::string::npos);
+  EXPECT_NE(failure("getmetatable('').__index.upper").find("unknown name 'getmetatable'"),
+            std::string::npos);
+  EXPECT_EQ(eval(compiled("string.upper(value.s) .. ('x'):rep(2)"), {{"s", "a"}}), "Axx");
 }
 
 TEST(ExpressionTest, RunawayExpressionsFailTheirRecordOnly) {
   EXPECT_NE(failure("while true do end").find("ran more than"), std::string::npos);
-  EXPECT_NE(failure("string.rep('x', 1 << 30)").find("not enough memory"), std::string::npos);
+  EXPECT_NE(failure("string.rep('x', 1 << 30)").find("used more than 64 MiB of memory"),
+            std::string::npos);
+  // A limit cannot be caught: pcall is not there to catch it.
+  EXPECT_NE(failure("local f = function() while true do end end\n"
+                    "while true do pcall(f) end")
+                .find("unknown name 'pcall'"),
+            std::string::npos);
   EXPECT_NE(failure("local t = {}\nt.self = t\nreturn t").find("nested deeper than"),
             std::string::npos);
   EXPECT_NE(failure("print").find("unknown name 'print'"), std::string::npos);

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include <streamrun/dsl/pipeline.h>
+#include <streamrun/dsl/pipeline_test.h>
 #include <streamrun/json/json_serde.h>
 #include <streamrun/operators/builtin.h>
 #include <streamrun/testing/topology_test_driver.h>
@@ -70,6 +71,27 @@ TEST(PipelineLoaderTest, EveryBrokenFileOfTheCorpusGetsItsExactMessages) {
     EXPECT_EQ(messages, expected) << "for " << file;
   }
   EXPECT_GE(files, 10);
+}
+
+// The inputs the fuzz target once crashed, hung or exhausted memory with (tests/fuzz/): each
+// is now an error naming what and where, as a file in the main build would be.
+TEST(PipelineLoaderTest, EveryInputTheFuzzerFoundIsAnErrorNotACrash) {
+  const std::filesystem::path corpus = STREAMRUN_SOURCE_DIR "/tests/fuzz/regressions";
+  int files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(corpus)) {
+    ++files;
+    const auto name = entry.path().filename().string();
+    if (name.starts_with("test-")) {
+      const auto loaded = load_test_suite(entry.path());
+      EXPECT_FALSE(loaded.diagnostics.empty()) << name;
+    } else {
+      const auto loaded = load_pipeline_file(entry.path(), registry());
+      ASSERT_FALSE(loaded.diagnostics.empty()) << name;
+      for (const auto& diagnostic : loaded.diagnostics)
+        EXPECT_LT(diagnostic.message.size(), 400u) << name << ": messages show values cut short";
+    }
+  }
+  EXPECT_GE(files, 19);
 }
 
 TEST(PipelineLoaderTest, TheOperatorListOfPipelinesMdIsTheRegisteredSpecs) {
@@ -196,6 +218,8 @@ Topology inventory_in_cxx() {
   };
   auto stream = step("from", {{"topic", "orders"}, {"format", "json"}}, std::nullopt);
   stream = step("key_by", {{"field", "sku"}, {"missing", "(no sku)"}}, stream);
+  stream = step("dedupe", {{"field", "order_id"}, {"ttl_ms", 86400000}, {"store", "orders-seen"}},
+                stream);
   stream = step("reserve",
                 {{"limit_table", "stock"},
                  {"limit_field", "units"},

@@ -42,6 +42,9 @@ struct Pipeline {
 struct LoadResult {
   std::optional<Pipeline> pipeline;
   std::vector<Diagnostic> diagnostics;  // empty when pipeline is set
+  // The properties the file sets, each with its place, also when the pipeline has problems (so
+  // that a tool can check them too).
+  config::Properties properties;
 };
 [[nodiscard]] LoadResult load_pipeline(
     const std::string& text, const std::string& file, const Registry& registry,
