@@ -1,11 +1,13 @@
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
 #include <streamrun/base/log.h>
+#include <streamrun/config/config.h>
 #include <streamrun/runtime/runtime_config.h>
 
 #include "commands.h"
@@ -13,7 +15,9 @@
 int main(int argc, char** argv) {
   CLI::App app{
       "streamrun: stream processing on Kafka, with state in RocksDB.\n"
-      "  streamrun FILE          run a YAML pipeline (same as: streamrun run FILE)"};
+      "  streamrun FILE [--set KEY=VALUE]...   run a YAML pipeline (same as: streamrun run FILE)\n"
+      "Exit status: 0 success, 1 failure (invalid file, failed run or test), 2 usage error.",
+      "streamrun"};
   app.require_subcommand(1);
   app.fallthrough();  // inherited by the commands: --log-level may also follow a command
   app.set_version_flag("--version", "streamrun " STREAMRUN_VERSION);
@@ -46,15 +50,33 @@ int main(int argc, char** argv) {
     const auto commands = app.get_subcommands([](CLI::App*) { return true; });
     const bool is_command = std::any_of(commands.begin(), commands.end(),
                                         [&](CLI::App* c) { return c->get_name() == args[i]; });
-    if (!is_command)
+    if (!is_command) {
+      // A word that is no file and looks like no file name is most likely a mistyped command.
+      std::error_code ec;
+      const bool looks_like_file =
+          std::filesystem::exists(args[i], ec) || args[i].find_first_of("./") != std::string::npos;
+      if (!looks_like_file) {
+        std::vector<std::string> names;
+        for (const auto* command : commands)
+          names.push_back(command->get_name());
+        const auto suggestion = streamrun::config::closest_match(args[i], names);
+        std::fprintf(stderr,
+                     "streamrun: unknown command '%s'%s; to run a pipeline: streamrun FILE "
+                     "(see streamrun --help)\n",
+                     args[i].c_str(),
+                     suggestion ? (" (did you mean '" + *suggestion + "'?)").c_str() : "");
+        return 2;
+      }
       args.insert(args.begin() + static_cast<std::ptrdiff_t>(i), "run");
+    }
     break;
   }
   std::reverse(args.begin(), args.end());  // CLI11 takes them last first
   try {
     app.parse(args);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // Help and --version exit 0; every usage error exits 2, as documented.
+    return app.exit(e) == 0 ? 0 : 2;
   }
   streamrun::log::configure({.level = log_level});
 

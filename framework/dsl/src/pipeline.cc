@@ -416,6 +416,10 @@ class Loader {
           return expect("a mapping of names to values");
         nlohmann::json map = nlohmann::json::object();
         for (const auto& entry : node) {
+          if (entry.second.IsNull()) {  // `y: null` or `y:`: the value null
+            map[entry.first.Scalar()] = "null";
+            continue;
+          }
           if (!entry.second.IsScalar())
             return expect("a mapping of names to single values");
           auto text = substitute(entry.second, entry.second.Scalar());

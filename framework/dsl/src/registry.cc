@@ -160,12 +160,16 @@ namespace {
 nlohmann::json field_schema(const FieldSpec& field) {
   nlohmann::json schema;
   switch (field.type) {
-    case FieldType::string:
     case FieldType::table:
-    case FieldType::expression:
       schema["type"] = "string";
+      break;
+    case FieldType::string:
+    case FieldType::expression:
+      // Any scalar is taken as its text (`initial: 0`, `expr: true`), as the loader does.
       if (!field.choices.empty())
         schema["enum"] = field.choices;
+      else
+        schema["type"] = nlohmann::json::array({"string", "number", "boolean"});
       break;
     case FieldType::integer:
       schema["type"] = "integer";
@@ -182,7 +186,8 @@ nlohmann::json field_schema(const FieldSpec& field) {
       break;
     case FieldType::expression_map:
       schema["type"] = "object";
-      schema["additionalProperties"] = {{"type", "string"}};
+      schema["additionalProperties"] = {
+          {"type", nlohmann::json::array({"string", "number", "boolean"})}};
       break;
     case FieldType::string_map:
       schema["type"] = "object";
@@ -212,6 +217,22 @@ std::string pipeline_schema(const Registry& registry) {
         {"type", "object"}, {"properties", properties}, {"additionalProperties", false}};
     if (!required.empty())
       body["required"] = required;
+    // Alternatives: never two of them; with `required`, one of them.
+    nlohmann::json all_of = nlohmann::json::array();
+    for (const auto& group : spec.alternatives) {
+      for (std::size_t i = 0; i < group.fields.size(); ++i) {
+        for (std::size_t j = i + 1; j < group.fields.size(); ++j)
+          all_of.push_back({{"not", {{"required", {group.fields[i], group.fields[j]}}}}});
+      }
+      if (group.required) {
+        nlohmann::json any_of = nlohmann::json::array();
+        for (const auto& name : group.fields)
+          any_of.push_back({{"required", {name}}});
+        all_of.push_back({{"anyOf", any_of}});
+      }
+    }
+    if (!all_of.empty())
+      body["allOf"] = all_of;
     steps.push_back({{"type", "object"},
                      {"description", spec.summary},
                      {"properties", {{name, body}}},
