@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 #include <fmt/format.h>
@@ -248,6 +249,13 @@ int test_pipelines(const PipelineOptions& options) {
     for (const auto& diagnostic : loaded.diagnostics)
       std::fprintf(stderr, "%s\n", diagnostic.to_string().c_str());
     if (!loaded.suite) {
+      ++failed;
+      continue;
+    }
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(loaded.suite->pipeline, ec)) {
+      std::fprintf(stderr, "%s: error: its pipeline %s is not a file\n", file.c_str(),
+                   loaded.suite->pipeline.string().c_str());
       ++failed;
       continue;
     }
