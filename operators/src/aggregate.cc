@@ -32,17 +32,8 @@ dsl::OperatorSpec aggregate_spec() {
                   "'aggregate' field 'initial' must be a JSON value "
                   "other than null, e.g. 0, {} or '{\"orders\": 0}' (got " +
                   config.string("initial") + ")");
-            const auto expression = config.expression("expr");
-            return group_values(*input, context.node_name)
-                .aggregate([initial] { return initial; },
-                           [expression](const dsl::Key& key, const nlohmann::json& value,
-                                        const nlohmann::json& agg) {
-                             const nlohmann::json key_value = key ? nlohmann::json(*key) : nullptr;
-                             const nlohmann::json* arguments[] = {&agg, &value, &key_value};
-                             return expression.evaluate(arguments);
-                           },
-                           config.string("store"), record_serdes("json").value, context.node_name)
-                .to_stream();
+            return fold_by_expression(*input, context.node_name, config.string("store"),
+                                      config.expression("expr"), initial);
           }};
 }
 

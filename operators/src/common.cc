@@ -123,6 +123,24 @@ KGroupedStream<dsl::Key, nlohmann::json> group_values(const dsl::Stream& input,
       .group_by_key(record_serdes("json"), node_name + "-by-key");
 }
 
+dsl::Stream fold_by_expression(const dsl::Stream& input, const std::string& node_name,
+                               const std::string& store, const dsl::Expression& expression,
+                               std::optional<nlohmann::json> initial) {
+  const bool first_is_aggregate = !initial;
+  return group_values(input, node_name)
+      .aggregate([initial] { return initial.value_or(nlohmann::json()); },
+                 [expression, first_is_aggregate](const dsl::Key& key, const nlohmann::json& value,
+                                                  const nlohmann::json& agg) {
+                   if (first_is_aggregate && agg.is_null())
+                     return value;  // the key's first value
+                   const nlohmann::json key_value = key ? nlohmann::json(*key) : nullptr;
+                   const nlohmann::json* arguments[] = {&agg, &value, &key_value};
+                   return expression.evaluate(arguments);
+                 },
+                 store, record_serdes("json").value, node_name)
+      .to_stream();
+}
+
 dsl::FieldSpec store_field() {
   return {"store", dsl::FieldType::string, true, std::nullopt,
           "The state store (and changelog topic <application>-<store>-changelog)"};

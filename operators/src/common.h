@@ -50,6 +50,12 @@ class FieldOrExpression {
 KGroupedStream<dsl::Key, nlohmann::json> group_values(const dsl::Stream& input,
                                                       const std::string& node_name);
 
+// The input folded per key into `store` by an expression over (agg, value, key), emitting each
+// new aggregate. A key starts at `initial`; without one, its first value is its first aggregate.
+dsl::Stream fold_by_expression(const dsl::Stream& input, const std::string& node_name,
+                               const std::string& store, const dsl::Expression& expression,
+                               std::optional<nlohmann::json> initial);
+
 // The store field of keyed aggregates.
 dsl::FieldSpec store_field();
 

@@ -20,19 +20,8 @@ dsl::OperatorSpec reduce_spec() {
           .example = "- reduce: {expr: \"value.ts > agg.ts and value or agg\", store: latest}",
           .build = [](dsl::BuildContext& context, const dsl::OperatorConfig& config,
                       std::optional<dsl::Stream> input) -> std::optional<dsl::Stream> {
-            const auto expression = config.expression("expr");
-            return group_values(*input, context.node_name)
-                .aggregate([] { return nlohmann::json(); },
-                           [expression](const dsl::Key& key, const nlohmann::json& value,
-                                        nlohmann::json agg) {
-                             if (agg.is_null())
-                               return value;  // the key's first value
-                             const nlohmann::json key_value = key ? nlohmann::json(*key) : nullptr;
-                             const nlohmann::json* arguments[] = {&agg, &value, &key_value};
-                             return expression.evaluate(arguments);
-                           },
-                           config.string("store"), record_serdes("json").value, context.node_name)
-                .to_stream();
+            return fold_by_expression(*input, context.node_name, config.string("store"),
+                                      config.expression("expr"), std::nullopt);
           }};
 }
 
