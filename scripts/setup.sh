@@ -4,6 +4,7 @@
 # rebuilds only what changed. Runs as root, or through sudo otherwise.
 #
 #   BUILD_DIR=build-asan CMAKE_ARGS="-DSTREAMRUN_SANITIZE=address" scripts/setup.sh
+#   BUILD_TARGET=streamrun_cli scripts/setup.sh   # build one target only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,7 +16,7 @@ packages=(
   librdkafka-dev librocksdb-dev libyaml-cpp-dev libboost-fiber-dev libboost-context-dev
   libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  liblua5.4-dev kcat clang-format
+  liblua5.4-dev kcat clang-format clang libclang-rt-14-dev
 )
 
 sudo_cmd=()
@@ -36,4 +37,4 @@ fi
 
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-RelWithDebInfo}" \
   "${extra_cmake_args[@]}"
-cmake --build "$BUILD_DIR" -j2
+cmake --build "$BUILD_DIR" -j2 ${BUILD_TARGET:+--target "$BUILD_TARGET"}
