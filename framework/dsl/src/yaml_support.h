@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <streamrun/dsl/registry.h>
@@ -62,44 +63,91 @@ inline std::optional<std::string> read_text(const std::filesystem::path& path,
   return text.str();
 }
 
+// Where each document of a YAML stream starts, without building nodes.
+class DocumentStarts final : public YAML::EventHandler {
+ public:
+  std::vector<YAML::Mark> starts;
+  void OnDocumentStart(const YAML::Mark& mark) override { starts.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
 // The one YAML document of a file. Reports (and returns nullopt for) text that is not YAML, an
-// empty file, and a second document: a file holds one pipeline or one test suite.
+// empty file, and a second document: a file holds one pipeline or one test suite. Looks at most
+// two documents ahead: yaml-cpp 0.7's LoadAll never ends on some broken input (a lone ",":
+// jbeder/yaml-cpp#1040), reporting empty documents at one place forever.
 template <typename Report>  // report(YAML::Mark, message)
 std::optional<YAML::Node> load_document(const std::string& text, std::string_view what,
                                         Report&& report) {
-  std::vector<YAML::Node> documents;
   try {
-    documents = YAML::LoadAll(text);
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    DocumentStarts documents;
+    if (parser.HandleNextDocument(documents) && parser.HandleNextDocument(documents) &&
+        documents.starts.size() >= 2) {
+      if (documents.starts[1].pos == documents.starts[0].pos) {
+        report(documents.starts[0], "not valid YAML");
+        return std::nullopt;
+      }
+      report(documents.starts[1],
+             fmt::format("a second YAML document: a file holds one {} (remove the '---')", what));
+      return std::nullopt;
+    }
+    auto root = YAML::Load(text);
+    if (root.IsNull()) {
+      report(YAML::Mark(), fmt::format("the file is empty: a {} is a YAML mapping", what));
+      return std::nullopt;
+    }
+    return root;
   } catch (const YAML::ParserException& e) {
     report(e.mark, "not valid YAML: " + e.msg);
     return std::nullopt;
   }
-  if (documents.empty() || documents.front().IsNull()) {
-    report(YAML::Mark(), fmt::format("the file is empty: a {} is a YAML mapping", what));
-    return std::nullopt;
-  }
-  if (documents.size() > 1) {
-    report(documents[1].Mark(),
-           fmt::format("a second YAML document: a file holds one {} (remove the '---')", what));
-    return std::nullopt;
-  }
-  return documents.front();
 }
 
 // Whether `text` is valid UTF-8 (YAML files are Unicode text; yaml-cpp does not check).
 inline bool valid_utf8(std::string_view text) {
   std::size_t i = 0;
+  auto byte = [&](std::size_t at) { return static_cast<unsigned char>(text[at]); };
   while (i < text.size()) {
-    const auto byte = static_cast<unsigned char>(text[i]);
-    const int length = byte < 0x80           ? 1
-                       : (byte >> 5) == 0x6  ? 2
-                       : (byte >> 4) == 0xE  ? 3
-                       : (byte >> 3) == 0x1E ? 4
-                                             : 0;
-    if (length == 0 || i + static_cast<std::size_t>(length) > text.size())
+    const auto lead = byte(i);
+    if (lead < 0x80) {
+      ++i;
+      continue;
+    }
+    // The well-formed sequences of Unicode's table 3-7: no overlong forms, no surrogates,
+    // nothing past U+10FFFF.
+    int length = 0;
+    unsigned char low = 0x80;
+    unsigned char high = 0xBF;
+    if (lead >= 0xC2 && lead <= 0xDF) {
+      length = 2;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+      length = 3;
+      low = lead == 0xE0 ? 0xA0 : 0x80;
+      high = lead == 0xED ? 0x9F : 0xBF;
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+      length = 4;
+      low = lead == 0xF0 ? 0x90 : 0x80;
+      high = lead == 0xF4 ? 0x8F : 0xBF;
+    } else {
       return false;
-    for (int k = 1; k < length; ++k) {
-      if ((static_cast<unsigned char>(text[i + static_cast<std::size_t>(k)]) & 0xC0) != 0x80)
+    }
+    if (i + static_cast<std::size_t>(length) > text.size())
+      return false;
+    if (byte(i + 1) < low || byte(i + 1) > high)
+      return false;
+    for (int k = 2; k < length; ++k) {
+      if ((byte(i + static_cast<std::size_t>(k)) & 0xC0) != 0x80)
         return false;
     }
     i += static_cast<std::size_t>(length);
