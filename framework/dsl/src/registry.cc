@@ -226,8 +226,8 @@ std::string pipeline_schema(const Registry& registry) {
       }
       if (group.required) {
         nlohmann::json any_of = nlohmann::json::array();
-        for (const auto& name : group.fields)
-          any_of.push_back({{"required", {name}}});
+        for (const auto& field : group.fields)
+          any_of.push_back({{"required", {field}}});
         all_of.push_back({{"anyOf", any_of}});
       }
     }
