@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cstring>
+#include <map>
 #include <set>
 
 #include <fmt/format.h>
@@ -24,6 +25,21 @@ struct Consumer::Impl : ClientContext {
   // never sees a record of a partition it no longer owns.
   std::vector<Message>* batch = nullptr;
   std::size_t batch_start = 0;
+  // With partition queues: each assigned partition's own fetch queue, not forwarded to the
+  // consumer queue (use_partition_queues()).
+  bool partition_queues = false;
+  std::map<TopicPartition, QueueHandle> queues;
+
+  void detach(rd_kafka_t* rk, const std::vector<TopicPartition>& tps) {
+    for (const auto& tp : tps) {
+      QueueHandle queue(
+          rd_kafka_queue_get_partition(rk, tp.topic.value().c_str(), tp.partition.value()));
+      if (!queue)
+        continue;
+      rd_kafka_queue_forward(queue.get(), nullptr);
+      queues.insert_or_assign(tp, std::move(queue));
+    }
+  }
 };
 
 using CommitDone = std::function<void(Result<void>)>;
@@ -112,6 +128,8 @@ void rebalance_callback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
     logger.info("{}: assigned {} ({})", rd_kafka_name(rk), fmt::join(tps, ", "),
                 cooperative ? "incremental" : "eager");
     change_assignment(rk, partitions, true, cooperative, logger);
+    if (impl->partition_queues)
+      impl->detach(rk, tps);
     return;
   }
 
@@ -129,6 +147,8 @@ void rebalance_callback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                   "revocation", tps, logger);
   }
   logger.info("{}: {} {}", rd_kafka_name(rk), lost ? "lost" : "revoked", fmt::join(tps, ", "));
+  for (const auto& tp : tps)
+    impl->queues.erase(tp);
   change_assignment(rk, partitions, false, cooperative, logger);
 }
 
@@ -240,6 +260,38 @@ Result<std::size_t> Consumer::poll(std::vector<Message>& out, std::size_t max_re
     }
     const std::string where = error_location(raw);
     impl_->record_error(raw->err, where + rd_kafka_message_errstr(raw));
+  }
+  return out.size() - start;
+}
+
+void Consumer::use_partition_queues() {
+  impl_->partition_queues = true;
+}
+
+Result<std::size_t> Consumer::fetch(const TopicPartition& partition, std::vector<Message>& out,
+                                    std::size_t max_records) {
+  auto it = impl_->queues.find(partition);
+  if (it == impl_->queues.end() || max_records == 0)
+    return std::size_t{0};
+  constexpr std::size_t kChunk = 256;
+  rd_kafka_message_t* raw[kChunk];
+  const std::size_t start = out.size();
+  while (out.size() - start < max_records) {
+    const auto want = std::min(kChunk, max_records - (out.size() - start));
+    const auto n = rd_kafka_consume_batch_queue(it->second.get(), 0, raw, want);
+    if (n <= 0)
+      break;
+    for (ssize_t i = 0; i < n; ++i) {
+      if (raw[i]->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        out.emplace_back(raw[i]);
+        continue;
+      }
+      Message error_message(raw[i]);  // owns it from here
+      if (raw[i]->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        impl_->record_error(raw[i]->err, error_location(raw[i]) + rd_kafka_message_errstr(raw[i]));
+    }
+    if (static_cast<std::size_t>(n) < want)
+      break;
   }
   return out.size() - start;
 }

@@ -48,6 +48,7 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
         channel_bound_(static_cast<std::size_t>(
             config_.get(RuntimeProperties::buffered_records_per_partition))),
         poll_batch_(static_cast<std::size_t>(config_.get(RuntimeProperties::poll_batch_records))),
+        partition_queues_(config_.get(RuntimeProperties::input_partition_queues)),
         shutdown_timeout_(config_.get(RuntimeProperties::shutdown_timeout_ms)),
         error_policy_(RuntimeProperties::error_policy(config_)),
         logger_(log::get("runtime")) {}
@@ -104,7 +105,9 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
 
   void io_loop();
   void dispatch(std::vector<kafka::Message>& batch);
-  void drain_backlogs();
+  // Hands waiting records to their tasks; returns how many came from partition queues.
+  std::size_t drain_backlogs();
+  std::size_t fetch_into(TaskSlot& slot);
   void commit_progress();
   StreamTask* start_task(const TaskKey& key, const std::set<TopicPartition>& partitions);
   // Stops tasks (after their in-flight record), waits for their outputs and destroys them;
@@ -159,6 +162,8 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
   std::chrono::milliseconds commit_interval_;
   std::size_t channel_bound_;
   std::size_t poll_batch_;
+  bool partition_queues_;  // input.partition.queues: see fetch_into()
+  std::vector<kafka::Message> fetch_buffer_;
   std::chrono::milliseconds shutdown_timeout_;
   ErrorPolicy error_policy_;
   std::shared_ptr<spdlog::logger> logger_;
@@ -339,6 +344,8 @@ Result<void> Application::Impl::connect() {
   if (!consumer)
     return consumer.error();
   consumer_ = std::move(consumer).value();
+  if (partition_queues_)
+    consumer_->use_partition_queues();
   return {};
 }
 
@@ -582,13 +589,13 @@ void Application::Impl::io_loop() {
       break;
     }
     dispatch(batch);
-    drain_backlogs();
+    const std::size_t fetched = drain_backlogs();
     const int served = producer_->poll();
     if (Clock::now() >= next_commit) {
       commit_progress();
       next_commit = Clock::now() + commit_interval_;
     }
-    if (batch.empty() && served == 0) {
+    if (batch.empty() && fetched == 0 && served == 0) {
       boost::this_fiber::sleep_for(1ms);  // idle: nothing fetched, nothing acknowledged
     } else {
       boost::this_fiber::yield();  // let task fibers on this thread run
@@ -625,7 +632,8 @@ void Application::Impl::dispatch(std::vector<kafka::Message>& batch) {
   }
 }
 
-void Application::Impl::drain_backlogs() {
+std::size_t Application::Impl::drain_backlogs() {
+  std::size_t fetched = 0;
   for (auto& [key, slot] : tasks_) {
     if (slot.restoring)
       continue;
@@ -639,6 +647,8 @@ void Application::Impl::drain_backlogs() {
     while (!slot.backlog.empty() && slot.task->offer(slot.backlog.front())) {
       slot.backlog.pop_front();
     }
+    if (partition_queues_ && !retrying && slot.backlog.empty())
+      fetched += fetch_into(slot);
     if (slot.paused && !retrying && slot.backlog.empty() &&
         slot.task->depth() <= slot.task->bound() / 2) {
       auto resumed = consumer_->resume({slot.partitions.begin(), slot.partitions.end()});
@@ -647,6 +657,33 @@ void Application::Impl::drain_backlogs() {
       slot.paused = false;
     }
   }
+  return fetched;
+}
+
+// With input.partition.queues: takes from each of the task's partition queues as many records
+// as the task has room for, so that librdkafka's own bounded prefetch holds the rest and no
+// partition is paused (a pause drops what was prefetched). Returns how many were taken.
+std::size_t Application::Impl::fetch_into(TaskSlot& slot) {
+  std::size_t taken = 0;
+  for (const auto& partition : slot.partitions) {
+    const auto depth = slot.task->depth();
+    if (depth >= slot.task->bound())
+      break;
+    fetch_buffer_.clear();
+    auto fetched = consumer_->fetch(partition, fetch_buffer_, slot.task->bound() - depth);
+    if (!fetched) {
+      logger_->warn("task {}: {}", slot.task->id(), fetched.error().message());
+      continue;
+    }
+    for (auto& message : fetch_buffer_) {
+      ++taken;
+      if (slot.pending_seeks.contains(message.topic_partition()))
+        continue;  // from before the restored position; read again after the seek
+      if (!slot.backlog.empty() || !slot.task->offer(message))
+        slot.backlog.push_back(std::move(message));
+    }
+  }
+  return taken;
 }
 
 void Application::Impl::commit_progress() {

@@ -47,6 +47,13 @@ const Property<std::int64_t> RuntimeProperties::poll_batch_records{
      .min = 1,
      .max = 100'000}};
 
+const Property<bool> RuntimeProperties::input_partition_queues{
+    {.key = "input.partition.queues",
+     .type = ValueType::boolean,
+     .default_value = "false",
+     .doc = "Experimental (issue 17): take each partition's records from its own fetch queue "
+            "when its task has room, instead of pausing partitions whose task is behind"}};
+
 const Property<std::int64_t> RuntimeProperties::startup_timeout_ms{
     {.key = "startup.timeout.ms",
      .type = ValueType::integer,
@@ -170,6 +177,7 @@ const config::ConfigDef& RuntimeProperties::definition() {
                                      &commit_interval_ms.spec(),
                                      &buffered_records_per_partition.spec(),
                                      &poll_batch_records.spec(),
+                                     &input_partition_queues.spec(),
                                      &startup_timeout_ms.spec(),
                                      &shutdown_timeout_ms.spec(),
                                      &admin_timeout_ms.spec(),

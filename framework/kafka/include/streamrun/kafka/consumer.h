@@ -72,6 +72,16 @@ class Consumer {
       std::vector<Message>& out, std::size_t max_records,
       std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
 
+  // Experimental (issue 17): from the next assignment on, each assigned partition's records stay
+  // in its own fetch queue, bounded by librdkafka's per-partition prefetch limits
+  // (queued.min.messages, queued.max.messages.kbytes), and are taken with fetch(); poll() then
+  // serves rebalances, errors and commit results. Call before subscribe().
+  void use_partition_queues();
+  // Appends up to `max_records` records of `partition` that its fetch queue holds, without
+  // waiting. Fiber: the one that polls.
+  [[nodiscard]] Result<std::size_t> fetch(const TopicPartition& partition,
+                                          std::vector<Message>& out, std::size_t max_records);
+
   // Commits and waits for the broker's answer.
   [[nodiscard]] Result<void> commit(const std::vector<PartitionOffset>& offsets);
   // Commits without waiting; `done` runs inside a later poll() with the broker's answer.
