@@ -141,6 +141,22 @@ dsl::Stream fold_by_expression(const dsl::Stream& input, const std::string& node
       .to_stream();
 }
 
+dsl::Stream add_keyed_node(
+    dsl::BuildContext& context, const dsl::Stream& input, const std::string& kind,
+    std::function<std::unique_ptr<streamrun::detail::NodeInstance>(const std::string&)> make,
+    const std::vector<std::string>& owned, const std::vector<std::string>& read) {
+  dsl::Stream stream = input;
+  if (stream.key_changed())
+    stream = stream.repartition(record_serdes("json"), context.node_name + "-by-key");
+  auto& builder = context.builder;
+  const int id = builder.add_node(kind, context.node_name, {stream.node_id()}, {}, std::move(make));
+  for (const auto& store : owned)
+    builder.attach_store(id, store);
+  for (const auto& store : read)
+    builder.use_store(id, store);
+  return dsl::Stream(&builder, id);
+}
+
 dsl::FieldSpec store_field() {
   return {"store", dsl::FieldType::string, true, std::nullopt,
           "The state store (and changelog topic <application>-<store>-changelog)"};

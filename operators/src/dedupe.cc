@@ -149,16 +149,11 @@ dsl::OperatorSpec dedupe_spec() {
                 fmt::format("'dedupe' field 'ttl_ms' must be positive (got {})", *settings.ttl_ms));
         }
         settings.store = config.string("store");
-        dsl::Stream stream = *input;
-        if (stream.key_changed())  // each key's identities live in the task of its partition
-          stream = stream.repartition(record_serdes("json"), context.node_name + "-by-key");
-        auto& builder = context.builder;
-        const int id = builder.add_node("dedupe", context.node_name, {stream.node_id()}, {},
-                                        [settings](const std::string& node_name) {
-                                          return std::make_unique<DedupeNode>(node_name, settings);
-                                        });
-        builder.attach_store(id, settings.store);
-        return dsl::Stream(&builder, id);
+        return add_keyed_node(context, *input, "dedupe",
+                              [settings](const std::string& node_name) {
+                                return std::make_unique<DedupeNode>(node_name, settings);
+                              },
+                              {settings.store});
       }};
 }
 

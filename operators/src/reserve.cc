@@ -145,20 +145,14 @@ dsl::OperatorSpec reserve_spec() {
             if (config.has("required"))
               settings.required = config.string_list("required");
             settings.store = config.string("store");
-            dsl::Stream stream = *input;
-            if (stream.key_changed())  // each key must be decided by the task of its partition
-              stream = stream.repartition(record_serdes("json"), context.node_name + "-by-key");
-            auto& builder = context.builder;
-            const int id =
-                builder.add_node("reserve", context.node_name, {stream.node_id()}, {},
-                                 [settings](const std::string& node_name) {
-                                   return std::make_unique<ReserveNode>(node_name, settings);
-                                 });
-            builder.attach_store(id, settings.store);
+            std::vector<std::string> owned{settings.store};
             if (settings.once_per)
-              builder.attach_store(id, settings.store + "-once");
-            builder.use_store(id, settings.limit_table);
-            return dsl::Stream(&builder, id);
+              owned.push_back(settings.store + "-once");
+            return add_keyed_node(context, *input, "reserve",
+                                  [settings](const std::string& node_name) {
+                                    return std::make_unique<ReserveNode>(node_name, settings);
+                                  },
+                                  owned, {settings.limit_table});
           }};
 }
 
