@@ -44,11 +44,12 @@ class CrashTest : public ::testing::Test {
     std::filesystem::remove_all(state_dir_);
   }
 
-  std::map<std::string, std::int64_t> produce(int records) {
+  // Clicks number `first` to `first + records - 1`; click i is by user (i * 7919) % 1000.
+  std::map<std::string, std::int64_t> produce(int records, int first = 0) {
     auto producer = kafka::Producer::create({{"bootstrap.servers", broker_->bootstrap_servers()}});
     EXPECT_TRUE(producer.ok());
     std::map<std::string, std::int64_t> expected;
-    for (int i = 0; i < records; ++i) {
+    for (int i = first; i < first + records; ++i) {
       const auto user = fmt::format("user-{}", (i * 7919) % 1000);
       ++expected[user];
       send_waiting(**producer, {"clicks", std::nullopt, user, "click", {}, std::nullopt});
@@ -157,22 +158,30 @@ class CrashTest : public ::testing::Test {
   // Before restart number `wipe_before` (1-based), the state directory is deleted, as if the
   // instance came back on a new machine: that restart restores from the changelog.
   void run_kills(int records, int kills, int wipe_before) {
-    const auto expected = produce(records);
+    std::map<std::string, std::int64_t> expected;
+    // Each instance gets a fresh chunk of clicks and is killed after it has written a random
+    // share of the chunk's updates, so kills land mid-stream (between a record's processing,
+    // its output, the state commit and the Kafka commit) however fast the pipeline is.
+    const int chunk = records / (kills + 1);
+    const auto produce_chunk = [&](int index) {
+      const int first = index * chunk;
+      for (const auto& [user, count] : produce(index == kills ? records - first : chunk, first))
+        expected[user] += count;
+    };
     OutputWatcher watcher(broker_->bootstrap_servers());
     std::mt19937 random(12345);
-    // Each instance is killed after it has written a random share of the updates, so kills
-    // land mid-stream: between a record's processing, its output, the state commit and the
-    // Kafka commit.
-    std::uniform_int_distribution<std::int64_t> share(1, records / (kills + 1));
+    std::uniform_int_distribution<std::int64_t> share(1, chunk);
     for (int kill = 0; kill < kills; ++kill) {
       if (kill == wipe_before)
         std::filesystem::remove_all(state_dir_);
+      produce_chunk(kill);
       auto app = start_app(state_dir_);
       ASSERT_TRUE(await_outputs(watcher, share(random)))
           << "instance " << kill << " made no progress";
       app.signal(SIGKILL);
       ASSERT_EQ(app.wait(10s), std::optional<int>(128 + SIGKILL));
     }
+    produce_chunk(kills);
     auto survivor = start_app(state_dir_);
     const auto counts = final_counts(expected, 180s);
     survivor.signal(SIGTERM);

@@ -15,6 +15,7 @@
 #include <streamrun/runtime/application.h>
 #include <streamrun/runtime/runtime_config.h>
 
+#include "prefetch.h"
 #include "stream_task.h"
 #include "worker_pool.h"
 
@@ -340,7 +341,28 @@ Result<void> Application::Impl::connect() {
       return environment.error();
     state_ = std::move(environment).value();
   }
-  auto consumer = kafka::Consumer::create(consumer_client_properties(), this);
+  auto consumer_properties = consumer_client_properties();
+  if (partition_queues_) {
+    // The most partitions this instance can be assigned: every source partition of the
+    // topology (repartition topics have as many as the largest input).
+    int input_partitions = 1;
+    for (const auto& [topic, count] : source_partitions)
+      input_partitions = std::max(input_partitions, count);
+    int partitions = 0;
+    for (const auto& topic : topology_.source_topics()) {
+      auto it = source_partitions.find(topic);
+      partitions += it != source_partitions.end() ? it->second : input_partitions;
+    }
+    const auto limits = prefetch_limits(config_.get(RuntimeProperties::input_buffer_max_bytes),
+                                        partitions, consumer_properties);
+    std::vector<std::string> described;
+    for (const auto& [key, value] : limits)
+      described.push_back(fmt::format("{}={}", key, value));
+    logger_->info("input prefetch per partition (input.buffer.max.bytes over {} partitions): {}",
+                  partitions, fmt::join(described, ", "));
+    consumer_properties.insert(limits.begin(), limits.end());
+  }
+  auto consumer = kafka::Consumer::create(consumer_properties, this);
   if (!consumer)
     return consumer.error();
   consumer_ = std::move(consumer).value();

@@ -35,7 +35,9 @@ const Property<std::int64_t> RuntimeProperties::buffered_records_per_partition{
     {.key = "buffered.records.per.partition",
      .type = ValueType::integer,
      .default_value = "1000",
-     .doc = "Bound of each task's input channel; a full channel pauses its partition",
+     .doc =
+         "Bound of each task's input channel, records; a task whose channel is full gets no more "
+         "until it has room (the rest wait in the bounded prefetch; see input.partition.queues)",
      .min = 1,
      .max = 1'000'000}};
 
@@ -50,9 +52,23 @@ const Property<std::int64_t> RuntimeProperties::poll_batch_records{
 const Property<bool> RuntimeProperties::input_partition_queues{
     {.key = "input.partition.queues",
      .type = ValueType::boolean,
-     .default_value = "false",
-     .doc = "Experimental (issue 17): take each partition's records from its own fetch queue "
-            "when its task has room, instead of pausing partitions whose task is behind"}};
+     .default_value = "true",
+     .doc = "Take each partition's records from its own fetch queue when its task has room, so "
+            "that librdkafka's prefetch (bounded by input.buffer.max.bytes) absorbs bursts; "
+            "false: one shared queue, and a partition whose task is behind is paused (which "
+            "drops its prefetched records and refetches them after the resume)"}};
+
+const Property<std::int64_t> RuntimeProperties::input_buffer_max_bytes{
+    {.key = "input.buffer.max.bytes",
+     .type = ValueType::integer,
+     .default_value = "268435456",
+     .doc = "Memory for input records fetched ahead of their tasks, all partitions together "
+            "(with input.partition.queues): each source partition of the topology gets an even "
+            "share of librdkafka's prefetch (queued.max.messages.kbytes, queued.min.messages at "
+            "256 bytes a record, max.partition.fetch.bytes); consumer.* settings of those keys "
+            "win. Smaller: less memory, and below about 8 MiB a partition less throughput",
+     .min = 1 << 20,
+     .max = std::int64_t{1} << 40}};
 
 const Property<std::int64_t> RuntimeProperties::startup_timeout_ms{
     {.key = "startup.timeout.ms",
@@ -178,6 +194,7 @@ const config::ConfigDef& RuntimeProperties::definition() {
                                      &buffered_records_per_partition.spec(),
                                      &poll_batch_records.spec(),
                                      &input_partition_queues.spec(),
+                                     &input_buffer_max_bytes.spec(),
                                      &startup_timeout_ms.spec(),
                                      &shutdown_timeout_ms.spec(),
                                      &admin_timeout_ms.spec(),

@@ -114,6 +114,39 @@ class ApplicationTest : public testing::BrokerFixture {
   }
 
   int readers_ = 0;
+
+  // A sink that takes at most 20 records per 20 ms, far slower than the input: nothing is dropped
+  // and the records waiting for it stay within bounds. Returns the application's stats.
+  ApplicationStats run_slow_sink(const std::string& id,
+                                 const std::map<std::string, std::string>& extra) {
+    constexpr int kOrders = 4'000;
+    produce_orders(0, kOrders);
+    auto properties = app_properties(id);
+    properties.set("buffered.records.per.partition", "50");
+    properties.set("poll.batch.records", "100");
+    properties.set("producer.queue.buffering.max.messages", "20");
+    properties.set("producer.linger.ms", "20");
+    for (const auto& [key, value] : extra)
+      properties.set(key, value);
+    testing::RunningApp app(filter_map_topology(), properties);
+    const auto outputs = read_outputs(kOrders / 2, 120s);
+    const auto stats = app.app().stats();
+    EXPECT_TRUE(app.stop().ok());
+
+    std::set<std::string> distinct;
+    for (const auto& out : outputs)
+      distinct.insert(out.src);
+    EXPECT_EQ(distinct.size(), static_cast<std::size_t>(kOrders / 2)) << "nothing dropped";
+    EXPECT_LE(stats.max_channel_depth, 50) << "a channel never exceeds its bound";
+    EXPECT_GT(stats.max_channel_depth, 0);
+    // What was already fetched when a partition's task was full waits outside the channel; it is
+    // bounded by what one poll returns, not by the input.
+    EXPECT_LE(stats.max_backlog, 100);
+    std::cout << "paused " << stats.partitions_paused << " times; deepest channel "
+              << stats.max_channel_depth << " of " << stats.channel_bound << "; largest backlog "
+              << stats.max_backlog << "\n";
+    return stats;
+  }
 };
 
 using testing::RunningApp;
@@ -247,33 +280,17 @@ TEST_F(ApplicationTest, AFailingRecordStopsTheApplicationNamingItAndIsNeverCommi
   EXPECT_EQ(committed->front().offset.value(), 50);
 }
 
-TEST_F(ApplicationTest, ASlowSinkPausesThePartitionInsteadOfBufferingWithoutBound) {
-  constexpr int kOrders = 4'000;
-  produce_orders(0, kOrders);
-  auto properties = app_properties("slow-sink");
-  properties.set("buffered.records.per.partition", "50");
-  properties.set("poll.batch.records", "100");
-  // A sink that takes at most 20 records per 20 ms: far slower than the input.
-  properties.set("producer.queue.buffering.max.messages", "20");
-  properties.set("producer.linger.ms", "20");
-  RunningApp app(filter_map_topology(), properties);
-  const auto outputs = read_outputs(kOrders / 2, 120s);
-  const auto stats = app.app().stats();
-  ASSERT_TRUE(app.stop().ok());
+// With per-partition fetch queues (the default) the input waits in librdkafka's prefetch, which
+// input.buffer.max.bytes bounds: nothing needs pausing.
+TEST_F(ApplicationTest, ASlowSinkLeavesItsInputInTheBoundedPrefetchWithoutPausing) {
+  const auto stats = run_slow_sink("slow-sink", {{"input.buffer.max.bytes", "4194304"}});
+  EXPECT_EQ(stats.partitions_paused, 0);
+}
 
-  std::set<std::string> distinct;
-  for (const auto& out : outputs)
-    distinct.insert(out.src);
-  EXPECT_EQ(distinct.size(), static_cast<std::size_t>(kOrders / 2)) << "nothing dropped";
+// With one shared fetch queue, a task that is behind has its partitions paused.
+TEST_F(ApplicationTest, ASlowSinkPausesThePartitionWhenPartitionQueuesAreOff) {
+  const auto stats = run_slow_sink("slow-sink-shared", {{"input.partition.queues", "false"}});
   EXPECT_GT(stats.partitions_paused, 0) << "the slow sink must pause the input";
-  EXPECT_LE(stats.max_channel_depth, 50) << "a channel never exceeds its bound";
-  EXPECT_GT(stats.max_channel_depth, 0);
-  // What was already fetched when a partition paused waits outside the channel; it is bounded
-  // by what one poll returns, not by the input.
-  EXPECT_LE(stats.max_backlog, 100);
-  std::cout << "paused " << stats.partitions_paused << " times; deepest channel "
-            << stats.max_channel_depth << " of " << stats.channel_bound << "; largest backlog "
-            << stats.max_backlog << "\n";
 }
 
 }  // namespace

@@ -17,6 +17,7 @@ struct RuntimeProperties {
   static const config::Property<std::int64_t> buffered_records_per_partition;
   static const config::Property<std::int64_t> poll_batch_records;
   static const config::Property<bool> input_partition_queues;
+  static const config::Property<std::int64_t> input_buffer_max_bytes;
   static const config::Property<std::int64_t> startup_timeout_ms;
   static const config::Property<std::int64_t> shutdown_timeout_ms;
   static const config::Property<std::int64_t> admin_timeout_ms;
