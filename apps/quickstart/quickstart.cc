@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
         return;
       }
       ++acked;
-      auto& p = report[delivery.topic_partition.partition.value()];
+      auto& p = report[delivery.partition.value()];
       ++p.produced;
       if (p.first_offset < 0)
         p.first_offset = delivery.offset.value();

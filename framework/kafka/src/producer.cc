@@ -44,29 +44,50 @@ struct Producer::Impl : ClientContext {
 
 namespace {
 
+// A DeliveryCallback as a Delivery: owned by the record, deleted after its report.
+class CallbackDelivery final : public Delivery {
+ public:
+  CallbackDelivery(DeliveryCallback callback, Producer::Impl& impl)
+      : callback_(std::move(callback)), impl_(impl) {}
+  void delivered(const DeliveryReport& report) noexcept override {
+    try {
+      callback_(report);
+    } catch (const std::exception& e) {
+      // An exception must not unwind through librdkafka's C frames.
+      impl_.logger()->error("delivery callback for {}[{}] threw: {}", report.topic,
+                            report.partition.value(), e.what());
+    }
+    delete this;
+  }
+  void released() noexcept override { delete this; }
+
+ private:
+  ~CallbackDelivery() = default;
+  DeliveryCallback callback_;
+  Producer::Impl& impl_;
+};
+
 void delivery_callback(rd_kafka_t* /*rk*/, const rd_kafka_message_t* message, void* opaque) {
   auto* impl = static_cast<Producer::Impl*>(static_cast<ClientContext*>(opaque));
   impl->in_flight.fetch_sub(1, std::memory_order_relaxed);
-  std::unique_ptr<DeliveryCallback> callback(static_cast<DeliveryCallback*>(message->_private));
-  if (!callback || !*callback || impl->destroying)
+  auto* delivery = static_cast<Delivery*>(message->_private);
+  if (delivery == nullptr)
     return;
-  DeliveryReport report{
-      {TopicName(rd_kafka_topic_name(message->rkt)), PartitionId(message->partition)},
-      Offset(message->offset),
-      std::nullopt};
+  if (impl->destroying) {
+    delivery->released();
+    return;
+  }
+  DeliveryReport report{rd_kafka_topic_name(message->rkt), PartitionId(message->partition),
+                        Offset(message->offset), std::nullopt};
   if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    auto error = make_error(message->err, fmt::format("delivery to {}", report.topic_partition));
+    auto error = make_error(
+        message->err, fmt::format("delivery to {}[{}]", report.topic, report.partition.value()));
     report.error = Error(message->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE
                              ? make_error_code(errc::record_too_large)
                              : make_error_code(errc::delivery_failed),
                          error.message());
   }
-  try {
-    (*callback)(report);
-  } catch (const std::exception& e) {
-    // An exception must not unwind through librdkafka's C frames.
-    impl->logger()->error("delivery callback for {} threw: {}", report.topic_partition, e.what());
-  }
+  delivery->delivered(report);
 }
 
 const ClientProperties& producer_defaults() {
@@ -128,6 +149,16 @@ Result<std::unique_ptr<Producer>> Producer::create(const ClientProperties& prope
 }
 
 Result<void> Producer::send(const ProducerRecord& record, DeliveryCallback on_delivery) {
+  if (!on_delivery)
+    return send(record, static_cast<Delivery*>(nullptr));
+  auto* delivery = new CallbackDelivery(std::move(on_delivery), *impl_);
+  auto sent = send(record, static_cast<Delivery*>(delivery));
+  if (!sent)
+    delivery->released();  // never given to librdkafka
+  return sent;
+}
+
+Result<void> Producer::send(const ProducerRecord& record, Delivery* delivery) {
   auto* topic = impl_->topic_handle(record.topic);
   if (topic == nullptr) {
     return make_error(rd_kafka_last_error(), fmt::format("topic '{}'", record.topic));
@@ -166,15 +197,13 @@ Result<void> Producer::send(const ProducerRecord& record, DeliveryCallback on_de
     vus[n].vtype = RD_KAFKA_VTYPE_HEADERS;
     vus[n++].u.headers = headers;
   }
-  auto* callback = on_delivery ? new DeliveryCallback(std::move(on_delivery)) : nullptr;
   vus[n].vtype = RD_KAFKA_VTYPE_OPAQUE;
-  vus[n++].u.ptr = callback;
+  vus[n++].u.ptr = delivery;
 
   impl_->in_flight.fetch_add(1, std::memory_order_relaxed);
   ErrorHandle error(rd_kafka_produceva(impl_->rk.get(), vus.data(), n));
   if (error) {
     impl_->in_flight.fetch_sub(1, std::memory_order_relaxed);
-    delete callback;
     if (headers != nullptr)
       rd_kafka_headers_destroy(headers);  // not taken on failure
     return make_error(std::move(error), fmt::format("produce to topic '{}'", record.topic));

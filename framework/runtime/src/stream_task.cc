@@ -422,20 +422,14 @@ void StreamTask::send(std::string_view topic, std::optional<std::string> key,
 
 void StreamTask::produce(const kafka::ProducerRecord& record,
                          std::optional<std::size_t> changelog) {
-  std::uint64_t sequence = 0;
+  PendingOutput* output = nullptr;
   {
     std::lock_guard lock(progress_mutex_);
-    sequence = next_sequence_++;
-    acked_.push_back(false);
-    sent_at_.push_back(std::chrono::steady_clock::now());
+    output = &pending_.emplace_back(this, next_sequence_++, changelog);
   }
   while (true) {
     reports_pending_.fetch_add(1);
-    auto sent =
-        producer_.send(record, [this, sequence, changelog](const kafka::DeliveryReport& report) {
-          acknowledge(sequence, report, changelog);
-          reports_pending_.fetch_sub(1);
-        });
+    auto sent = producer_.send(record, output);
     if (sent)
       return;
     reports_pending_.fetch_sub(1);
@@ -446,8 +440,7 @@ void StreamTask::produce(const kafka::ProducerRecord& record,
       {
         std::lock_guard lock(progress_mutex_);
         --next_sequence_;
-        acked_.pop_back();
-        sent_at_.pop_back();
+        pending_.pop_back();
       }
       if (sent.error().code() == kafka::errc::fatal)
         throw InfrastructureError(sent.error().message());
@@ -458,23 +451,31 @@ void StreamTask::produce(const kafka::ProducerRecord& record,
   }
 }
 
-void StreamTask::acknowledge(std::uint64_t sequence, const kafka::DeliveryReport& report,
-                             std::optional<std::size_t> changelog) {
+void StreamTask::PendingOutput::delivered(const kafka::DeliveryReport& report) noexcept {
+  StreamTask* owner = task;  // `this` may be gone once acknowledged
+  owner->acknowledge(*this, report);
+  owner->reports_pending_.fetch_sub(1);
+}
+
+void StreamTask::acknowledge(PendingOutput& output, const kafka::DeliveryReport& report) {
   if (report.error) {
     // The sequence stays unacknowledged, so no offset after it is ever committed.
-    fail(fmt::format("task {}: output to {} could not be delivered: {}", id(),
-                     to_string(report.topic_partition), report.error->message()));
+    try {
+      fail(fmt::format("task {}: output to {}[{}] could not be delivered: {}", id(), report.topic,
+                       report.partition.value(), report.error->message()));
+    } catch (const std::exception&) {
+      failed_ = true;  // the message could not be built; the task stops all the same
+    }
     return;
   }
   std::lock_guard lock(progress_mutex_);
-  if (changelog) {
-    auto& end = changelog_ends_[*changelog];
+  if (output.changelog) {
+    auto& end = changelog_ends_[*output.changelog];
     end = std::max(end, report.offset.value() + 1);
   }
-  acked_[static_cast<std::size_t>(sequence - acked_below_)] = true;
-  while (!acked_.empty() && acked_.front()) {
-    acked_.pop_front();
-    sent_at_.pop_front();
+  output.acked = true;
+  while (!pending_.empty() && pending_.front().acked) {
+    pending_.pop_front();
     ++acked_below_;
   }
 }
@@ -555,9 +556,9 @@ std::vector<kafka::PartitionOffset> StreamTask::take_committable() {
 
 std::chrono::steady_clock::duration StreamTask::oldest_unacknowledged() const {
   std::lock_guard lock(progress_mutex_);
-  if (sent_at_.empty())
+  if (pending_.empty())
     return {};
-  return std::chrono::steady_clock::now() - sent_at_.front();
+  return std::chrono::steady_clock::now() - pending_.front().sent_at;
 }
 
 std::string StreamTask::processed_positions() const {

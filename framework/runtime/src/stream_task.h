@@ -147,8 +147,20 @@ class StreamTask final : public RecordCollector {
   struct RetryInterrupted {};
   void wait_before_retry(std::chrono::milliseconds delay);
   void write_dead_letter(const RawRecord& letter, const std::string& topic);
-  void acknowledge(std::uint64_t sequence, const kafka::DeliveryReport& report,
-                   std::optional<std::size_t> changelog);
+  // One output from its send to its delivery report. Kept in pending_, whose elements never
+  // move while they wait (a deque only grows at the back and shrinks at the front), so the
+  // producer reports to it directly: nothing is allocated per output.
+  struct PendingOutput final : kafka::Delivery {
+    PendingOutput(StreamTask* owner, std::uint64_t number, std::optional<std::size_t> store)
+        : task(owner), sequence(number), changelog(store) {}
+    void delivered(const kafka::DeliveryReport& report) noexcept override;
+    StreamTask* task;
+    std::uint64_t sequence;
+    std::optional<std::size_t> changelog;  // the store whose changelog the output belongs to
+    bool acked = false;
+    std::chrono::steady_clock::time_point sent_at = std::chrono::steady_clock::now();
+  };
+  void acknowledge(PendingOutput& output, const kafka::DeliveryReport& report);
 
   // Whether the task has state. Fixed at construction: state_ itself is released on the task
   // fiber when it ends, while the I/O fiber still asks which commit rule applies.
@@ -194,8 +206,7 @@ class StreamTask final : public RecordCollector {
   std::vector<std::int64_t> changelog_ends_;  // per store: after its last acknowledged entry
   std::uint64_t next_sequence_ = 0;           // of the next output
   std::uint64_t acked_below_ = 0;             // every output below is acknowledged
-  std::deque<bool> acked_;                    // from acked_below_ on
-  std::deque<std::chrono::steady_clock::time_point> sent_at_;  // parallel to acked_
+  std::deque<PendingOutput> pending_;         // from acked_below_ on
 
   // I/O fiber only.
   struct CommitPoint {

@@ -55,7 +55,7 @@ class ProducerConsumerTest : public testing::BrokerFixture {
                        ++failures;
                        return;
                      }
-                     by_offset[report.topic_partition.partition.value()][report.offset.value()] = i;
+                     by_offset[report.partition.value()][report.offset.value()] = i;
                    });
       producer->poll();
     }

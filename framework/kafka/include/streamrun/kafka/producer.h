@@ -25,13 +25,32 @@ struct NewTopic {
   std::map<std::string, std::string> configs;
 };
 
+// Valid only during the delivery call: `topic` points into the client's own topic handle.
 struct DeliveryReport {
-  TopicPartition topic_partition;
+  std::string_view topic;
+  PartitionId partition;
   Offset offset;               // valid only when error is empty
   std::optional<Error> error;  // why the broker did not acknowledge the record
+  [[nodiscard]] TopicPartition topic_partition() const {
+    return {TopicName(std::string(topic)), partition};
+  }
 };
 
 using DeliveryCallback = std::function<void(const DeliveryReport&)>;
+
+// Told the outcome of one record by a sender that keeps one such object per record in flight,
+// so that sending allocates nothing per record. Called inside poll() or flush(), on the polling
+// thread; the object must stay valid (and not move) until then.
+class Delivery {
+ public:
+  virtual void delivered(const DeliveryReport& report) noexcept = 0;
+  // Called instead of delivered() for a record still unacknowledged when the producer is
+  // destroyed: what delivered() would touch may be gone.
+  virtual void released() noexcept {}
+
+ protected:
+  ~Delivery() = default;
+};
 
 // A Kafka producer that reports the outcome of every record.
 //
@@ -51,6 +70,9 @@ class Producer {
   // Queues one record. errc::queue_full means the local queue is at its bound: poll() and send
   // again (never drop). Any other error means the record can never be sent as it is.
   [[nodiscard]] Result<void> send(const ProducerRecord& record, DeliveryCallback on_delivery = {});
+  // The same, reporting to `delivery` (null: no report). Nothing is allocated per record beyond
+  // librdkafka's own copy; on an error `delivery` is never called.
+  [[nodiscard]] Result<void> send(const ProducerRecord& record, Delivery* delivery);
 
   // errc::record_too_large when send() would refuse `record` at once for its size: key, value
   // and headers with the record format's overhead over the producer's message.max.bytes (the

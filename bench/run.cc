@@ -1,0 +1,808 @@
+// bench/run: the benchmark suite, the only source of the figures in bench/RESULTS.md.
+//
+//   bench/run [--quick] [--records N] [--rounds R] [--partitions P] [--no-write]
+//
+// Starts the development broker in its own process, loads every input once, then runs the
+// scenarios in interleaved rounds on the same data: the best bare librdkafka loop (the limit),
+// stateless filter (C++ and YAML), keyed count in RocksDB with changelog, the inventory
+// pipeline with every order on one SKU, a restart with 1M keys of local state, a restore of
+// 1M keys from a changelog, and a backlog ten times the input memory budget. Each run is a
+// child process of this one, so its CPU time and peak RSS are its own (the broker's are not
+// counted). Prints a table of medians and writes it, with the machine and the command, into
+// bench/RESULTS.md between the "bench/run" markers.
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <spawn.h>
+#include <sstream>
+#include <string>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <librdkafka/rdkafka.h>
+
+#include <streamrun/base/log.h>
+#include <streamrun/core/stream_builder.h>
+#include <streamrun/dsl/pipeline.h>
+#include <streamrun/kafka/producer.h>
+#include <streamrun/operators/builtin.h>
+#include <streamrun/runtime/application.h>
+#include <streamrun/state/task_state.h>
+#include <streamrun/testing/broker_process.h>
+
+#include "bench_support.h"
+#include "changelog.h"  // the runtime's restore and changelog names, timed on their own
+
+extern char** environ;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+// The development broker keeps about 5 MiB per partition (DESIGN.md): inputs stay under it.
+constexpr int kRecordsPerPartitionCap = 40'000;
+constexpr int kSkus = 10'000;
+constexpr int kRestoreKeys = 1'000'000;
+constexpr int kRestorePartitions = 8;
+constexpr int kBacklogPartitions = 32;
+constexpr std::int64_t kBacklogBudget = 8 << 20;  // input.buffer.max.bytes of the backlog run
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+double cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+long rss_kib() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0)
+      return std::stol(line.substr(6));
+  }
+  return 0;
+}
+
+// An order as the seckill front end writes it; one in 100 has qty 0 (the filter drops them).
+std::string order_json(int i, const std::string& sku) {
+  return fmt::format(R"({{"order_id":"o-{}","user_id":"u-{}","sku":"{}","qty":{},"ts":{}}})", i,
+                     (i * 7919) % 1'000'000, sku, i % 100 == 0 ? 0 : 1, 1'700'000'000'000 + i);
+}
+std::string sku_of(int i) {
+  return fmt::format("sku-{}", (i * 31) % kSkus);
+}
+
+// The work of the stateless runs, by hand: the order's qty, without a JSON parser (the best a
+// bare loop can do on this data).
+bool positive_qty(std::string_view order) {
+  const auto at = order.find("\"qty\":");
+  return at != std::string_view::npos && at + 6 < order.size() && order[at + 6] != '0' &&
+         order[at + 6] != '-';
+}
+
+// ---- child side: one run, one process ------------------------------------------------------
+
+struct ChildArgs {
+  std::string scenario;
+  std::string bootstrap;
+  std::string topic;
+  std::string app_id;
+  std::string state_dir;
+  std::string source_dir;
+  std::int64_t records = 0;
+  std::vector<std::string> overrides;
+};
+
+struct RunResult {
+  double seconds = 0;     // first processed record to the last one
+  double cpu = 0;         // this process, same span
+  long idle_rss_kib = 0;  // before the first record
+  double value = 0;       // scenario-specific (task ready ms, keys/s)
+};
+
+void print_result(const RunResult& r) {
+  std::printf("RESULT %.6f %.6f %ld %.3f\n", r.seconds, r.cpu, r.idle_rss_kib, r.value);
+  std::fflush(stdout);
+}
+
+// The best bare loop we know on librdkafka's C API: batched consume from the consumer queue
+// (1000 at a time), queued.min.messages raised so that the shared group queue does not stall
+// fetching, produce with linger 5 ms (idempotent, like streamrun's), an asynchronous commit of
+// the offsets handed over every 100 ms.
+RunResult bare_loop(const ChildArgs& a) {
+  char err[512];
+  rd_kafka_conf_t* cconf = rd_kafka_conf_new();
+  rd_kafka_conf_set(cconf, "bootstrap.servers", a.bootstrap.c_str(), err, sizeof err);
+  rd_kafka_conf_set(cconf, "group.id", a.app_id.c_str(), err, sizeof err);
+  rd_kafka_conf_set(cconf, "auto.offset.reset", "earliest", err, sizeof err);
+  rd_kafka_conf_set(cconf, "enable.auto.commit", "false", err, sizeof err);
+  rd_kafka_conf_set(cconf, "queued.min.messages", "1000000", err, sizeof err);
+  rd_kafka_t* consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cconf, err, sizeof err);
+  rd_kafka_poll_set_consumer(consumer);
+  rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(topics, a.topic.c_str(), RD_KAFKA_PARTITION_UA);
+  rd_kafka_subscribe(consumer, topics);
+  rd_kafka_topic_partition_list_destroy(topics);
+  rd_kafka_queue_t* queue = rd_kafka_queue_get_consumer(consumer);
+
+  rd_kafka_conf_t* pconf = rd_kafka_conf_new();
+  rd_kafka_conf_set(pconf, "bootstrap.servers", a.bootstrap.c_str(), err, sizeof err);
+  rd_kafka_conf_set(pconf, "enable.idempotence", "true", err, sizeof err);
+  rd_kafka_conf_set(pconf, "linger.ms", "5", err, sizeof err);
+  rd_kafka_t* producer = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, err, sizeof err);
+  const std::string output = a.app_id + "-out";
+
+  RunResult result;
+  result.idle_rss_kib = rss_kib();
+  std::int64_t consumed = 0;
+  Clock::time_point first;
+  double cpu_at_first = 0;
+  auto last_commit = Clock::now();
+  std::vector<rd_kafka_message_t*> batch(1000);
+  while (consumed < a.records) {
+    const auto n = rd_kafka_consume_batch_queue(queue, 100, batch.data(), batch.size());
+    for (ssize_t i = 0; i < n; ++i) {
+      rd_kafka_message_t* m = batch[static_cast<std::size_t>(i)];
+      if (m->err) {
+        rd_kafka_message_destroy(m);
+        continue;
+      }
+      if (consumed++ == 0) {
+        first = Clock::now();
+        cpu_at_first = cpu_seconds();
+      }
+      const std::string_view value(static_cast<const char*>(m->payload), m->len);
+      if (positive_qty(value)) {
+        while (rd_kafka_producev(
+                   producer, RD_KAFKA_V_TOPIC(output.c_str()), RD_KAFKA_V_KEY(m->key, m->key_len),
+                   RD_KAFKA_V_VALUE(m->payload, m->len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                   RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+          rd_kafka_poll(producer, 1);
+        }
+      }
+      rd_kafka_message_destroy(m);
+    }
+    rd_kafka_poll(producer, 0);
+    if (Clock::now() - last_commit >= 100ms) {
+      rd_kafka_commit(consumer, nullptr, /*async=*/1);
+      last_commit = Clock::now();
+    }
+  }
+  rd_kafka_flush(producer, 60'000);
+  result.seconds = seconds_since(first);
+  result.cpu = cpu_seconds() - cpu_at_first;
+  rd_kafka_commit(consumer, nullptr, 0);
+  rd_kafka_queue_destroy(queue);
+  rd_kafka_consumer_close(consumer);
+  rd_kafka_destroy(consumer);
+  rd_kafka_destroy(producer);
+  return result;
+}
+
+const streamrun::Serdes<std::string, std::string> kStrings{streamrun::serdes::string(),
+                                                           streamrun::serdes::string()};
+
+streamrun::Topology stateless_topology(const std::string& input, const std::string& output) {
+  streamrun::StreamBuilder builder;
+  builder.stream(input, kStrings)
+      .filter([](const std::string&, const std::string& order) { return positive_qty(order); })
+      .to(output, kStrings);
+  return builder.build();
+}
+
+// Orders keyed by SKU -> count per SKU (store "counts") -> <app>-out.
+streamrun::Topology count_topology(const std::string& input, const std::string& output) {
+  streamrun::StreamBuilder builder;
+  builder.stream(input, kStrings)
+      .group_by_key(kStrings)
+      .count("counts")
+      .to_stream()
+      .to(output, {streamrun::serdes::string(), streamrun::serdes::int64()});
+  return builder.build();
+}
+
+const streamrun::dsl::Registry& registry() {
+  static const streamrun::dsl::Registry r = [] {
+    streamrun::dsl::Registry built;
+    streamrun::operators::register_builtin_operators(built);
+    return built;
+  }();
+  return r;
+}
+
+// A YAML pipeline with ${VAR}s from `variables`.
+streamrun::dsl::Pipeline load_yaml(const fs::path& file,
+                                   const std::map<std::string, std::string>& variables) {
+  std::ifstream in(file);
+  std::stringstream text;
+  text << in.rdbuf();
+  auto loaded =
+      streamrun::dsl::load_pipeline(text.str(), file.string(), registry(),
+                                    [&](const std::string& name) -> std::optional<std::string> {
+                                      if (auto it = variables.find(name); it != variables.end())
+                                        return it->second;
+                                      return std::nullopt;
+                                    });
+  if (!loaded.pipeline) {
+    for (const auto& d : loaded.diagnostics)
+      std::fprintf(stderr, "%s\n", d.to_string().c_str());
+    std::exit(2);
+  }
+  return std::move(*loaded.pipeline);
+}
+
+// Runs `topology` until it has processed `target` records (every sub-topology's count).
+RunResult run_application(const streamrun::Topology& topology, streamrun::config::Properties base,
+                          const ChildArgs& a, std::int64_t target) {
+  base.set("application.id", a.app_id);
+  base.set("bootstrap.servers", a.bootstrap);
+  base.set("state.dir", a.state_dir);
+  base.set("admin.timeout.ms", "500");  // the development broker has no Admin API
+  base.set("log.level", "warn");
+  base.merge(streamrun::config::Properties::from_assignments(a.overrides, "--set").value());
+  auto app = streamrun::runtime::Application::create(topology, base);
+  if (!app) {
+    std::fprintf(stderr, "%s\n", app.error().message().c_str());
+    std::exit(2);
+  }
+  RunResult result;
+  result.idle_rss_kib = rss_kib();
+  std::thread runner([&] {
+    if (auto ran = (*app)->run(); !ran)
+      std::fprintf(stderr, "run: %s\n", ran.error().message().c_str());
+  });
+  Clock::time_point first;
+  double cpu_at_first = 0;
+  bool started = false;
+  std::int64_t last = 0;
+  auto last_progress = Clock::now();
+  while (true) {
+    const auto processed = (*app)->stats().records_processed;
+    if (processed >= target)
+      break;
+    if (!started && processed > 0) {
+      first = Clock::now();
+      cpu_at_first = cpu_seconds();
+      started = true;
+    }
+    if (processed != last) {
+      last = processed;
+      last_progress = Clock::now();
+    } else if (Clock::now() - last_progress > 60s) {
+      std::fprintf(stderr, "no progress for 60 s at %lld of %lld records\n",
+                   static_cast<long long>(processed), static_cast<long long>(target));
+      std::_Exit(3);
+    }
+    std::this_thread::sleep_for(1ms);  // sampling another thread
+  }
+  (*app)->stop();
+  runner.join();
+  result.seconds = seconds_since(first);
+  result.cpu = cpu_seconds() - cpu_at_first;
+  return result;
+}
+
+// A restart of a keyed count whose task has 1M keys of local state: from run() to the task being
+// ready (state opened, changelog tail read) and to its first processed record.
+RunResult restart(const ChildArgs& a) {
+  using streamrun::state::StateEnvironment;
+  using streamrun::state::TaskState;
+  const auto topology = count_topology(a.topic, a.app_id + "-out");
+  {
+    // The state a previous run left: 1M counts, input consumed up to offset 0.
+    auto environment =
+        StateEnvironment::create({fs::path(a.state_dir) / a.app_id, a.app_id, 256u << 20}).value();
+    auto state = TaskState::open(environment, "0_0", {"counts"}).value();
+    auto& store = state->store("counts");
+    const std::string position = a.topic + "/0";
+    for (int i = 0; i < kRestoreKeys; ++i) {
+      store.put(fmt::format("sku-{:08}", i), streamrun::serdes::int64().serialize(1).value());
+      if (i % 10'000 == 9'999)
+        state->commit({{position, 0}}).value();
+    }
+    state->commit({{position, 0}}).value();
+  }
+  auto app = streamrun::runtime::Application::create(topology, {{"application.id", a.app_id},
+                                                                {"bootstrap.servers", a.bootstrap},
+                                                                {"admin.timeout.ms", "500"},
+                                                                {"log.level", "warn"},
+                                                                {"state.dir", a.state_dir}})
+                 .value();
+  RunResult result;
+  result.idle_rss_kib = rss_kib();
+  const auto start = Clock::now();
+  std::thread runner([&] { static_cast<void>(app->run()); });
+  while (app->stats().records_processed == 0)
+    std::this_thread::sleep_for(200us);  // sampling another thread
+  result.seconds = seconds_since(start);
+  result.value = static_cast<double>(app->stats().max_task_start_ms);
+  app->stop();
+  runner.join();
+  return result;
+}
+
+// One task after the other, on one thread, restores its partition of a 1M-key changelog.
+RunResult restore(const ChildArgs& a) {
+  namespace runtime = streamrun::runtime;
+  using streamrun::state::StateEnvironment;
+  using streamrun::state::TaskState;
+  auto environment =
+      StateEnvironment::create({fs::path(a.state_dir) / "restore", "bench", 256u << 20}).value();
+  auto source = runtime::open_kafka_changelog_source({{"bootstrap.servers", a.bootstrap}}).value();
+  std::atomic<bool> stop{false};
+  std::int64_t restored = 0;
+  RunResult result;
+  result.idle_rss_kib = rss_kib();
+  const auto start = Clock::now();
+  const double cpu_before = cpu_seconds();
+  for (int p = 0; p < kRestorePartitions; ++p) {
+    auto state = TaskState::open(environment, fmt::format("0_{}", p), {"counts"}).value();
+    restored +=
+        runtime::restore_task_state(
+            *state, {{"counts", {streamrun::TopicName(a.topic), streamrun::PartitionId(p)}}},
+            *source, stop, *streamrun::log::get("bench"))
+            .value()
+            .entries_applied;
+  }
+  result.seconds = seconds_since(start);
+  result.cpu = cpu_seconds() - cpu_before;
+  result.value = static_cast<double>(restored);
+  return result;
+}
+
+int run_child(const ChildArgs& a) {
+  streamrun::log::configure({.level = "warn"});
+  RunResult result;
+  const std::string output = a.app_id + "-out";
+  if (a.scenario == "bare") {
+    result = bare_loop(a);
+  } else if (a.scenario == "stateless-cpp" || a.scenario == "backlog") {
+    result = run_application(stateless_topology(a.topic, output), {}, a, a.records);
+  } else if (a.scenario == "stateless-yaml") {
+    const auto pipeline = load_yaml(fs::path(a.source_dir) / "bench/pipelines/stateless.yaml",
+                                    {{"INPUT", a.topic}, {"OUTPUT", output}});
+    result = run_application(pipeline.topology, pipeline.properties, a, a.records);
+  } else if (a.scenario == "count-cpp") {
+    result = run_application(count_topology(a.topic, output), {}, a, a.records);
+  } else if (a.scenario == "inventory") {
+    const auto pipeline = load_yaml(fs::path(a.source_dir) / "pipelines/inventory.yaml", {});
+    // Sub-topology 0 re-keys every order, sub-topology 1 decides it and reads the one stock
+    // record: 2 x orders + 1 processed in all.
+    result = run_application(pipeline.topology, pipeline.properties, a, 2 * a.records + 1);
+  } else if (a.scenario == "restart") {
+    result = restart(a);
+  } else if (a.scenario == "restore") {
+    result = restore(a);
+  } else {
+    std::fprintf(stderr, "unknown scenario '%s'\n", a.scenario.c_str());
+    return 2;
+  }
+  print_result(result);
+  return 0;
+}
+
+// ---- parent side ---------------------------------------------------------------------------
+
+struct Run {
+  std::string scenario;  // as the child knows it
+  std::string label;     // as the table shows it
+  int partitions = 0;
+  std::string topic;
+  std::int64_t records = 0;
+  std::vector<std::string> overrides;
+};
+
+struct Sample {
+  RunResult result;
+  long peak_rss_kib = 0;
+  double rate() const { return result.seconds > 0 ? records / result.seconds : 0; }
+  std::int64_t records = 0;
+};
+
+std::string self_path() {
+  return fs::read_symlink("/proc/self/exe").string();
+}
+
+// Runs one child and waits for it; its RESULT line and rusage.
+std::optional<Sample> spawn_run(const Run& run, const std::string& bootstrap,
+                                const std::string& app_id, const fs::path& state_dir,
+                                const fs::path& source_dir) {
+  std::vector<std::string> args{
+      self_path(),         "--child",          run.scenario,
+      "--bootstrap",       bootstrap,          "--topic",
+      run.topic,           "--app-id",         app_id,
+      "--state-dir",       state_dir.string(), "--source-dir",
+      source_dir.string(), "--records",        std::to_string(run.records)};
+  for (const auto& o : run.overrides) {
+    args.push_back("--set");
+    args.push_back(o);
+  }
+  std::vector<char*> argv;
+  for (auto& s : args)
+    argv.push_back(s.data());
+  argv.push_back(nullptr);
+  int out[2];
+  if (pipe(out) != 0)
+    return std::nullopt;
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+  posix_spawn_file_actions_addclose(&actions, out[0]);
+  pid_t pid = 0;
+  const int spawned = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(out[1]);
+  if (spawned != 0) {
+    close(out[0]);
+    return std::nullopt;
+  }
+  std::string text;
+  char buffer[4096];
+  for (ssize_t n; (n = read(out[0], buffer, sizeof buffer)) > 0;)
+    text.append(buffer, static_cast<std::size_t>(n));
+  close(out[0]);
+  int status = 0;
+  rusage usage{};
+  wait4(pid, &status, 0, &usage);
+  Sample sample;
+  sample.records = run.records;
+  sample.peak_rss_kib = usage.ru_maxrss;
+  const auto at = text.find("RESULT ");
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || at == std::string::npos ||
+      std::sscanf(text.c_str() + at, "RESULT %lf %lf %ld %lf", &sample.result.seconds,
+                  &sample.result.cpu, &sample.result.idle_rss_kib, &sample.result.value) != 4) {
+    std::fprintf(stderr, "bench: run %s (%s) failed; its output:\n%s\n", run.label.c_str(),
+                 app_id.c_str(), text.c_str());
+    return std::nullopt;
+  }
+  return sample;
+}
+
+double median(std::vector<double> values) {
+  if (values.empty())
+    return 0;
+  std::sort(values.begin(), values.end());
+  const auto n = values.size();
+  return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+std::string machine_description() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  std::string model = "unknown CPU";
+  while (std::getline(cpuinfo, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      model = line.substr(line.find(':') + 2);
+      break;
+    }
+  }
+  utsname names{};
+  uname(&names);
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page_size = sysconf(_SC_PAGE_SIZE);
+  return fmt::format("{} cores ({}), {:.0f} GiB, Linux {}, librdkafka {}",
+                     std::thread::hardware_concurrency(), model,
+                     static_cast<double>(pages) * page_size / (1 << 30), names.release,
+                     rd_kafka_version_str());
+}
+
+// Every topic the runs need, with the partitions they must have: the development broker has no
+// Admin API, so internal topics are created with the broker.
+void add_internal_topics(const streamrun::Topology& topology, const std::string& app_id,
+                         int partitions, std::vector<streamrun::kafka::TopicSpec>& topics) {
+  const auto resolved = topology.resolved(app_id);
+  const auto sinks = resolved.sink_topics();
+  for (const auto& topic : resolved.source_topics()) {
+    if (std::find(sinks.begin(), sinks.end(), topic) != sinks.end())
+      topics.push_back({topic, partitions});  // a repartition topic
+  }
+  for (int s = 0; s < resolved.subtopology_count(); ++s) {
+    for (const auto& store : resolved.stores(s))
+      topics.push_back({streamrun::runtime::changelog_topic(app_id, store), partitions});
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{"The streamrun benchmark suite (see bench/RESULTS.md)."};
+  ChildArgs child;
+  cli.add_option("--child", child.scenario, "(internal) run one scenario and print its RESULT");
+  cli.add_option("--bootstrap", child.bootstrap);
+  cli.add_option("--topic", child.topic);
+  cli.add_option("--app-id", child.app_id);
+  cli.add_option("--state-dir", child.state_dir);
+  cli.add_option("--records", child.records);
+  std::string source_dir = fs::current_path().string();
+  cli.add_option("--source-dir", source_dir, "the checkout (pipelines are read from it)");
+  cli.add_option("--set", child.overrides, "streamrun property KEY=VALUE for every run");
+  bool quick = false;
+  cli.add_flag("--quick", quick, "a short version: fewer records, one round, no sweep");
+  int records = 0;
+  cli.add_option("--orders", records, "orders per run (default 500000; --quick 100000)");
+  int rounds = 0;
+  cli.add_option("--rounds", rounds, "interleaved rounds, medians reported (default 3)");
+  int partitions = 16;
+  cli.add_option("--partitions", partitions, "partitions of the main runs")->capture_default_str();
+  bool no_write = false;
+  cli.add_flag("--no-write", no_write, "do not write bench/RESULTS.md");
+  std::vector<std::string> only;
+  cli.add_option("--only", only,
+                 "run only these scenarios (bare, stateless-cpp, stateless-yaml, count-cpp, "
+                 "inventory, restart, restore, backlog)")
+      ->delimiter(',');
+  std::string command = "bench/run";
+  cli.add_option("--command", command, "(internal) the command line to record");
+  CLI11_PARSE(cli, argc, argv);
+  if (!child.scenario.empty()) {
+    child.source_dir = source_dir;
+    return run_child(child);
+  }
+  streamrun::log::configure({.level = "warn"});
+  if (records == 0)
+    records = quick ? 100'000 : 500'000;
+  if (rounds == 0)
+    rounds = quick ? 1 : 3;
+  const std::vector<int> sweep = quick ? std::vector<int>{} : std::vector<int>{1, 4, 16, 64};
+  const auto records_for = [&](int p) {
+    return std::min<std::int64_t>(records, std::int64_t{kRecordsPerPartitionCap} * p);
+  };
+
+  // The runs of one round, in the order they interleave.
+  std::vector<Run> runs;
+  const auto orders_topic = [](int p) { return fmt::format("orders-p{}", p); };
+  std::set<int> input_partitions{partitions};
+  const auto add_throughput = [&](int p, bool all) {
+    input_partitions.insert(p);
+    runs.push_back({"bare", "bare librdkafka loop", p, orders_topic(p), records_for(p), {}});
+    runs.push_back(
+        {"stateless-cpp", "stateless filter, C++", p, orders_topic(p), records_for(p), {}});
+    if (all) {
+      runs.push_back(
+          {"stateless-yaml", "stateless filter, YAML", p, orders_topic(p), records_for(p), {}});
+    }
+    runs.push_back(
+        {"count-cpp", "keyed count (RocksDB + changelog)", p, orders_topic(p), records_for(p), {}});
+  };
+  add_throughput(partitions, true);
+  for (const int p : sweep) {
+    if (p != partitions)
+      add_throughput(p, false);
+  }
+  // Every order goes through one partition of the repartition topic, which the development
+  // broker caps like any other.
+  const std::int64_t hot_orders = std::min<std::int64_t>(records, kRecordsPerPartitionCap);
+  runs.push_back({"inventory",
+                  "inventory.yaml, every order on one SKU",
+                  partitions,
+                  "orders",
+                  hot_orders,
+                  {}});
+  runs.push_back({"restart", "restart with 1M keys of local state", 1, "restart-orders", 1, {}});
+  runs.push_back({"restore",
+                  "restore 1M keys from the changelog",
+                  kRestorePartitions,
+                  "restore-changelog",
+                  kRestoreKeys,
+                  {}});
+  const std::int64_t backlog_records =
+      std::int64_t{kRecordsPerPartitionCap} * kBacklogPartitions / (quick ? 4 : 1);
+  runs.push_back({"backlog",
+                  fmt::format("10x backlog, input.buffer.max.bytes={} MiB", kBacklogBudget >> 20),
+                  kBacklogPartitions,
+                  "backlog",
+                  backlog_records,
+                  {fmt::format("input.buffer.max.bytes={}", kBacklogBudget)}});
+  if (!only.empty()) {
+    std::erase_if(runs, [&](const Run& run) {
+      return std::find(only.begin(), only.end(), run.scenario) == only.end();
+    });
+  }
+  for (auto& run : runs) {
+    run.overrides.insert(run.overrides.end(), child.overrides.begin(), child.overrides.end());
+  }
+  const auto app_id_of = [](const Run& run, int round) {
+    return fmt::format("{}-p{}-r{}", run.scenario, run.partitions, round);
+  };
+
+  // Topics: inputs, and every internal topic of every run.
+  std::vector<streamrun::kafka::TopicSpec> topics;
+  for (const int p : input_partitions)
+    topics.push_back({orders_topic(p), p});
+  topics.push_back({"orders", partitions});
+  topics.push_back({"stock", partitions});
+  topics.push_back({"decisions", partitions});
+  topics.push_back({"restart-orders", 1});
+  topics.push_back({"restore-changelog", kRestorePartitions});
+  topics.push_back({"backlog", kBacklogPartitions});
+  const auto inventory = load_yaml(fs::path(source_dir) / "pipelines/inventory.yaml", {});
+  for (int round = 0; round < rounds; ++round) {
+    for (const auto& run : runs) {
+      const auto id = app_id_of(run, round);
+      if (run.scenario == "count-cpp" || run.scenario == "restart") {
+        add_internal_topics(count_topology(run.topic, id + "-out"), id, run.partitions, topics);
+      } else if (run.scenario == "inventory") {
+        add_internal_topics(inventory.topology, id, run.partitions, topics);
+      }
+    }
+  }
+  const fs::path streamrun_cli = fs::path(self_path()).parent_path() / "streamrun";
+  auto broker = streamrun::testing::BrokerProcess::start(streamrun_cli.string(), topics);
+  if (!broker) {
+    std::fprintf(stderr, "bench: %s\n", broker.error().message().c_str());
+    return 1;
+  }
+  const auto bootstrap = broker->bootstrap_servers();
+
+  fmt::print("loading inputs on {} ...\n", bootstrap);
+  const auto load_start = Clock::now();
+  for (const int p : input_partitions) {
+    streamrun::bench::produce(
+        bootstrap, orders_topic(p), static_cast<int>(records_for(p)),
+        [](int i) { return sku_of(i); }, [](int i) { return order_json(i, sku_of(i)); });
+  }
+  streamrun::bench::produce(
+      bootstrap, "orders", static_cast<int>(hot_orders),
+      [](int i) { return fmt::format("o-{}", i); }, [](int i) { return order_json(i, "sku-hot"); });
+  streamrun::bench::produce(
+      bootstrap, "stock", 1, [](int) { return std::string("sku-hot"); },
+      [](int) { return std::string(R"({"units":1000})"); });
+  streamrun::bench::produce(
+      bootstrap, "restart-orders", 1, [](int) { return std::string("sku-00000007"); },
+      [](int i) { return order_json(i, "sku-00000007"); });
+  streamrun::bench::produce(
+      bootstrap, "backlog", static_cast<int>(backlog_records), [](int i) { return sku_of(i); },
+      [](int i) { return order_json(i, sku_of(i)); });
+  streamrun::bench::produce(
+      bootstrap, "restore-changelog", kRestoreKeys,
+      [](int i) { return fmt::format("sku-{:08}", i); },
+      [](int i) { return streamrun::serdes::int64().serialize(i).value(); });
+  {
+    // The commit markers that make every entry before them part of the restored state.
+    namespace runtime = streamrun::runtime;
+    auto producer = streamrun::kafka::Producer::create({{"bootstrap.servers", bootstrap}}).value();
+    const streamrun::kafka::HeaderView header{runtime::kCommitMarkerHeader, std::string_view("1")};
+    for (int p = 0; p < kRestorePartitions; ++p) {
+      const auto payload = runtime::encode_marker({{fmt::format("orders/{}", p), 1}});
+      producer
+          ->send({"restore-changelog", p, runtime::kCommitMarkerKey, payload, std::span(&header, 1),
+                  std::nullopt})
+          .value();
+    }
+    producer->flush(10s).value();
+  }
+  fmt::print("inputs loaded in {:.1f} s\n", seconds_since(load_start));
+
+  const fs::path state_root =
+      fs::temp_directory_path() / fmt::format("streamrun-bench-{}", ::getpid());
+  std::map<std::size_t, std::vector<Sample>> samples;  // by index in `runs`
+  for (int round = 0; round < rounds; ++round) {
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+      const auto& run = runs[i];
+      const auto id = app_id_of(run, round);
+      fmt::print("round {}/{}: {} ({} partitions) ...", round + 1, rounds, run.label,
+                 run.partitions);
+      std::fflush(stdout);
+      auto sample = spawn_run(run, bootstrap, id, state_root / id, source_dir);
+      fs::remove_all(state_root / id);
+      if (!sample) {
+        fmt::print(" failed\n");
+        continue;
+      }
+      if (run.scenario == "restart") {
+        fmt::print(" task ready in {:.0f} ms\n", sample->result.value);
+      } else {
+        fmt::print(" {:.0f} records/s\n", sample->rate());
+      }
+      samples[i].push_back(*sample);
+    }
+  }
+  fs::remove_all(state_root);
+
+  // The table: medians over rounds; ratios against the bare loop at the same partition count
+  // in the same round.
+  std::string table =
+      "| run | partitions | records | records/s | ratio to bare loop | CPU µs/record | "
+      "peak RSS MiB (before input) | other |\n|---|---:|---:|---:|---:|---:|---:|---|\n";
+  std::map<int, std::size_t> bare_of;
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    if (runs[i].scenario == "bare")
+      bare_of[runs[i].partitions] = i;
+  }
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    const auto& run = runs[i];
+    const auto& got = samples[i];
+    if (got.empty()) {
+      table += fmt::format("| {} | {} | {} | failed | | | | |\n", run.label, run.partitions,
+                           run.records);
+      continue;
+    }
+    std::vector<double> rates, ratios, cpu, rss, idle, values;
+    for (std::size_t k = 0; k < got.size(); ++k) {
+      rates.push_back(got[k].rate());
+      cpu.push_back(got[k].result.cpu * 1e6 / static_cast<double>(run.records));
+      rss.push_back(got[k].peak_rss_kib / 1024.0);
+      idle.push_back(got[k].result.idle_rss_kib / 1024.0);
+      values.push_back(got[k].result.value);
+      if (auto b = bare_of.find(run.partitions);
+          b != bare_of.end() && k < samples[b->second].size()) {
+        ratios.push_back(got[k].rate() / samples[b->second][k].rate());
+      }
+    }
+    std::string rate = fmt::format("{:.0f}", median(rates));
+    std::string ratio = ratios.empty() || run.scenario == "restart" || run.scenario == "restore"
+                            ? ""
+                            : fmt::format("{:.2f}", median(ratios));
+    std::string cpu_text = fmt::format("{:.2f}", median(cpu));
+    std::string other;
+    if (run.scenario == "restart") {
+      std::vector<double> first_record;
+      for (const auto& g : got)
+        first_record.push_back(g.result.seconds);
+      rate = "";
+      cpu_text = "";
+      other = fmt::format(
+          "task ready {:.0f} ms after assignment; first record {:.2f} s after run() (group "
+          "join included)",
+          median(values), median(first_record));
+    } else if (run.scenario == "restore") {
+      rate = fmt::format("{:.0f} keys/s", median(rates));
+      other = "one thread, tasks one after the other";
+    } else if (run.scenario == "backlog") {
+      other = fmt::format("peak RSS − RSS before input = {:.0f} MiB against a {} MiB budget",
+                          median(rss) - median(idle), kBacklogBudget >> 20);
+    }
+    table += fmt::format("| {} | {} | {} | {} | {} | {} | {:.0f} ({:.0f}) | {} |\n", run.label,
+                         run.partitions, run.records, rate, ratio, cpu_text, median(rss),
+                         median(idle), other);
+  }
+  const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  char date[32];
+  std::strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
+  const std::string section = fmt::format(
+      "Command: `{}` ({} round{}, medians; {})\n\nMachine: {}. The development broker runs in its "
+      "own process; each run is a child process whose CPU time (from its first record) and "
+      "peak RSS are its own.\n\n{}",
+      command, rounds, rounds > 1 ? "s" : "", date, machine_description(), table);
+  fmt::print("\n{}", section);
+
+  if (!no_write) {
+    const fs::path results = fs::path(source_dir) / "bench/RESULTS.md";
+    std::ifstream in(results);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string doc = text.str();
+    const std::string begin = "<!-- bench/run: begin -->";
+    const std::string end = "<!-- bench/run: end -->";
+    const auto b = doc.find(begin);
+    const auto e = doc.find(end);
+    if (b == std::string::npos || e == std::string::npos || e < b) {
+      std::fprintf(stderr, "bench: %s has no '%s' ... '%s' markers; not written\n", results.c_str(),
+                   begin.c_str(), end.c_str());
+      return 1;
+    }
+    doc = doc.substr(0, b + begin.size()) + "\n" + section + doc.substr(e);
+    std::ofstream(results) << doc;
+    fmt::print("written to {}\n", results.string());
+  }
+  return 0;
+}
