@@ -150,6 +150,14 @@ RunResult bare_loop(const ChildArgs& a) {
   rd_kafka_conf_set(pconf, "linger.ms", "5", err, sizeof err);
   rd_kafka_t* producer = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, err, sizeof err);
   const std::string output = a.app_id + "-out";
+  {
+    // Learn where the output topic lives before the first record, as streamrun does at start.
+    rd_kafka_topic_t* topic = rd_kafka_topic_new(producer, output.c_str(), nullptr);
+    const rd_kafka_metadata_t* metadata = nullptr;
+    if (rd_kafka_metadata(producer, 0, topic, &metadata, 10'000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+      rd_kafka_metadata_destroy(metadata);
+    rd_kafka_topic_destroy(topic);
+  }
 
   RunResult result;
   result.idle_rss_kib = rss_kib();
@@ -654,6 +662,7 @@ int main(int argc, char** argv) {
   for (int round = 0; round < rounds; ++round) {
     for (const auto& run : runs) {
       const auto id = app_id_of(run, round);
+      topics.push_back({id + "-out", run.partitions});
       if (run.scenario == "count-cpp" || run.scenario == "restart") {
         add_internal_topics(count_topology(run.topic, id + "-out"), id, run.partitions, topics);
       } else if (run.scenario == "inventory") {
