@@ -333,10 +333,21 @@ Result<void> Application::Impl::connect() {
   if (auto ensured = ensure_internal_topics(source_partitions, *existing); !ensured)
     return ensured.error();
   if (topology_.stateful()) {
+    // A quarter of the budget goes to the stores' record caches, shared evenly by every store
+    // of every task this instance can run; the rest to RocksDB's block cache and memtables.
+    const auto budget =
+        static_cast<std::size_t>(config_.get(RuntimeProperties::state_memory_budget_bytes));
+    int input_partitions = 1;
+    for (const auto& [topic, count] : source_partitions)
+      input_partitions = std::max(input_partitions, count);
+    std::size_t stores = 0;
+    for (int s = 0; s < topology_.subtopology_count(); ++s)
+      stores += topology_.stores(s).size() * static_cast<std::size_t>(input_partitions);
+    const std::size_t cache_per_store = std::clamp<std::size_t>(
+        budget / 4 / std::max<std::size_t>(stores, 1), 64u << 10, 16u << 20);
     auto environment = state::StateEnvironment::create(
         {std::filesystem::path(config_.get(RuntimeProperties::state_dir)) / application_id_,
-         application_id_,
-         static_cast<std::size_t>(config_.get(RuntimeProperties::state_memory_budget_bytes))});
+         application_id_, budget - budget / 4, cache_per_store});
     if (!environment)
       return environment.error();
     state_ = std::move(environment).value();

@@ -1,4 +1,5 @@
 #include <charconv>
+#include <unordered_map>
 
 #include <fmt/format.h>
 #include <rocksdb/cache.h>
@@ -71,6 +72,10 @@ Result<std::shared_ptr<StateEnvironment>> StateEnvironment::create(Options optio
       new StateEnvironment(std::move(options), std::move(impl)));
 }
 
+namespace {
+class RocksStore;
+}  // namespace
+
 struct TaskState::Impl {
   std::shared_ptr<StateEnvironment> environment;  // outlives the DB: it owns cache and buffers
   std::filesystem::path directory;
@@ -80,17 +85,15 @@ struct TaskState::Impl {
   rocksdb::ColumnFamilyHandle* meta = nullptr;
   rocksdb::WriteBatchWithIndex batch{rocksdb::BytewiseComparator(), 0, /*overwrite_key=*/true};
   std::map<std::string, std::int64_t> offsets;
-  std::map<std::string, std::unique_ptr<KeyValueStore>, std::less<>> stores;
+  std::map<std::string, std::unique_ptr<RocksStore>, std::less<>> stores;
   bool created = false;  // the directory was new: no state at all
 
-  ~Impl() {
-    stores.clear();
-    if (db) {
-      for (auto* handle : handles)
-        db->DestroyColumnFamilyHandle(handle).PermitUncheckedError();
-    }
-    db.reset();
-  }
+  // Hands every store's cached writes to `batch`.
+  void flush_caches();
+  [[nodiscard]] bool caches_dirty() const;
+  void clear_caches();
+
+  ~Impl();
 
   [[noreturn]] void fail_read(const std::string& store, const rocksdb::Status& status) const {
     throw InfrastructureError(fmt::format("state store '{}' of task {} in '{}': read failed: {}",
@@ -101,37 +104,47 @@ struct TaskState::Impl {
 namespace {
 
 // Reads see the task's uncommitted writes first, then the database.
+//
+// In front of both sits a record cache (as Kafka Streams' per-store cache): the values read and
+// written since the last commit, by key. A put only updates the cache; the latest value of each
+// changed key goes into the indexed batch when the task commits (or scans, or the cache is
+// full), so a key updated a thousand times between commits costs one batch entry and one
+// memtable insert, and reads of recently used keys never reach RocksDB. What is observable does
+// not change: every read sees every write before it, commit() makes exactly the same state
+// durable, discard_uncommitted() forgets the same writes.
 class RocksStore final : public KeyValueStore {
  public:
-  RocksStore(std::string name, TaskState::Impl& state, rocksdb::ColumnFamilyHandle* family)
-      : name_(std::move(name)), state_(state), family_(family) {}
+  RocksStore(std::string name, TaskState::Impl& state, rocksdb::ColumnFamilyHandle* family,
+             std::size_t cache_bytes)
+      : name_(std::move(name)), state_(state), family_(family), cache_capacity_(cache_bytes) {}
 
   const std::string& name() const override { return name_; }
 
   std::optional<std::string> get(std::string_view key) const override {
+    if (auto it = cache_.find(key); it != cache_.end())
+      return it->second.value;
     std::string value;
     const auto status =
         state_.batch.GetFromBatchAndDB(state_.db.get(), rocksdb::ReadOptions(), family_,
                                        rocksdb::Slice(key.data(), key.size()), &value);
-    if (status.IsNotFound())
+    if (status.IsNotFound()) {
+      remember(key, std::nullopt, /*dirty=*/false);
       return std::nullopt;
+    }
     if (!status.ok())
       state_.fail_read(name_, status);
+    remember(key, value, /*dirty=*/false);
     return value;
   }
 
   void put(std::string_view key, std::string_view value) override {
-    state_.batch
-        .Put(family_, rocksdb::Slice(key.data(), key.size()),
-             rocksdb::Slice(value.data(), value.size()))
-        .PermitUncheckedError();  // an in-memory batch: fails only on absurd sizes
+    remember(key, std::string(value), /*dirty=*/true);
   }
 
-  void remove(std::string_view key) override {
-    state_.batch.Delete(family_, rocksdb::Slice(key.data(), key.size())).PermitUncheckedError();
-  }
+  void remove(std::string_view key) override { remember(key, std::nullopt, /*dirty=*/true); }
 
   void range(std::string_view from, std::string_view to, const Visitor& visit) const override {
+    flush();  // the iterator sees the batch and the database, not the cache
     std::unique_ptr<rocksdb::Iterator> it(state_.batch.NewIteratorWithBase(
         family_, state_.db->NewIterator(rocksdb::ReadOptions(), family_)));
     for (it->Seek(rocksdb::Slice(from.data(), from.size())); it->Valid(); it->Next()) {
@@ -147,10 +160,80 @@ class RocksStore final : public KeyValueStore {
       state_.fail_read(name_, it->status());
   }
 
+  // Writes the cached changes into the batch; the cache keeps them as read values.
+  void flush() const {
+    if (dirty_ == 0)
+      return;
+    for (auto& [key, entry] : cache_) {
+      if (!entry.dirty)
+        continue;
+      const rocksdb::Slice k(key.data(), key.size());
+      if (entry.value) {
+        state_.batch.Put(family_, k, rocksdb::Slice(entry.value->data(), entry.value->size()))
+            .PermitUncheckedError();  // an in-memory batch: fails only on absurd sizes
+      } else {
+        state_.batch.Delete(family_, k).PermitUncheckedError();
+      }
+      entry.dirty = false;
+    }
+    dirty_ = 0;
+  }
+  [[nodiscard]] bool dirty() const noexcept { return dirty_ > 0; }
+  void clear() {
+    cache_.clear();
+    cached_bytes_ = 0;
+    dirty_ = 0;
+  }
+
  private:
+  struct Entry {
+    std::optional<std::string> value;  // nullopt: absent (never written, or removed)
+    bool dirty = false;                // changed since the last flush
+  };
+  // What an entry is charged: its key and value and the hash node around them.
+  static std::size_t charge(std::string_view key, const std::optional<std::string>& value) {
+    return key.size() + (value ? value->size() : 0) + 96;
+  }
+
+  void remember(std::string_view key, std::optional<std::string> value, bool dirty) const {
+    auto it = cache_.find(key);
+    if (it == cache_.end()) {
+      if (cached_bytes_ + charge(key, value) > cache_capacity_)
+        make_room();
+      cached_bytes_ += charge(key, value);
+      it = cache_.emplace(std::string(key), Entry{}).first;
+    } else {
+      cached_bytes_ += charge(key, value);
+      cached_bytes_ -= charge(key, it->second.value);
+    }
+    it->second.value = std::move(value);
+    if (dirty && !it->second.dirty)
+      ++dirty_;
+    it->second.dirty = it->second.dirty || dirty;
+  }
+
+  // A full cache hands its changes to the batch and starts again: simpler than LRU, and a
+  // stream of distinct keys gains nothing from a cache anyway.
+  void make_room() const {
+    flush();
+    cache_.clear();
+    cached_bytes_ = 0;
+  }
+
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view key) const noexcept {
+      return std::hash<std::string_view>{}(key);
+    }
+  };
   std::string name_;
   TaskState::Impl& state_;
   rocksdb::ColumnFamilyHandle* family_;
+  std::size_t cache_capacity_;
+  // Mutable: a read fills the cache. The store is used from the task's fiber only.
+  mutable std::unordered_map<std::string, Entry, Hash, std::equal_to<>> cache_;
+  mutable std::size_t cached_bytes_ = 0;
+  mutable std::size_t dirty_ = 0;  // entries with dirty set
 };
 
 rocksdb::ColumnFamilyOptions family_options(const StateEnvironment& environment) {
@@ -173,6 +256,30 @@ rocksdb::ColumnFamilyOptions family_options(const StateEnvironment& environment)
 }
 
 }  // namespace
+
+TaskState::Impl::~Impl() {
+  stores.clear();
+  if (db) {
+    for (auto* handle : handles)
+      db->DestroyColumnFamilyHandle(handle).PermitUncheckedError();
+  }
+  db.reset();
+}
+
+void TaskState::Impl::flush_caches() {
+  for (auto& [name, store] : stores)
+    store->flush();
+}
+
+bool TaskState::Impl::caches_dirty() const {
+  return std::any_of(stores.begin(), stores.end(),
+                     [](const auto& entry) { return entry.second->dirty(); });
+}
+
+void TaskState::Impl::clear_caches() {
+  for (auto& [name, store] : stores)
+    store->clear();
+}
 
 TaskState::TaskState(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 TaskState::~TaskState() = default;
@@ -292,8 +399,9 @@ Result<std::unique_ptr<TaskState>> TaskState::open(std::shared_ptr<StateEnvironm
       continue;
     if (std::find(store_names.begin(), store_names.end(), families[i]) == store_names.end())
       continue;
-    impl->stores.emplace(families[i],
-                         std::make_unique<RocksStore>(families[i], *impl, impl->handles[i]));
+    impl->stores.emplace(
+        families[i], std::make_unique<RocksStore>(families[i], *impl, impl->handles[i],
+                                                  environment->options().cache_bytes_per_store));
   }
   impl->environment = std::move(environment);
   return std::unique_ptr<TaskState>(new TaskState(std::move(impl)));
@@ -313,6 +421,7 @@ const std::map<std::string, std::int64_t>& TaskState::committed_offsets() const 
 }
 
 Result<void> TaskState::commit(const std::map<std::string, std::int64_t>& offsets) {
+  impl_->flush_caches();
   for (const auto& [key, offset] : offsets) {
     impl_->batch.Put(impl_->meta, std::string(kOffsetPrefix) + key, std::to_string(offset))
         .PermitUncheckedError();
@@ -333,11 +442,13 @@ Result<void> TaskState::commit(const std::map<std::string, std::int64_t>& offset
 }
 
 void TaskState::discard_uncommitted() {
+  // Cached reads may show discarded writes (they were read from the batch): forget them all.
+  impl_->clear_caches();
   impl_->batch.Clear();
 }
 
 bool TaskState::has_uncommitted() const noexcept {
-  return impl_->batch.GetWriteBatch()->Count() > 0;
+  return impl_->batch.GetWriteBatch()->Count() > 0 || impl_->caches_dirty();
 }
 
 const std::filesystem::path& TaskState::directory() const noexcept {

@@ -33,6 +33,9 @@ class StateEnvironment {
     std::string application_id;
     // Block cache and memtables of all tasks together.
     std::size_t memory_budget_bytes = 256u << 20;
+    // Each store's record cache (recently read and written values, and the writes since the
+    // last commit, before they enter RocksDB), bytes.
+    std::size_t cache_bytes_per_store = 4u << 20;
   };
   [[nodiscard]] static Result<std::shared_ptr<StateEnvironment>> create(Options options);
   ~StateEnvironment();
@@ -50,11 +53,12 @@ class StateEnvironment {
 
 // The state of one task: its stores and the input offsets its state reflects.
 //
-// Writes go to an indexed batch that reads see; commit() writes the batch and the offsets in
-// one atomic RocksDB write (WAL written, not fsynced: a killed process loses nothing; a power
-// loss may roll back to an older, still consistent commit). After a crash the task reopens its
-// directory and finds the state exactly as of its last commit, with the offsets to resume from — so
-// no input is ever applied twice. Used from the task's fiber only.
+// Writes go to each store's record cache and from there to an indexed batch (at commit, on a
+// range scan, or when the cache is full), which reads see; commit() writes the batch and the
+// offsets in one atomic RocksDB write (WAL written, not fsynced: a killed process loses nothing; a
+// power loss may roll back to an older, still consistent commit). After a crash the task reopens
+// its directory and finds the state exactly as of its last commit, with the offsets to resume from
+// — so no input is ever applied twice. Used from the task's fiber only.
 class TaskState {
  public:
   // Opens (creating if needed) `<environment dir>/<task_id>` with the given stores. Fails with
