@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
   std::uint64_t max_file_bytes = 0;
   cli.add_option("--max-file-bytes", max_file_bytes,
                  "simulate a full disk: writes that would grow a file beyond this fail");
+  std::string commit_interval_ms = "100";
+  cli.add_option("--commit-interval-ms", commit_interval_ms, "commit.interval.ms");
   CLI11_PARSE(cli, argc, argv);
   if (max_file_bytes > 0) {
     // The write fails with EFBIG instead of the process being killed by SIGXFSZ: what a
@@ -48,6 +50,7 @@ int main(int argc, char** argv) {
        {"admin.timeout.ms", "500"},  // the development broker has no Admin API
        {"bootstrap.servers", bootstrap},
        {"state.dir", state_dir},
+       {"commit.interval.ms", commit_interval_ms},
        {"consumer.session.timeout.ms", "6000"},
        {"consumer.heartbeat.interval.ms", "500"}},
       {.handle_signals = true});

@@ -367,3 +367,28 @@ Result<std::unique_ptr<ChangelogSource>> open_kafka_changelog_source(
 }
 
 }  // namespace streamrun::runtime
+
+namespace streamrun::runtime {
+
+void ChangeLoggingStore::hold(std::string_view key, std::optional<std::string> value) {
+  const std::size_t charge = key.size() + (value ? value->size() : 0) + 96;
+  auto it = pending_.find(key);
+  if (it == pending_.end()) {
+    pending_.emplace(std::string(key), std::move(value));
+    pending_bytes_ += charge;
+  } else {
+    it->second = std::move(value);
+  }
+  if (pending_bytes_ > max_pending_bytes_)
+    flush();
+}
+
+void ChangeLoggingStore::flush() {
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    log_(it->first, it->second ? std::optional<std::string_view>(*it->second) : std::nullopt);
+    it = pending_.erase(it);
+  }
+  pending_bytes_ = 0;
+}
+
+}  // namespace streamrun::runtime

@@ -26,6 +26,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <spdlog/logger.h>
@@ -108,29 +109,55 @@ struct RestoreOutcome {
                                                         const std::atomic<bool>& stop,
                                                         spdlog::logger& logger);
 
-// A store that reports each change to `log` after applying it.
+// A store that applies each change and reports it to `log` later: flush() sends the latest
+// value of every key changed since the previous flush (a key updated a thousand times between
+// two commits is one changelog record). The task flushes before it writes its commit marker, so
+// the changelog up to the marker is the committed state, as restore expects; entries flushed
+// without a marker after them (a full buffer, a crash) are discarded by restore. Task fiber only.
 class ChangeLoggingStore final : public KeyValueStore {
  public:
   using Log = std::function<void(std::string_view key, std::optional<std::string_view> value)>;
-  ChangeLoggingStore(KeyValueStore& inner, Log log) : inner_(inner), log_(std::move(log)) {}
+  // `max_pending_bytes`: changes held back before they are flushed without waiting for a commit.
+  ChangeLoggingStore(KeyValueStore& inner, Log log, std::size_t max_pending_bytes = 4u << 20)
+      : inner_(inner), log_(std::move(log)), max_pending_bytes_(max_pending_bytes) {}
 
   const std::string& name() const override { return inner_.name(); }
   std::optional<std::string> get(std::string_view key) const override { return inner_.get(key); }
   void put(std::string_view key, std::string_view value) override {
     inner_.put(key, value);
-    log_(key, value);
+    hold(key, std::string(value));
   }
   void remove(std::string_view key) override {
     inner_.remove(key);
-    log_(key, std::nullopt);
+    hold(key, std::nullopt);
   }
   void range(std::string_view from, std::string_view to, const Visitor& visit) const override {
     inner_.range(from, to, visit);
   }
 
+  // Reports every held change to `log` (may throw what `log` throws; what was not reported yet
+  // stays held).
+  void flush();
+  // Forgets the held changes: the state they belong to was discarded.
+  void discard() noexcept {
+    pending_.clear();
+    pending_bytes_ = 0;
+  }
+
  private:
+  void hold(std::string_view key, std::optional<std::string> value);
+
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view key) const noexcept {
+      return std::hash<std::string_view>{}(key);
+    }
+  };
   KeyValueStore& inner_;
   Log log_;
+  std::size_t max_pending_bytes_;
+  std::unordered_map<std::string, std::optional<std::string>, Hash, std::equal_to<>> pending_;
+  std::size_t pending_bytes_ = 0;
 };
 
 }  // namespace streamrun::runtime

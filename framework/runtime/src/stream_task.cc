@@ -161,6 +161,8 @@ void StreamTask::run() {
     }
     if (state_ && lost_) {
       // Another member may own the partition and write its changelog already: keep nothing.
+      for (auto& store : logged_stores_)
+        store->discard();
       state_->discard_uncommitted();
     } else if (state_ && !failed_) {
       commit_state(/*final=*/true);  // what a revoke or a stop must keep
@@ -195,8 +197,13 @@ bool StreamTask::await_acknowledgements(bool final,
 }
 
 void StreamTask::commit_state(bool final, bool force) {
+  if (lost_)
+    return;  // the partition may be another member's now: its changelog is not ours to write
   // Outputs and changelog entries first: an input offset may only become durable once
-  // everything it produced is.
+  // everything it produced is. The stores hold their changes back until now: one changelog
+  // record per changed key.
+  for (auto& store : logged_stores_)
+    store->flush();
   const auto deadline = std::chrono::steady_clock::now() + final_commit_timeout_;
   if (!await_acknowledgements(final, deadline))
     return;
