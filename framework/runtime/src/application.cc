@@ -1,4 +1,3 @@
-#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <set>
@@ -16,7 +15,9 @@
 #include <streamrun/runtime/runtime_config.h>
 
 #include "prefetch.h"
+#include "signal_handling.h"
 #include "stream_task.h"
+#include "topic_provisioning.h"
 #include "worker_pool.h"
 
 namespace streamrun::runtime {
@@ -24,17 +25,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
-
-std::vector<std::string> quoted(const std::vector<std::string>& names) {
-  std::vector<std::string> out;
-  for (const auto& name : names)
-    out.push_back("'" + name + "'");
-  return out;
-}
-
-// The application that SIGINT/SIGTERM stop; a second signal ends the process at once.
-std::atomic<Application::Impl*> g_signal_target{nullptr};
-std::atomic<int> g_signals_received{0};
 
 }  // namespace
 
@@ -61,7 +51,6 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
   Result<void> connect();
   Result<void> run();
   void stop() noexcept { stop_requested_ = true; }
-  void on_signal() noexcept { stop_requested_ = true; }
   ApplicationStats stats() const;
 
   // RebalanceListener: on the I/O fiber, inside consumer poll.
@@ -126,12 +115,6 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
   // nothing of (its changelog was lost): starting empty would forget what was counted.
   [[nodiscard]] bool state_matches_group(StreamTask& task,
                                          const std::set<TopicPartition>& partitions);
-  // The topics one task reads together (a stream and the table it joins) must have as many
-  // partitions as each other: task p reads partition p of each.
-  Result<void> check_co_partitioning(const std::map<std::string, int>& source_partitions) const;
-  // Repartition topics and changelogs: created when missing, checked when present.
-  Result<void> ensure_internal_topics(const std::map<std::string, int>& source_partitions,
-                                      const std::map<std::string, int>& existing);
   // Dead-letter topics: the pipeline's and the operators' own.
   [[nodiscard]] std::set<std::string> dead_letter_topics() const;
   [[nodiscard]] kafka::ClientProperties consumer_client_properties() const;
@@ -328,9 +311,14 @@ Result<void> Application::Impl::connect() {
                              config_.passthrough_for("consumer").at("bootstrap.servers"),
                              missing.size() > 1 ? "them" : "it"));
   }
-  if (auto checked = check_co_partitioning(source_partitions); !checked)
+  if (auto checked = check_co_partitioning(topology_, source_partitions); !checked)
     return checked.error();
-  if (auto ensured = ensure_internal_topics(source_partitions, *existing); !ensured)
+  const TopicProvisioning provisioning{
+      application_id_, dead_letter_topics(), startup_timeout,
+      std::chrono::milliseconds(config_.get(RuntimeProperties::admin_timeout_ms))};
+  if (auto ensured = ensure_internal_topics(topology_, provisioning, source_partitions, *existing,
+                                            *producer_, *logger_);
+      !ensured)
     return ensured.error();
   if (topology_.stateful()) {
     // A quarter of the budget goes to the stores' record caches, shared evenly by every store
@@ -382,168 +370,6 @@ Result<void> Application::Impl::connect() {
   return {};
 }
 
-Result<void> Application::Impl::check_co_partitioning(
-    const std::map<std::string, int>& source_partitions) const {
-  for (int s = 0; s < topology_.subtopology_count(); ++s) {
-    std::vector<std::string> described;
-    std::set<int> counts;
-    for (const auto& topic : topology_.source_topics(s)) {
-      auto it = source_partitions.find(topic);
-      if (it == source_partitions.end())
-        continue;  // internal: created with the input's partition count
-      counts.insert(it->second);
-      described.push_back(fmt::format("'{}' ({} partitions)", topic, it->second));
-    }
-    if (counts.size() > 1) {
-      return Error(errc::invalid_argument,
-                   fmt::format("topics {} are read together by sub-topology {} (a join, or one "
-                               "stream of several topics) but are not co-partitioned: each task "
-                               "reads the same partition of every one of them, so they need the "
-                               "same partition count (and the same key partitioner)",
-                               fmt::join(described, " and "), s));
-    }
-  }
-  return {};
-}
-
-Result<void> Application::Impl::ensure_internal_topics(
-    const std::map<std::string, int>& source_partitions,
-    const std::map<std::string, int>& existing) {
-  struct Internal {
-    std::string name;
-    int partitions = 0;
-    std::string role;
-    std::map<std::string, std::string> configs;
-    bool changelog = false;
-  };
-  // A repartition topic has as many partitions as the input it redistributes (DESIGN rule 2);
-  // with several inputs, as many as the largest.
-  int input_partitions = 1;
-  for (const auto& [topic, count] : source_partitions)
-    input_partitions = std::max(input_partitions, count);
-  std::vector<Internal> internals;
-  const auto sinks = topology_.sink_topics();
-  for (const auto& topic : topology_.source_topics()) {
-    if (std::find(sinks.begin(), sinks.end(), topic) == sinks.end())
-      continue;
-    // Read together with a topic of the cluster (a join after a key change): as many
-    // partitions as that topic, so that task p finds partition p of both.
-    int partitions = input_partitions;
-    for (const auto& other : topology_.source_topics(topology_.subtopology_of_topic(topic))) {
-      if (auto it = source_partitions.find(other); it != source_partitions.end())
-        partitions = it->second;
-    }
-    internals.push_back({topic, partitions, "repartition topic", {}});
-  }
-  for (int s = 0; s < topology_.subtopology_count(); ++s) {
-    int partitions = 0;
-    for (const auto& topic : topology_.source_topics(s)) {
-      auto it = source_partitions.find(topic);
-      partitions =
-          std::max(partitions, it != source_partitions.end() ? it->second : input_partitions);
-    }
-    for (const auto& store : topology_.stores(s)) {
-      // Compacted, and not before a day: a restart within that time still finds the entries
-      // its restore discards next to the ones it keeps (see changelog.h).
-      internals.push_back({changelog_topic(application_id_, store),
-                           partitions,
-                           fmt::format("changelog of store '{}'", store),
-                           {{"cleanup.policy", "compact"}, {"min.compaction.lag.ms", "86400000"}},
-                           /*changelog=*/true});
-    }
-  }
-  for (const auto& topic : dead_letter_topics())
-    internals.push_back({topic, 1, "dead-letter topic", {}});
-  if (internals.empty())
-    return {};
-  const auto timeout =
-      std::chrono::milliseconds(config_.get(RuntimeProperties::startup_timeout_ms));
-  const auto admin_timeout =
-      std::chrono::milliseconds(config_.get(RuntimeProperties::admin_timeout_ms));
-
-  // Missing ones are created in one Admin API request. A cluster without the Admin API (or
-  // without the right to use it) may still create topics on first use; it is asked only once.
-  bool admin_available = true;
-  std::vector<kafka::NewTopic> to_create;
-  for (const auto& topic : internals) {
-    if (!existing.contains(topic.name))
-      to_create.push_back({topic.name, topic.partitions, -1, topic.configs});
-  }
-  std::map<std::string, int> partitions_of(existing.begin(), existing.end());
-  std::set<std::string> created;
-  if (!to_create.empty()) {
-    auto outcome = producer_->create_topics(to_create, admin_timeout);
-    std::vector<std::string> names;
-    for (const auto& topic : to_create)
-      names.push_back(topic.name);
-    if (!outcome) {
-      admin_available = false;
-      logger_->warn(
-          "the cluster did not create topics through its Admin API ({}); relying on it to "
-          "create {} on first use, with its default settings",
-          outcome.error().message(), fmt::join(quoted(names), ", "));
-    }
-    for (const auto& topic : to_create) {
-      if (outcome) {
-        if (const auto& error = outcome->at(topic.name)) {
-          return error->with_context(fmt::format(
-              "cannot create internal topic '{}': create it yourself with {} partitions",
-              topic.name, topic.partitions));
-        }
-        created.insert(topic.name);
-        partitions_of[topic.name] = topic.partitions;
-        logger_->info("created internal topic '{}' with {} partitions", topic.name,
-                      topic.partitions);
-        continue;
-      }
-      auto counted = producer_->partition_count(topic.name, timeout);  // creates it on first use
-      if (!counted)
-        return counted.error().with_context("internal topic '" + topic.name + "'");
-      partitions_of[topic.name] = *counted;
-    }
-  }
-  for (const auto& topic : internals) {
-    const int partitions = partitions_of.at(topic.name);
-    if (partitions < topic.partitions) {
-      return Error(
-          errc::invalid_argument,
-          fmt::format("{} '{}' has {} partitions but the application reads {} "
-                      "partitions there; delete it and recreate it with {} partitions "
-                      "(the application recreates it itself when it is missing)",
-                      topic.role, topic.name, partitions, topic.partitions, topic.partitions));
-    }
-  }
-
-  // Changelogs that existed before are checked: one that is not compacted loses state.
-  std::vector<std::string> to_check;
-  for (const auto& topic : internals) {
-    if (topic.changelog && !created.contains(topic.name))
-      to_check.push_back(topic.name);
-  }
-  if (to_check.empty())
-    return {};
-  if (!admin_available) {
-    logger_->warn(
-        "cannot check that changelogs {} are compacted: the cluster has no Admin API; "
-        "a changelog with cleanup.policy=delete loses state to retention",
-        fmt::join(quoted(to_check), ", "));
-    return {};
-  }
-  auto described = producer_->describe_topic_configs(to_check, admin_timeout);
-  if (!described) {
-    logger_->warn(
-        "cannot check that changelogs {} are compacted ({}); a changelog with "
-        "cleanup.policy=delete loses state to retention",
-        fmt::join(quoted(to_check), ", "), described.error().message());
-    return {};
-  }
-  for (const auto& [topic, configs] : *described) {
-    if (auto checked = check_changelog_config(topic, configs); !checked)
-      return checked.error();
-  }
-  return {};
-}
-
 Result<void> Application::Impl::run() {
   auto threads = config_.get(RuntimeProperties::num_threads);
   if (threads == 0)
@@ -552,22 +378,9 @@ Result<void> Application::Impl::run() {
                 threads, topology_.describe());
   logger_->info("configuration: {}", config_.to_log_string());
 
-  struct sigaction previous_int {};
-  struct sigaction previous_term {};
-  if (options_.handle_signals) {
-    g_signals_received = 0;
-    g_signal_target = this;
-    struct sigaction action {};
-    action.sa_handler = [](int signo) {
-      if (g_signals_received.fetch_add(1) > 0)
-        _exit(128 + signo);  // second signal: now
-      if (auto* target = g_signal_target.load())
-        target->on_signal();
-    };
-    sigemptyset(&action.sa_mask);
-    sigaction(SIGINT, &action, &previous_int);
-    sigaction(SIGTERM, &action, &previous_term);
-  }
+  std::optional<GracefulStopSignals> signals;
+  if (options_.handle_signals)
+    signals.emplace(stop_requested_);
 
   {
     WorkerPool pool(static_cast<int>(threads));
@@ -577,11 +390,7 @@ Result<void> Application::Impl::run() {
     pool_ = nullptr;
   }
 
-  if (options_.handle_signals) {
-    g_signal_target = nullptr;
-    sigaction(SIGINT, &previous_int, nullptr);
-    sigaction(SIGTERM, &previous_term, nullptr);
-  }
+  signals.reset();
   std::lock_guard lock(failure_mutex_);
   if (failure_)
     return Error(errc::unavailable, *failure_);
@@ -1127,17 +936,8 @@ Result<std::unique_ptr<Application>> Application::create(const Topology& topolog
     log::set_level(config->get(RuntimeProperties::log_level));
   if (options.handle_signals) {
     // Until run() nothing is in flight, so a signal during start-up (waiting for the cluster)
-    // ends the process at once — even when the parent started it with SIGINT ignored, as a
-    // non-interactive shell does for background jobs. run() installs the graceful handler.
-    struct sigaction action {};
-    action.sa_handler = [](int signo) {
-      static constexpr char kMessage[] = "streamrun: stopped during start-up (nothing ran yet)\n";
-      static_cast<void>(::write(STDERR_FILENO, kMessage, sizeof kMessage - 1));
-      _exit(128 + signo);
-    };
-    sigemptyset(&action.sa_mask);
-    sigaction(SIGINT, &action, nullptr);
-    sigaction(SIGTERM, &action, nullptr);
+    // ends the process at once. run() installs the graceful handler.
+    exit_on_stop_signals();
   }
   if (topology.source_topics().empty()) {
     return Error(errc::invalid_argument, "the topology reads no topic");

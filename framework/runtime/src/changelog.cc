@@ -176,6 +176,12 @@ Result<RestoreOutcome> restore_task_state(state::TaskState& state,
   RestoreOutcome outcome;
   if (stores.empty())
     return outcome;
+  // Every entry is written once and none read: straight to RocksDB, not through the caches.
+  state.set_caching(false);
+  struct CachingBack {
+    state::TaskState& state;
+    ~CachingBack() { state.set_caching(true); }
+  } caching_back{state};
   auto meta = state.committed_offsets();
   std::map<std::string, std::int64_t> pending;  // meta to persist with the applied entries
   std::int64_t unpersisted = 0;

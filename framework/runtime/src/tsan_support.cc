@@ -73,8 +73,12 @@ int ignoring_object_accesses(Call call) {
   return result;
 }
 
-pthread_mutex_t* as_pthread(mtx_t* mutex) { return reinterpret_cast<pthread_mutex_t*>(mutex); }
-pthread_cond_t* as_pthread(cnd_t* cond) { return reinterpret_cast<pthread_cond_t*>(cond); }
+pthread_mutex_t* as_pthread(mtx_t* mutex) {
+  return reinterpret_cast<pthread_mutex_t*>(mutex);
+}
+pthread_cond_t* as_pthread(cnd_t* cond) {
+  return reinterpret_cast<pthread_cond_t*>(cond);
+}
 
 static_assert(sizeof(mtx_t) == sizeof(pthread_mutex_t));
 static_assert(sizeof(cnd_t) == sizeof(pthread_cond_t));
@@ -130,15 +134,21 @@ int thrd_join(thrd_t thread, int* result) {
   return c11_result(error);
 }
 
-int thrd_detach(thrd_t thread) { return c11_result(pthread_detach(thread)); }
+int thrd_detach(thrd_t thread) {
+  return c11_result(pthread_detach(thread));
+}
 
 [[noreturn]] void thrd_exit(int result) {
   pthread_exit(reinterpret_cast<void*>(static_cast<intptr_t>(result)));
 }
 
-thrd_t thrd_current(void) { return pthread_self(); }
+thrd_t thrd_current(void) {
+  return pthread_self();
+}
 
-void thrd_yield(void) { sched_yield(); }
+void thrd_yield(void) {
+  sched_yield();
+}
 
 int mtx_init(mtx_t* mutex, int type) {
   pthread_mutexattr_t attributes;
@@ -152,7 +162,8 @@ int mtx_init(mtx_t* mutex, int type) {
 }
 
 int mtx_lock(mtx_t* mutex) {
-  return c11_result(ignoring_object_accesses([&] { return pthread_mutex_lock(as_pthread(mutex)); }));
+  return c11_result(
+      ignoring_object_accesses([&] { return pthread_mutex_lock(as_pthread(mutex)); }));
 }
 
 int mtx_trylock(mtx_t* mutex) {
@@ -180,7 +191,8 @@ int cnd_init(cnd_t* cond) {
 }
 
 int cnd_signal(cnd_t* cond) {
-  return c11_result(ignoring_object_accesses([&] { return pthread_cond_signal(as_pthread(cond)); }));
+  return c11_result(
+      ignoring_object_accesses([&] { return pthread_cond_signal(as_pthread(cond)); }));
 }
 
 int cnd_broadcast(cnd_t* cond) {
@@ -248,13 +260,13 @@ void streamrun_tsan_fiber_mutex_unlock(void* self) {
 
 #define STREAMRUN_CONTEXT_SUSPEND_LK \
   "_ZN5boost6fibers7context7suspendERSt11unique_lockINS0_6detail13spinlock_ttasEE"
-#define STREAMRUN_CONTEXT_WAIT_UNTIL_LK                                                 \
+#define STREAMRUN_CONTEXT_WAIT_UNTIL_LK                                                       \
   "_ZN5boost6fibers7context10wait_untilERKNSt6chrono10time_pointINS2_3_V212steady_clockENS2_" \
   "8durationIlSt5ratioILl1ELl1000000000EEEEEERSt11unique_lockINS0_6detail13spinlock_ttasEE"
 
 void streamrun_tsan_context_suspend(void* self, void* lock) __asm__(STREAMRUN_CONTEXT_SUSPEND_LK);
-bool streamrun_tsan_context_wait_until(void* self, const void* deadline, void* lock)
-    __asm__(STREAMRUN_CONTEXT_WAIT_UNTIL_LK);
+bool streamrun_tsan_context_wait_until(void* self, const void* deadline,
+                                       void* lock) __asm__(STREAMRUN_CONTEXT_WAIT_UNTIL_LK);
 
 void streamrun_tsan_context_suspend(void* self, void* lock) {
   static const auto real = next_definition<void (*)(void*, void*)>(STREAMRUN_CONTEXT_SUSPEND_LK);

@@ -123,25 +123,28 @@ class RocksStore final : public KeyValueStore {
   std::optional<std::string> get(std::string_view key) const override {
     if (auto it = cache_.find(key); it != cache_.end())
       return it->second.value;
-    std::string value;
-    const auto status =
-        state_.batch.GetFromBatchAndDB(state_.db.get(), rocksdb::ReadOptions(), family_,
-                                       rocksdb::Slice(key.data(), key.size()), &value);
-    if (status.IsNotFound()) {
-      remember(key, std::nullopt, /*dirty=*/false);
-      return std::nullopt;
-    }
-    if (!status.ok())
-      state_.fail_read(name_, status);
+    if (!caching_)
+      return read(key);
+    auto value = read(key);
     remember(key, value, /*dirty=*/false);
     return value;
   }
 
   void put(std::string_view key, std::string_view value) override {
+    if (!caching_) {
+      put_to_batch(rocksdb::Slice(key.data(), key.size()), value);
+      return;
+    }
     remember(key, std::string(value), /*dirty=*/true);
   }
 
-  void remove(std::string_view key) override { remember(key, std::nullopt, /*dirty=*/true); }
+  void remove(std::string_view key) override {
+    if (!caching_) {
+      state_.batch.Delete(family_, rocksdb::Slice(key.data(), key.size())).PermitUncheckedError();
+      return;
+    }
+    remember(key, std::nullopt, /*dirty=*/true);
+  }
 
   void range(std::string_view from, std::string_view to, const Visitor& visit) const override {
     flush();  // the iterator sees the batch and the database, not the cache
@@ -162,27 +165,30 @@ class RocksStore final : public KeyValueStore {
 
   // Writes the cached changes into the batch; the cache keeps them as read values.
   void flush() const {
-    if (dirty_ == 0)
-      return;
-    for (auto& [key, entry] : cache_) {
-      if (!entry.dirty)
-        continue;
-      const rocksdb::Slice k(key.data(), key.size());
+    for (auto* node : dirty_) {
+      const rocksdb::Slice key(node->first.data(), node->first.size());
+      auto& entry = node->second;
       if (entry.value) {
-        state_.batch.Put(family_, k, rocksdb::Slice(entry.value->data(), entry.value->size()))
-            .PermitUncheckedError();  // an in-memory batch: fails only on absurd sizes
+        put_to_batch(key, *entry.value);
       } else {
-        state_.batch.Delete(family_, k).PermitUncheckedError();
+        state_.batch.Delete(family_, key).PermitUncheckedError();
       }
       entry.dirty = false;
     }
-    dirty_ = 0;
+    dirty_.clear();
   }
-  [[nodiscard]] bool dirty() const noexcept { return dirty_ > 0; }
+  [[nodiscard]] bool dirty() const noexcept { return !dirty_.empty(); }
   void clear() {
+    dirty_.clear();
     cache_.clear();
     cached_bytes_ = 0;
-    dirty_ = 0;
+  }
+  // Off: reads and writes go straight to the batch and the database (a restore writes each key
+  // once and reads none: caching would only copy them twice).
+  void set_caching(bool on) {
+    flush();
+    clear();
+    caching_ = on;
   }
 
  private:
@@ -191,6 +197,22 @@ class RocksStore final : public KeyValueStore {
     bool dirty = false;                // changed since the last flush
   };
   // What an entry is charged: its key and value and the hash node around them.
+  std::optional<std::string> read(std::string_view key) const {
+    std::string value;
+    const auto status =
+        state_.batch.GetFromBatchAndDB(state_.db.get(), rocksdb::ReadOptions(), family_,
+                                       rocksdb::Slice(key.data(), key.size()), &value);
+    if (status.IsNotFound())
+      return std::nullopt;
+    if (!status.ok())
+      state_.fail_read(name_, status);
+    return value;
+  }
+  void put_to_batch(const rocksdb::Slice& key, std::string_view value) const {
+    state_.batch.Put(family_, key, rocksdb::Slice(value.data(), value.size()))
+        .PermitUncheckedError();  // an in-memory batch: fails only on absurd sizes
+  }
+
   static std::size_t charge(std::string_view key, const std::optional<std::string>& value) {
     return key.size() + (value ? value->size() : 0) + 96;
   }
@@ -207,9 +229,10 @@ class RocksStore final : public KeyValueStore {
       cached_bytes_ -= charge(key, it->second.value);
     }
     it->second.value = std::move(value);
-    if (dirty && !it->second.dirty)
-      ++dirty_;
-    it->second.dirty = it->second.dirty || dirty;
+    if (dirty && !it->second.dirty) {
+      it->second.dirty = true;
+      dirty_.push_back(&*it);
+    }
   }
 
   // A full cache hands its changes to the batch and starts again: simpler than LRU, and a
@@ -233,7 +256,10 @@ class RocksStore final : public KeyValueStore {
   // Mutable: a read fills the cache. The store is used from the task's fiber only.
   mutable std::unordered_map<std::string, Entry, Hash, std::equal_to<>> cache_;
   mutable std::size_t cached_bytes_ = 0;
-  mutable std::size_t dirty_ = 0;  // entries with dirty set
+  // The entries with dirty set (a hash map's nodes stay where they are until erased, and
+  // entries are only ever erased all at once).
+  mutable std::vector<std::pair<const std::string, Entry>*> dirty_;
+  bool caching_ = true;
 };
 
 rocksdb::ColumnFamilyOptions family_options(const StateEnvironment& environment) {
@@ -445,6 +471,11 @@ void TaskState::discard_uncommitted() {
   // Cached reads may show discarded writes (they were read from the batch): forget them all.
   impl_->clear_caches();
   impl_->batch.Clear();
+}
+
+void TaskState::set_caching(bool on) {
+  for (auto& [name, store] : impl_->stores)
+    store->set_caching(on);
 }
 
 bool TaskState::has_uncommitted() const noexcept {

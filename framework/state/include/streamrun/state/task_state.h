@@ -88,6 +88,9 @@ class TaskState {
   void discard_uncommitted();
 
   [[nodiscard]] bool has_uncommitted() const noexcept;
+  // Whether the stores' record caches are used (on by default). A restore, which writes every
+  // key once and reads none, turns them off meanwhile.
+  void set_caching(bool on);
   [[nodiscard]] const std::filesystem::path& directory() const noexcept;
   // True when open() found no state and started an empty one.
   [[nodiscard]] bool created() const noexcept;
