@@ -152,16 +152,17 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
   ErrorPolicy error_policy_;
   std::shared_ptr<spdlog::logger> logger_;
 
-  // Declared before the producer so that they are destroyed after it: the producer releases
-  // their pending delivery callbacks without calling them.
-  std::vector<std::unique_ptr<StreamTask>> unreported_tasks_;
-  std::unique_ptr<kafka::Producer> producer_;
+  // Destroyed in the reverse order: the producer first (it tells the tasks' pending outputs
+  // that their reports will never come, so the tasks must still exist), then the tasks (they
+  // hold records that belong to the consumer), then the consumer.
   std::unique_ptr<kafka::Consumer> consumer_;
+  std::vector<std::unique_ptr<StreamTask>> unreported_tasks_;
+  std::map<TaskKey, TaskSlot> tasks_;
+  std::map<TopicPartition, TaskKey> task_of_;
+  std::unique_ptr<kafka::Producer> producer_;
   std::shared_ptr<state::StateEnvironment> state_;  // stateful topologies only
   WorkerPool* pool_ = nullptr;
   int next_thread_ = 0;
-  std::map<TaskKey, TaskSlot> tasks_;
-  std::map<TopicPartition, TaskKey> task_of_;
 
   std::atomic<bool> stop_requested_{false};
   mutable std::mutex failure_mutex_;

@@ -377,12 +377,14 @@ Result<std::unique_ptr<ChangelogSource>> open_kafka_changelog_source(
 namespace streamrun::runtime {
 
 void ChangeLoggingStore::hold(std::string_view key, std::optional<std::string> value) {
-  const std::size_t charge = key.size() + (value ? value->size() : 0) + 96;
+  const auto size = [](const std::optional<std::string>& v) { return v ? v->size() : 0; };
   auto it = pending_.find(key);
   if (it == pending_.end()) {
+    pending_bytes_ += key.size() + size(value) + 96;
     pending_.emplace(std::string(key), std::move(value));
-    pending_bytes_ += charge;
   } else {
+    pending_bytes_ += size(value);
+    pending_bytes_ -= size(it->second);
     it->second = std::move(value);
   }
   if (pending_bytes_ > max_pending_bytes_)
@@ -390,11 +392,12 @@ void ChangeLoggingStore::hold(std::string_view key, std::optional<std::string> v
 }
 
 void ChangeLoggingStore::flush() {
+  // Reset first: if log_ throws, what stays held is sent by the next flush, not by every hold().
+  pending_bytes_ = 0;
   for (auto it = pending_.begin(); it != pending_.end();) {
     log_(it->first, it->second ? std::optional<std::string_view>(*it->second) : std::nullopt);
     it = pending_.erase(it);
   }
-  pending_bytes_ = 0;
 }
 
 }  // namespace streamrun::runtime

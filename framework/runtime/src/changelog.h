@@ -117,17 +117,29 @@ struct RestoreOutcome {
 class ChangeLoggingStore final : public KeyValueStore {
  public:
   using Log = std::function<void(std::string_view key, std::optional<std::string_view> value)>;
+  // Throws (std::length_error) when the change could never be logged, e.g. a value larger than
+  // the producer takes: checked at the write, so that the record's error policy applies to the
+  // record that made it, not to whichever commit would send it.
+  using Check = std::function<void(std::string_view key, std::optional<std::string_view> value)>;
   // `max_pending_bytes`: changes held back before they are flushed without waiting for a commit.
-  ChangeLoggingStore(KeyValueStore& inner, Log log, std::size_t max_pending_bytes = 4u << 20)
-      : inner_(inner), log_(std::move(log)), max_pending_bytes_(max_pending_bytes) {}
+  ChangeLoggingStore(KeyValueStore& inner, Log log, Check check = {},
+                     std::size_t max_pending_bytes = 4u << 20)
+      : inner_(inner),
+        log_(std::move(log)),
+        check_(std::move(check)),
+        max_pending_bytes_(max_pending_bytes) {}
 
   const std::string& name() const override { return inner_.name(); }
   std::optional<std::string> get(std::string_view key) const override { return inner_.get(key); }
   void put(std::string_view key, std::string_view value) override {
+    if (check_)
+      check_(key, value);
     inner_.put(key, value);
     hold(key, std::string(value));
   }
   void remove(std::string_view key) override {
+    if (check_)
+      check_(key, std::nullopt);
     inner_.remove(key);
     hold(key, std::nullopt);
   }
@@ -155,6 +167,7 @@ class ChangeLoggingStore final : public KeyValueStore {
   };
   KeyValueStore& inner_;
   Log log_;
+  Check check_;
   std::size_t max_pending_bytes_;
   std::unordered_map<std::string, std::optional<std::string>, Hash, std::equal_to<>> pending_;
   std::size_t pending_bytes_ = 0;

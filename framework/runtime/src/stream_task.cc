@@ -74,6 +74,17 @@ StreamTask::StreamTask(const Topology& topology, TaskInfo info, kafka::Producer&
                 state_->store(name),
                 [this, index](std::string_view key, std::optional<std::string_view> value) {
                   log_change(index, key, value);
+                },
+                [this, index](std::string_view key, std::optional<std::string_view> value) {
+                  const auto& topic_partition = changelogs_[index].topic_partition;
+                  if (auto fits = producer_.check_size({topic_partition.topic.value(),
+                                                        topic_partition.partition.value(),
+                                                        key,
+                                                        value,
+                                                        {},
+                                                        std::nullopt});
+                      !fits)
+                    throw std::length_error(fits.error().message());
                 }));
             return *logged_stores_.back();
           })

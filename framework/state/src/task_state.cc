@@ -233,6 +233,8 @@ class RocksStore final : public KeyValueStore {
       it->second.dirty = true;
       dirty_.push_back(&*it);
     }
+    if (cached_bytes_ > cache_capacity_)
+      make_room();  // an entry that grew: this one goes to the batch with the others
   }
 
   // A full cache hands its changes to the batch and starts again: simpler than LRU, and a

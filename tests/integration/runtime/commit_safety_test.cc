@@ -168,6 +168,37 @@ TEST_F(CommitSafetyTest, AnOversizeOutputOfAStatefulTaskDoesNotStopIt) {
   expect_oversize_record_is_dead_lettered_and_commits_reach_the_end(/*stateful=*/true);
 }
 
+// A state value too large for its changelog fails the record that wrote it, at the write (so
+// its error policy applies), not the commit that would send it later.
+TEST_F(CommitSafetyTest, AnOversizeStateValueIsDeadLetteredWhereItIsWritten) {
+  produce("in", {"a", "big", "b", "c"});
+  StreamBuilder builder;
+  builder.stream("in", kStrings)
+      .group_by_key(kStrings)
+      .reduce([](const std::string&,
+                 const std::string& v) { return v == "big" ? std::string(1'100'000, 'x') : v; },
+              "seen", "latest")
+      .to_stream()
+      .to("out", kStrings);
+  auto props = properties("safety");
+  props.set("errors.policy", "dead_letter");
+  {
+    RunningApp app(builder.build(), props);
+    const auto letters = read_all("safety-dead-letter", 1);
+    ASSERT_EQ(letters.size(), 1u);
+    EXPECT_EQ(letters[0].value, "big") << "the dead letter is the input record";
+    EXPECT_THAT(letters[0].headers.at("streamrun.error.message"), HasSubstr("message.max.bytes"));
+    EXPECT_EQ(letters[0].headers.at("streamrun.operator"), "latest");
+    const auto outputs = read_all("out", 3);
+    std::vector<std::string> values;
+    for (const auto& m : outputs)
+      values.push_back(m.value.value_or(""));
+    EXPECT_THAT(values, ElementsAre("a", "b", "c")) << "the first record's value is kept";
+    ASSERT_TRUE(app.stop().ok()) << "the pipeline goes on and stops cleanly";
+  }
+  EXPECT_EQ(committed("safety", "in"), 4) << "every input committed, the oversize one too";
+}
+
 TEST_F(CommitSafetyTest, AFailedStatefulTaskCommitsNoOffsetItsStateDoesNotHold) {
   // No periodic commit within the test: whatever is committed comes from the task's end.
   std::vector<std::string> values;
