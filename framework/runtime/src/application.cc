@@ -321,14 +321,16 @@ Result<void> Application::Impl::connect() {
                                             *producer_, *logger_);
       !ensured)
     return ensured.error();
+  // Internal topics (repartition topics, changelogs) have as many partitions as the largest
+  // input.
+  int input_partitions = 1;
+  for (const auto& [topic, count] : source_partitions)
+    input_partitions = std::max(input_partitions, count);
   if (topology_.stateful()) {
     // A quarter of the budget goes to the stores' record caches, shared evenly by every store
     // of every task this instance can run; the rest to RocksDB's block cache and memtables.
     const auto budget =
         static_cast<std::size_t>(config_.get(RuntimeProperties::state_memory_budget_bytes));
-    int input_partitions = 1;
-    for (const auto& [topic, count] : source_partitions)
-      input_partitions = std::max(input_partitions, count);
     std::size_t stores = 0;
     for (int s = 0; s < topology_.subtopology_count(); ++s)
       stores += topology_.stores(s).size() * static_cast<std::size_t>(input_partitions);
@@ -345,9 +347,6 @@ Result<void> Application::Impl::connect() {
   if (partition_queues_) {
     // The most partitions this instance can be assigned: every source partition of the
     // topology (repartition topics have as many as the largest input).
-    int input_partitions = 1;
-    for (const auto& [topic, count] : source_partitions)
-      input_partitions = std::max(input_partitions, count);
     int partitions = 0;
     for (const auto& topic : topology_.source_topics()) {
       auto it = source_partitions.find(topic);
