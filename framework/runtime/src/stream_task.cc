@@ -76,15 +76,9 @@ StreamTask::StreamTask(const Topology& topology, TaskInfo info, kafka::Producer&
                   log_change(index, key, value);
                 },
                 [this, index](std::string_view key, std::optional<std::string_view> value) {
-                  const auto& topic_partition = changelogs_[index].topic_partition;
-                  if (auto fits = producer_.check_size({topic_partition.topic.value(),
-                                                        topic_partition.partition.value(),
-                                                        key,
-                                                        value,
-                                                        {},
-                                                        std::nullopt});
-                      !fits)
-                    throw std::length_error(fits.error().message());
+                  const auto& log = changelogs_[index].topic_partition;
+                  check_fits(
+                      {log.topic.value(), log.partition.value(), key, value, {}, std::nullopt});
                 }));
             return *logged_stores_.back();
           })
@@ -426,7 +420,11 @@ void StreamTask::write_dead_letter(const RawRecord& letter, const std::string& t
 void StreamTask::check(std::string_view topic, const std::optional<std::string>& key,
                        const std::optional<std::string>& value, const RecordHeaders& headers) {
   const auto views = header_views(headers);
-  if (auto fits = producer_.check_size({topic, std::nullopt, view(key), view(value), views}); !fits)
+  check_fits({topic, std::nullopt, view(key), view(value), views});
+}
+
+void StreamTask::check_fits(const kafka::ProducerRecord& record) const {
+  if (auto fits = producer_.check_size(record); !fits)
     throw std::length_error(fits.error().message());
 }
 

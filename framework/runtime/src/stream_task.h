@@ -142,6 +142,9 @@ class StreamTask final : public RecordCollector {
                   std::optional<std::string_view> value);
   // Sends one record; `changelog` is the index of the store whose changelog it belongs to.
   void produce(const kafka::ProducerRecord& record, std::optional<std::size_t> changelog);
+  // Throws std::length_error (the record's error policy applies) when the producer could never
+  // send `record`: too large for message.max.bytes. Outputs and changelog records alike.
+  void check_fits(const kafka::ProducerRecord& record) const;
   void fail(const std::string& reason);
   // Thrown out of a retry's wait when the task stops: the record stays unprocessed.
   struct RetryInterrupted {};
