@@ -113,6 +113,9 @@ StreamTask::StreamTask(const Topology& topology, TaskInfo info, kafka::Producer&
   if (stateful_) {
     stored_offsets_ = state_->committed_offsets();
     changelog_ends_.assign(changelogs_.size(), 0);
+    // A store about to write to the frozen state (range scan, full cache) settles the commit.
+    state_->set_before_thaw(
+        [this] { settle_commit(/*final=*/false, std::chrono::steady_clock::time_point::max()); });
   } else {
     ready_ = true;
   }
@@ -152,20 +155,30 @@ void StreamTask::run() {
     }
     kafka::Message message(nullptr);
     while (!stop_requested_ && !failed_) {
-      if (channel_.pop(message) != boost::fibers::channel_op_status::success)
+      // A commit in progress moves on with acknowledgements, which do not wake the task: look
+      // again every millisecond while it waits for records.
+      const auto status = in_progress_
+                              ? channel_.pop_wait_for(message, std::chrono::milliseconds(1))
+                              : channel_.pop(message);
+      if (status == boost::fibers::channel_op_status::closed)
         break;
-      if (message.is_null()) {
-        // A wake-up from the I/O fiber: a commit is due while no record arrives.
-      } else {
-        depth_.fetch_sub(1, std::memory_order_relaxed);
-        process(message);
-        message = kafka::Message(nullptr);  // give the fetch buffer back early
+      if (status == boost::fibers::channel_op_status::success) {
+        if (message.is_null()) {
+          // A wake-up from the I/O fiber: a commit is due while no record arrives.
+        } else {
+          depth_.fetch_sub(1, std::memory_order_relaxed);
+          process(message);
+          message = kafka::Message(nullptr);  // give the fetch buffer back early
+        }
       }
+      if (in_progress_ && acked_below_.load(std::memory_order_acquire) >= in_progress_->awaited)
+        advance_commit();
       if (state_ && commit_due_.exchange(false))
-        commit_state(/*final=*/false);
+        begin_commit();
     }
     if (state_ && lost_) {
       // Another member may own the partition and write its changelog already: keep nothing.
+      in_progress_.reset();
       for (auto& store : logged_stores_)
         store->discard();
       state_->discard_uncommitted();
@@ -204,12 +217,13 @@ bool StreamTask::await_acknowledgements(bool final,
 void StreamTask::commit_state(bool final, bool force) {
   if (lost_)
     return;  // the partition may be another member's now: its changelog is not ours to write
+  const auto deadline = std::chrono::steady_clock::now() + final_commit_timeout_;
+  settle_commit(final, deadline);
   // Outputs and changelog entries first: an input offset may only become durable once
   // everything it produced is. The stores hold their changes back until now: one changelog
   // record per changed key.
   for (auto& store : logged_stores_)
     store->flush();
-  const auto deadline = std::chrono::steady_clock::now() + final_commit_timeout_;
   if (!await_acknowledgements(final, deadline))
     return;
   std::map<TopicPartition, std::int64_t> processed;
@@ -221,32 +235,112 @@ void StreamTask::commit_state(bool final, bool force) {
     return;
   if (lost_)
     return;  // the partition may be another member's now: its changelog is not ours to write
+  auto marker = commit_marker(processed);
+  if (!changelogs_.empty()) {
+    send_commit_marker(marker);
+    if (!await_acknowledgements(final, deadline) || lost_)
+      return;
+    add_changelog_positions(marker);
+  }
+  write_commit(marker, std::move(processed));
+}
+
+void StreamTask::begin_commit() {
+  if (lost_ || failed_ || (in_progress_ && !advance_commit()))
+    return;
+  for (auto& store : logged_stores_)
+    store->flush();  // the interval's changelog records, before the point
+  CommitInProgress commit;
+  {
+    std::lock_guard lock(progress_mutex_);
+    commit.processed = processed_;
+    commit.awaited = next_sequence_;
+  }
+  if (commit.processed == durable_ && !state_->has_uncommitted())
+    return;
+  state_->freeze();
+  in_progress_ = std::move(commit);
+  advance_commit();
+}
+
+bool StreamTask::advance_commit() {
+  if (!in_progress_)
+    return true;
+  auto& commit = *in_progress_;
+  if (lost_ || failed_) {
+    abandon_commit();
+    return true;
+  }
+  if (acked_below_.load(std::memory_order_acquire) < commit.awaited)
+    return false;
+  // Every output before the point is acknowledged, and no changelog record was sent after it
+  // (log_change() settles this commit first): the changelog ends are the point's.
+  if (!commit.marker_sent) {
+    commit.marker = commit_marker(commit.processed);
+    if (!changelogs_.empty()) {
+      send_commit_marker(commit.marker);
+      commit.marker_sent = true;
+      commit.awaited = next_sequence_;
+      return false;
+    }
+  } else {
+    add_changelog_positions(commit.marker);
+  }
+  auto done = std::move(commit);
+  in_progress_.reset();
+  write_commit(done.marker, std::move(done.processed));
+  return true;
+}
+
+void StreamTask::settle_commit(bool final, std::chrono::steady_clock::time_point deadline) {
+  while (!advance_commit()) {
+    if ((!final && stop_requested_) || (final && std::chrono::steady_clock::now() > deadline)) {
+      abandon_commit();
+      return;
+    }
+    boost::this_fiber::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+void StreamTask::abandon_commit() {
+  // Its changes stay in the state's batch and go with the next commit. A marker already sent
+  // stays valid: everything before it was acknowledged, so a restore may end there.
+  in_progress_.reset();
+  if (state_)
+    state_->thaw();
+}
+
+std::map<std::string, std::int64_t> StreamTask::commit_marker(
+    const std::map<TopicPartition, std::int64_t>& processed) const {
   std::map<std::string, std::int64_t> marker;
   for (const auto& [tp, offset] : processed)
     marker.emplace(position_key(tp), offset);
-  if (!changelogs_.empty()) {
-    // The marker makes this commit part of the changelog: a restore ends at the last one.
-    std::vector<std::int64_t> ends;
-    {
-      std::lock_guard lock(progress_mutex_);
-      ends = changelog_ends_;
-    }
-    for (std::size_t i = 1; i < changelogs_.size(); ++i)
-      marker[end_key(changelogs_[i].topic_partition)] = ends[i];
-    const auto payload = encode_marker(marker);
-    const kafka::HeaderView header{kCommitMarkerHeader, std::string_view("1")};
-    produce({changelogs_.front().topic_partition.topic.value(),
-             changelogs_.front().topic_partition.partition.value(), kCommitMarkerKey, payload,
-             std::span(&header, 1), std::nullopt},
-            std::size_t{0});
-    if (!await_acknowledgements(final, deadline) || lost_)
-      return;
-    std::lock_guard lock(progress_mutex_);
-    for (std::size_t i = 0; i < changelogs_.size(); ++i) {
-      marker[position_key(changelogs_[i].topic_partition)] = changelog_ends_[i];
-      marker[end_key(changelogs_[i].topic_partition)] = changelog_ends_[i];
-    }
+  // The marker makes this commit part of the changelog: a restore ends at the last one.
+  std::lock_guard lock(progress_mutex_);
+  for (std::size_t i = 1; i < changelogs_.size(); ++i)
+    marker[end_key(changelogs_[i].topic_partition)] = changelog_ends_[i];
+  return marker;
+}
+
+void StreamTask::send_commit_marker(const std::map<std::string, std::int64_t>& marker) {
+  const auto payload = encode_marker(marker);
+  const kafka::HeaderView header{kCommitMarkerHeader, std::string_view("1")};
+  produce({changelogs_.front().topic_partition.topic.value(),
+           changelogs_.front().topic_partition.partition.value(), kCommitMarkerKey, payload,
+           std::span(&header, 1), std::nullopt},
+          std::size_t{0});
+}
+
+void StreamTask::add_changelog_positions(std::map<std::string, std::int64_t>& marker) const {
+  std::lock_guard lock(progress_mutex_);
+  for (std::size_t i = 0; i < changelogs_.size(); ++i) {
+    marker[position_key(changelogs_[i].topic_partition)] = changelog_ends_[i];
+    marker[end_key(changelogs_[i].topic_partition)] = changelog_ends_[i];
   }
+}
+
+void StreamTask::write_commit(const std::map<std::string, std::int64_t>& marker,
+                              std::map<TopicPartition, std::int64_t> processed) {
   if (auto committed = state_->commit(marker); !committed) {
     fail(fmt::format("{}; the task stops, nothing after its last durable commit is committed",
                      committed.error().message()));
@@ -331,6 +425,11 @@ bool StreamTask::restore() {
 
 void StreamTask::log_change(std::size_t store_index, std::string_view key,
                             std::optional<std::string_view> value) {
+  if (in_progress_) {
+    // A changelog record after the commit point (a store's change buffer overflowed) would
+    // land before the point's marker: finish the commit first.
+    settle_commit(/*final=*/false, std::chrono::steady_clock::time_point::max());
+  }
   const auto& changelog = changelogs_[store_index].topic_partition;
   produce({changelog.topic.value(), changelog.partition.value(), key, value, {}, std::nullopt},
           store_index);
@@ -490,10 +589,13 @@ void StreamTask::acknowledge(PendingOutput& output, const kafka::DeliveryReport&
     end = std::max(end, report.offset.value() + 1);
   }
   output.acked = true;
+  std::uint64_t popped = 0;
   while (!pending_.empty() && pending_.front().acked) {
     pending_.pop_front();
-    ++acked_below_;
+    ++popped;
   }
+  if (popped > 0)
+    acked_below_.fetch_add(popped, std::memory_order_release);
 }
 
 void StreamTask::drop_buffered() {

@@ -50,9 +50,10 @@ class TaskFailureListener {
 class StreamTask final : public RecordCollector {
  public:
   // `state` (null for stateless sub-topologies) holds the task's stores. A stateful task commits
-  // on its own fiber at a record boundary: it waits until its outputs so far are acknowledged,
-  // then writes its store changes and next input offsets in one RocksDB write; only offsets
-  // made durable that way are handed to the I/O fiber for the Kafka commit.
+  // on its own fiber: it fixes a commit point at a record boundary and goes on processing; once
+  // the outputs before the point are acknowledged it writes the point's store changes and next
+  // input offsets in one RocksDB write; only offsets made durable that way are handed to the
+  // I/O fiber for the Kafka commit.
   StreamTask(const Topology& topology, TaskInfo info, kafka::Producer& producer,
              std::size_t channel_bound, TaskFailureListener& failures,
              std::unique_ptr<state::TaskState> state = nullptr,
@@ -131,8 +132,31 @@ class StreamTask final : public RecordCollector {
  private:
   void process(const kafka::Message& message);
   // Stateful tasks: waits for acknowledgements, writes the commit marker to the changelog, then
-  // makes state and offsets durable together. `force` commits even without new progress.
+  // makes state and offsets durable together. `force` commits even without new progress. For
+  // the final commit and the restore's; the periodic commit does not wait (begin_commit()).
   void commit_state(bool final, bool force = false);
+  // The periodic commit of a stateful task, in steps that never stop it: begin_commit() fixes a
+  // commit point at a record boundary (sends the interval's changelog records, freezes the
+  // state); advance_commit() moves it on as acknowledgements arrive — once every output before
+  // the point is acknowledged it sends the commit marker, once the marker is, it writes state
+  // and offsets — and returns true when no commit is in progress any more. One at a time: a
+  // commit interval that ends while one is in progress is skipped.
+  void begin_commit();
+  bool advance_commit();
+  // Settles the commit in progress before anything would change what it covers (a changelog
+  // record, a write to the frozen state, the final commit): waits for it, or gives it up when
+  // the task stops first or `deadline` passes (the next commit then covers its changes too).
+  void settle_commit(bool final, std::chrono::steady_clock::time_point deadline);
+  void abandon_commit();
+  // What a commit stores besides the state: the next input offsets and where the other stores'
+  // changelogs end (as acknowledged so far).
+  [[nodiscard]] std::map<std::string, std::int64_t> commit_marker(
+      const std::map<TopicPartition, std::int64_t>& processed) const;
+  void send_commit_marker(const std::map<std::string, std::int64_t>& marker);
+  // After the marker's acknowledgement: how far local state has read each changelog.
+  void add_changelog_positions(std::map<std::string, std::int64_t>& marker) const;
+  void write_commit(const std::map<std::string, std::int64_t>& marker,
+                    std::map<TopicPartition, std::int64_t> processed);
   // Waits until every output is acknowledged; false when the task should not commit (it failed,
   // it is stopping and this is not the final commit, or the final commit's time ran out).
   bool await_acknowledgements(bool final, std::chrono::steady_clock::time_point deadline);
@@ -208,8 +232,19 @@ class StreamTask final : public RecordCollector {
   std::map<std::string, std::int64_t> stored_offsets_;  // stateful: as of start or restore
   std::vector<std::int64_t> changelog_ends_;  // per store: after its last acknowledged entry
   std::uint64_t next_sequence_ = 0;           // of the next output
-  std::uint64_t acked_below_ = 0;             // every output below is acknowledged
+  // Every output below is acknowledged. Written under the mutex; the task fiber reads it after
+  // each record while a commit is in progress.
+  std::atomic<std::uint64_t> acked_below_{0};
   std::deque<PendingOutput> pending_;         // from acked_below_ on
+
+  // Task fiber only: the periodic commit in progress (begin_commit()).
+  struct CommitInProgress {
+    std::map<TopicPartition, std::int64_t> processed;  // the commit point's next offsets
+    std::uint64_t awaited = 0;  // outputs below this sequence number must be acknowledged
+    bool marker_sent = false;
+    std::map<std::string, std::int64_t> marker;
+  };
+  std::optional<CommitInProgress> in_progress_;
 
   // I/O fiber only.
   struct CommitPoint {

@@ -87,6 +87,18 @@ struct TaskState::Impl {
   std::map<std::string, std::int64_t> offsets;
   std::map<std::string, std::unique_ptr<RocksStore>, std::less<>> stores;
   bool created = false;  // the directory was new: no state at all
+  // freeze(): the batch holds exactly what the next commit() makes durable.
+  bool frozen = false;
+  std::function<void()> before_thaw;
+
+  // A store is about to write to the batch: a frozen commit point must be settled first.
+  void thaw_for_write() {
+    if (!frozen)
+      return;
+    if (before_thaw)
+      before_thaw();
+    frozen = false;
+  }
 
   // Hands every store's cached writes to `batch`.
   void flush_caches();
@@ -165,6 +177,9 @@ class RocksStore final : public KeyValueStore {
 
   // Writes the cached changes into the batch; the cache keeps them as read values.
   void flush() const {
+    if (dirty_.empty())
+      return;
+    state_.thaw_for_write();
     for (auto* node : dirty_) {
       const rocksdb::Slice key(node->first.data(), node->first.size());
       auto& entry = node->second;
@@ -449,7 +464,8 @@ const std::map<std::string, std::int64_t>& TaskState::committed_offsets() const 
 }
 
 Result<void> TaskState::commit(const std::map<std::string, std::int64_t>& offsets) {
-  impl_->flush_caches();
+  if (!impl_->frozen)
+    impl_->flush_caches();
   for (const auto& [key, offset] : offsets) {
     impl_->batch.Put(impl_->meta, std::string(kOffsetPrefix) + key, std::to_string(offset))
         .PermitUncheckedError();
@@ -464,15 +480,34 @@ Result<void> TaskState::commit(const std::map<std::string, std::int64_t>& offset
                              impl_->directory.string(), status.ToString()));
   }
   impl_->batch.Clear();
+  impl_->frozen = false;
   for (const auto& [key, offset] : offsets)
     impl_->offsets[key] = offset;
   return {};
+}
+
+void TaskState::freeze() {
+  impl_->flush_caches();
+  impl_->frozen = true;
+}
+
+void TaskState::thaw() noexcept {
+  impl_->frozen = false;
+}
+
+bool TaskState::frozen() const noexcept {
+  return impl_->frozen;
+}
+
+void TaskState::set_before_thaw(std::function<void()> before_thaw) {
+  impl_->before_thaw = std::move(before_thaw);
 }
 
 void TaskState::discard_uncommitted() {
   // Cached reads may show discarded writes (they were read from the batch): forget them all.
   impl_->clear_caches();
   impl_->batch.Clear();
+  impl_->frozen = false;
 }
 
 void TaskState::set_caching(bool on) {

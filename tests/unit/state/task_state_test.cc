@@ -212,6 +212,103 @@ TEST_F(TaskStateTest, CachedWritesAreCommittedOrDiscardedLikeAnyOther) {
   EXPECT_EQ(reopened->committed_offsets().at("orders/0"), 10);
 }
 
+TEST_F(TaskStateTest, AFrozenCommitMakesOnlyTheChangesBeforeTheFreezeDurable) {
+  auto env = environment();
+  {
+    auto state = open(env);
+    auto& counts = state->store("counts");
+    counts.put("a", "1");
+    counts.put("b", "1");
+    state->freeze();
+    EXPECT_TRUE(state->frozen());
+    // The task goes on while it waits for its outputs: these belong to the next commit.
+    counts.put("a", "2");
+    counts.remove("b");
+    counts.put("c", "2");
+    EXPECT_EQ(counts.get("a"), "2") << "reads see every write, frozen or not";
+    EXPECT_EQ(counts.get("b"), std::nullopt);
+    ASSERT_TRUE(state->commit({{"orders/0", 5}}).ok());
+    EXPECT_FALSE(state->frozen());
+    EXPECT_TRUE(state->has_uncommitted()) << "the writes after the freeze are still pending";
+    EXPECT_EQ(counts.get("a"), "2");
+  }  // the process dies before its next commit
+  {
+    auto reopened = open(env);
+    auto& counts = reopened->store("counts");
+    EXPECT_EQ(counts.get("a"), "1");
+    EXPECT_EQ(counts.get("b"), "1");
+    EXPECT_EQ(counts.get("c"), std::nullopt);
+    EXPECT_EQ(reopened->committed_offsets().at("orders/0"), 5);
+    // And the next commit takes the later writes.
+    counts.put("a", "1");
+    reopened->freeze();
+    counts.put("a", "3");
+    ASSERT_TRUE(reopened->commit({{"orders/0", 6}}).ok());
+    ASSERT_TRUE(reopened->commit({{"orders/0", 7}}).ok());
+  }
+  auto last = open(env);
+  EXPECT_EQ(last->store("counts").get("a"), "3");
+  EXPECT_EQ(last->committed_offsets().at("orders/0"), 7);
+}
+
+TEST_F(TaskStateTest, AWriteToTheFrozenBatchSettlesTheFrozenCommitFirst) {
+  // 1 KiB caches: the loop below fills one, which must write to the batch.
+  auto env = StateEnvironment::create({root_ / "shop", "shop", 64u << 20, 1024});
+  ASSERT_TRUE(env.ok());
+  {
+    auto state = open(*env);
+    auto& counts = state->store("counts");
+    int settled = 0;
+    state->set_before_thaw([&] {
+      ++settled;
+      ASSERT_TRUE(state->commit({{"orders/0", 1}}).ok());
+    });
+    counts.put("before", "1");
+    state->freeze();
+    for (int key = 0; key < 100; ++key)
+      counts.put("k" + std::to_string(key), "after");
+    EXPECT_EQ(settled, 1) << "the full cache settled the frozen commit once";
+    EXPECT_FALSE(state->frozen());
+
+    // A scan reads the batch: it settles a frozen commit the same way.
+    state->freeze();
+    counts.put("late", "x");
+    EXPECT_EQ(all(counts, "late", "late\x01").size(), 1u);
+    EXPECT_EQ(settled, 2);
+  }
+  auto reopened = open(*env);
+  EXPECT_EQ(reopened->store("counts").get("before"), "1");
+  EXPECT_EQ(reopened->store("counts").get("k99"), "after") << "committed by the second settle";
+  EXPECT_EQ(reopened->store("counts").get("late"), std::nullopt) << "after the last freeze";
+}
+
+TEST_F(TaskStateTest, AnUnsettledFreezeThawsAndTheNextCommitTakesEverything) {
+  auto env = StateEnvironment::create({root_ / "shop", "shop", 64u << 20, 1024});
+  ASSERT_TRUE(env.ok());
+  {
+    auto state = open(*env);
+    auto& counts = state->store("counts");
+    state->set_before_thaw([] {});  // a task that is stopping gives the frozen commit up
+    counts.put("before", "1");
+    state->freeze();
+    for (int key = 0; key < 100; ++key)
+      counts.put("k" + std::to_string(key), "after");
+    EXPECT_FALSE(state->frozen());
+    ASSERT_TRUE(state->commit({{"orders/0", 9}}).ok());
+
+    // Discarding (a lost partition) forgets a frozen commit point with everything else.
+    counts.put("gone", "1");
+    state->freeze();
+    state->discard_uncommitted();
+    EXPECT_FALSE(state->frozen());
+    EXPECT_FALSE(state->has_uncommitted());
+  }
+  auto reopened = open(*env);
+  EXPECT_EQ(reopened->store("counts").get("before"), "1");
+  EXPECT_EQ(reopened->store("counts").get("k99"), "after");
+  EXPECT_EQ(reopened->store("counts").get("gone"), std::nullopt);
+}
+
 TEST_F(TaskStateTest, UnknownStoreIsAProgrammingError) {
   auto state = open(environment());
   EXPECT_THROW(static_cast<void>(state->store("nope")), std::invalid_argument);

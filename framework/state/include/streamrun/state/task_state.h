@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -82,9 +83,24 @@ class TaskState {
 
   // Makes every change since the last commit durable, together with `offsets` (merged into the
   // stored ones). On error nothing of this commit is durable and the changes stay pending.
+  // When frozen (freeze()), exactly the changes made before freeze() become durable and the
+  // state thaws; later changes stay in the record caches for the next commit.
   [[nodiscard]] Result<void> commit(const std::map<std::string, std::int64_t>& offsets);
 
-  // Throws away the changes since the last commit.
+  // A commit point that does not stop the task: fixes what the next commit() makes durable (the
+  // changes so far) while the caller goes on writing, so that it can wait for its outputs to be
+  // acknowledged before committing. Until commit() or thaw(), later writes stay in the stores'
+  // record caches; a store that must write to the batch anyway (a range scan, a full cache)
+  // first calls `before_thaw`, which should commit() or thaw(); if it leaves the state frozen
+  // the state thaws itself, and the next commit covers both sets of changes.
+  void freeze();
+  // Gives up the frozen commit point: the next commit() covers every change.
+  void thaw() noexcept;
+  [[nodiscard]] bool frozen() const noexcept;
+  // See freeze(). Called on the task's fiber, from inside a store operation.
+  void set_before_thaw(std::function<void()> before_thaw);
+
+  // Throws away the changes since the last commit (and a frozen commit point).
   void discard_uncommitted();
 
   [[nodiscard]] bool has_uncommitted() const noexcept;
