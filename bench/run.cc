@@ -4,7 +4,8 @@
 //
 // Starts the development broker in its own process, loads every input once, then runs the
 // scenarios in interleaved rounds on the same data: the best bare librdkafka loop (the limit),
-// stateless filter (C++ and YAML), keyed count in RocksDB with changelog, the inventory
+// stateless filter (C++ and YAML; in C++ also with 1 % poison records dead-lettered), keyed
+// count in RocksDB with changelog, the inventory
 // pipeline with every order on one SKU, a restart with 1M keys of local state, a restore of
 // 1M keys from a changelog, and a backlog ten times the input memory budget. Each run is a
 // child process of this one, so its CPU time and peak RSS are its own (the broker's are not
@@ -56,6 +57,7 @@ namespace fs = std::filesystem;
 // The development broker keeps about 5 MiB per partition (DESIGN.md): inputs stay under it.
 constexpr int kRecordsPerPartitionCap = 40'000;
 constexpr int kSkus = 10'000;
+constexpr int kPoisonPercent = 1;  // of the poison run's records
 constexpr int kRestoreKeys = 1'000'000;
 constexpr int kRestorePartitions = 8;
 constexpr int kBacklogPartitions = 32;
@@ -209,10 +211,16 @@ RunResult bare_loop(const ChildArgs& a) {
 const streamrun::Serdes<std::string, std::string> kStrings{streamrun::serdes::string(),
                                                            streamrun::serdes::string()};
 
+// A record that is not a JSON object makes the filter throw: a poison record, which the error
+// policy handles (the clean runs never throw).
 streamrun::Topology stateless_topology(const std::string& input, const std::string& output) {
   streamrun::StreamBuilder builder;
   builder.stream(input, kStrings)
-      .filter([](const std::string&, const std::string& order) { return positive_qty(order); })
+      .filter([](const std::string&, const std::string& order) {
+        if (order.empty() || order.front() != '{')
+          throw std::invalid_argument("order is not a JSON object");
+        return positive_qty(order);
+      })
       .to(output, kStrings);
   return builder.build();
 }
@@ -386,6 +394,10 @@ int run_child(const ChildArgs& a) {
     result = bare_loop(a);
   } else if (a.scenario == "stateless-cpp" || a.scenario == "backlog") {
     result = run_application(stateless_topology(a.topic, output), {}, a, a.records);
+  } else if (a.scenario == "poison") {
+    streamrun::config::Properties dead_letters;
+    dead_letters.set("errors.policy", "dead_letter");
+    result = run_application(stateless_topology(a.topic, output), dead_letters, a, a.records);
   } else if (a.scenario == "stateless-yaml") {
     const auto pipeline = load_yaml(fs::path(a.source_dir) / "bench/pipelines/stateless.yaml",
                                     {{"INPUT", a.topic}, {"OUTPUT", output}});
@@ -562,11 +574,11 @@ int main(int argc, char** argv) {
   cli.add_flag("--no-write", no_write, "do not write bench/RESULTS.md");
   std::vector<std::string> only;
   cli.add_option("--only", only,
-                 "run only these scenarios (bare, stateless-cpp, stateless-yaml, count-cpp, "
-                 "inventory, restart, restore, backlog)")
+                 "run only these scenarios (bare, stateless-cpp, poison, stateless-yaml, "
+                 "count-cpp, inventory, restart, restore, backlog)")
       ->delimiter(',')
-      ->check(CLI::IsMember({"bare", "stateless-cpp", "stateless-yaml", "count-cpp", "inventory",
-                             "restart", "restore", "backlog"}));
+      ->check(CLI::IsMember({"bare", "stateless-cpp", "poison", "stateless-yaml", "count-cpp",
+                             "inventory", "restart", "restore", "backlog"}));
   std::string command = "bench/run";
   cli.add_option("--command", command)->group("");  // internal: the command line to record
   CLI11_PARSE(cli, argc, argv);
@@ -587,6 +599,7 @@ int main(int argc, char** argv) {
   // The runs of one round, in the order they interleave.
   std::vector<Run> runs;
   const auto orders_topic = [](int p) { return fmt::format("orders-p{}", p); };
+  const auto poison_topic = [](int p) { return fmt::format("orders-poison-p{}", p); };
   std::set<int> input_partitions{partitions};
   const auto add_throughput = [&](int p, bool all) {
     input_partitions.insert(p);
@@ -594,6 +607,12 @@ int main(int argc, char** argv) {
     runs.push_back(
         {"stateless-cpp", "stateless filter, C++", p, orders_topic(p), records_for(p), {}});
     if (all) {
+      runs.push_back({"poison",
+                      fmt::format("the same, {}% poison records dead-lettered", kPoisonPercent),
+                      p,
+                      poison_topic(p),
+                      records_for(p),
+                      {}});
       runs.push_back(
           {"stateless-yaml", "stateless filter, YAML", p, orders_topic(p), records_for(p), {}});
     }
@@ -661,6 +680,7 @@ int main(int argc, char** argv) {
   std::vector<streamrun::kafka::TopicSpec> topics;
   for (const int p : input_partitions)
     topics.push_back({orders_topic(p), p});
+  topics.push_back({poison_topic(partitions), partitions});
   topics.push_back({"orders", partitions});
   topics.push_back({"stock", partitions});
   topics.push_back({"decisions", partitions});
@@ -672,6 +692,8 @@ int main(int argc, char** argv) {
     for (const auto& run : runs) {
       const auto id = app_id_of(run, round);
       topics.push_back({id + "-out", run.partitions});
+      if (run.scenario == "poison")
+        topics.push_back({id + "-dead-letter", 1});
       if (run.scenario == "count-cpp" || run.scenario == "restart") {
         add_internal_topics(count_topology(run.topic, id + "-out"), id, run.partitions, topics);
       } else if (run.scenario == "inventory") {
@@ -694,6 +716,14 @@ int main(int argc, char** argv) {
         bootstrap, orders_topic(p), static_cast<int>(records_for(p)),
         [](int i) { return sku_of(i); }, [](int i) { return order_json(i, sku_of(i)); });
   }
+  // The same orders with every hundredth one unreadable, in the same place as in the clean runs.
+  streamrun::bench::produce(
+      bootstrap, poison_topic(partitions), static_cast<int>(records_for(partitions)),
+      [](int i) { return sku_of(i); },
+      [](int i) {
+        return i % 100 < kPoisonPercent ? fmt::format("not an order #{}", i)
+                                        : order_json(i, sku_of(i));
+      });
   streamrun::bench::produce(
       bootstrap, "orders", static_cast<int>(hot_orders),
       [](int i) { return fmt::format("o-{}", i); }, [](int i) { return order_json(i, "sku-hot"); });
@@ -804,6 +834,19 @@ int main(int argc, char** argv) {
           "task ready {:.0f} ms after assignment; first record {:.2f} s after run() (group "
           "join included)",
           median(values), median(first_record));
+    } else if (run.scenario == "poison") {
+      // Against the clean run of the same filter on the same partitions, round by round.
+      const auto clean = std::find_if(runs.begin(), runs.end(), [&](const Run& r) {
+        return r.scenario == "stateless-cpp" && r.partitions == run.partitions;
+      });
+      std::vector<double> to_clean;
+      if (clean != runs.end()) {
+        const auto& clean_samples = samples[static_cast<std::size_t>(clean - runs.begin())];
+        for (std::size_t k = 0; k < got.size() && k < clean_samples.size(); ++k)
+          to_clean.push_back(got[k].rate() / clean_samples[k].rate());
+      }
+      if (!to_clean.empty())
+        other = fmt::format("{:.2f}x the clean run's records/s", median(to_clean));
     } else if (run.scenario == "restore") {
       rate = fmt::format("{:.0f} keys/s", median(rates));
       other = "one thread, tasks one after the other";

@@ -235,7 +235,7 @@ class StreamTask final : public RecordCollector {
   // Every output below is acknowledged. Written under the mutex; the task fiber reads it after
   // each record while a commit is in progress.
   std::atomic<std::uint64_t> acked_below_{0};
-  std::deque<PendingOutput> pending_;         // from acked_below_ on
+  std::deque<PendingOutput> pending_;  // from acked_below_ on
 
   // Task fiber only: the periodic commit in progress (begin_commit()).
   struct CommitInProgress {
