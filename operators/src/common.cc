@@ -142,14 +142,14 @@ dsl::Stream fold_by_expression(const dsl::Stream& input, const std::string& node
 }
 
 dsl::Stream add_keyed_node(
-    dsl::BuildContext& context, const dsl::Stream& input, const std::string& kind,
+    const dsl::Stream& input, const std::string& node_name, const std::string& kind,
     std::function<std::unique_ptr<streamrun::detail::NodeInstance>(const std::string&)> make,
     const std::vector<std::string>& owned, const std::vector<std::string>& read) {
   dsl::Stream stream = input;
   if (stream.key_changed())
-    stream = stream.repartition(record_serdes("json"), context.node_name + "-by-key");
-  auto& builder = context.builder;
-  const int id = builder.add_node(kind, context.node_name, {stream.node_id()}, {}, std::move(make));
+    stream = stream.repartition(record_serdes("json"), node_name + "-by-key");
+  auto& builder = stream.builder();
+  const int id = builder.add_node(kind, node_name, {stream.node_id()}, {}, std::move(make));
   for (const auto& store : owned)
     builder.attach_store(id, store);
   for (const auto& store : read)

@@ -60,7 +60,7 @@ dsl::Stream fold_by_expression(const dsl::Stream& input, const std::string& node
 // through a repartition topic first when the key changed, so that each key is handled by the
 // task of its partition. The node owns `owned` stores and reads `read` ones (tables).
 dsl::Stream add_keyed_node(
-    dsl::BuildContext& context, const dsl::Stream& input, const std::string& kind,
+    const dsl::Stream& input, const std::string& node_name, const std::string& kind,
     std::function<std::unique_ptr<streamrun::detail::NodeInstance>(const std::string&)> make,
     const std::vector<std::string>& owned, const std::vector<std::string>& read = {});
 

@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include <streamrun/operators/operators.h>
+
 #include "common.h"
 
 namespace streamrun::operators::detail {
@@ -112,6 +114,20 @@ class DedupeNode final : public streamrun::detail::Input<dsl::Key, nlohmann::jso
   std::string cursor_;
 };
 
+dsl::Stream add_dedupe(const dsl::Stream& input, Settings settings, const std::string& name) {
+  if (settings.ttl_ms && *settings.ttl_ms <= 0)
+    throw std::invalid_argument(
+        fmt::format("'dedupe' field 'ttl_ms' must be positive (got {})", *settings.ttl_ms));
+  if (settings.store.empty())
+    throw std::invalid_argument("'dedupe' needs a store");
+  const std::string store = settings.store;
+  return add_keyed_node(input, name, "dedupe",
+                        [settings = std::move(settings)](const std::string& node_name) {
+                          return std::make_unique<DedupeNode>(node_name, settings);
+                        },
+                        {store});
+}
+
 }  // namespace
 
 dsl::OperatorSpec dedupe_spec() {
@@ -142,19 +158,23 @@ dsl::OperatorSpec dedupe_spec() {
           settings.field = config.string("field");
         if (config.has("by"))
           settings.by = config.expression("by");
-        if (config.has("ttl_ms")) {
+        if (config.has("ttl_ms"))
           settings.ttl_ms = config.integer("ttl_ms");
-          if (*settings.ttl_ms <= 0)
-            throw std::invalid_argument(
-                fmt::format("'dedupe' field 'ttl_ms' must be positive (got {})", *settings.ttl_ms));
-        }
         settings.store = config.string("store");
-        return add_keyed_node(context, *input, "dedupe",
-                              [settings](const std::string& node_name) {
-                                return std::make_unique<DedupeNode>(node_name, settings);
-                              },
-                              {settings.store});
+        return add_dedupe(*input, std::move(settings), context.node_name);
       }};
 }
 
 }  // namespace streamrun::operators::detail
+
+namespace streamrun::operators {
+
+dsl::Stream dedupe(const dsl::Stream& input, const DedupeOptions& options,
+                   const std::string& name) {
+  if (options.field.empty())
+    throw std::invalid_argument("'dedupe' needs the field that identifies a record");
+  return detail::add_dedupe(input, {options.field, std::nullopt, options.ttl_ms, options.store},
+                            name);
+}
+
+}  // namespace streamrun::operators

@@ -1,6 +1,27 @@
+#include <streamrun/operators/operators.h>
+
 #include "common.h"
 
 namespace streamrun::operators::detail {
+namespace {
+
+// The value `key_of(key, value)` gives becomes the key (text as it is, else its JSON); a null
+// one gives `missing`.
+template <typename KeyOf>
+dsl::Stream key_by_value(const dsl::Stream& input, KeyOf key_of, dsl::Key missing,
+                         const std::string& name) {
+  return input.key_by(
+      [key_of = std::move(key_of), missing = std::move(missing)](
+          const dsl::Key& key, const nlohmann::json& record) -> dsl::Key {
+        const auto value = key_of(key, record);
+        if (value.is_null())
+          return missing;
+        return key_text(value);
+      },
+      name);
+}
+
+}  // namespace
 
 dsl::OperatorSpec key_by_spec() {
   return {.name = "key_by",
@@ -24,15 +45,25 @@ dsl::OperatorSpec key_by_spec() {
             const FieldOrExpression key_of(config, "field", "expr");
             const dsl::Key missing =
                 config.has("missing") ? dsl::Key(config.string("missing")) : std::nullopt;
-            return input->key_by(
-                [key_of, missing](const dsl::Key& key, const nlohmann::json& record) -> dsl::Key {
-                  const auto value = key_of(key, record);
-                  if (value.is_null())
-                    return missing;
-                  return key_text(value);
-                },
-                context.node_name);
+            return key_by_value(*input, key_of, missing, context.node_name);
           }};
 }
 
 }  // namespace streamrun::operators::detail
+
+namespace streamrun::operators {
+
+dsl::Stream key_by_field(const dsl::Stream& input, const std::string& field, dsl::Key missing,
+                         const std::string& name) {
+  if (field.empty())
+    throw std::invalid_argument("'key_by' needs a field");
+  return detail::key_by_value(
+      input,
+      [field](const dsl::Key&, const nlohmann::json& record) {
+        const auto* found = detail::find_field(record, field);
+        return found == nullptr ? nlohmann::json() : *found;
+      },
+      std::move(missing), name);
+}
+
+}  // namespace streamrun::operators

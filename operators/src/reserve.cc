@@ -4,6 +4,8 @@
 
 #include <charconv>
 
+#include <streamrun/operators/operators.h>
+
 #include "common.h"
 
 namespace streamrun::operators::detail {
@@ -15,6 +17,7 @@ struct Settings {
   std::optional<std::string> once_per;
   std::vector<std::string> required;
   std::string store;
+  std::optional<std::string> decided_at;
 };
 
 std::int64_t to_count(const std::optional<std::string>& stored) {
@@ -48,6 +51,8 @@ class ReserveNode final : public streamrun::detail::Input<dsl::Key, nlohmann::js
       value["decision"] = decided.reason == "accepted" ? "accepted" : "rejected";
       value["reason"] = decided.reason;
       value["remaining"] = decided.remaining;
+      if (settings_.decided_at)
+        value[*settings_.decided_at] = this->environment().now_ms();
       out = std::move(record).with_value(std::move(value));
     });
     this->emit(std::move(*out));
@@ -111,6 +116,22 @@ class ReserveNode final : public streamrun::detail::Input<dsl::Key, nlohmann::js
   KeyValueStore* once_ = nullptr;
 };
 
+dsl::Stream add_reserve(const dsl::Stream& input, Settings settings, const std::string& name) {
+  if (settings.store.empty())
+    throw std::invalid_argument("'reserve' needs a store");
+  if (settings.limit_table.empty())
+    throw std::invalid_argument("'reserve' needs limit_table: the table of limits per key");
+  std::vector<std::string> owned{settings.store};
+  if (settings.once_per)
+    owned.push_back(settings.store + "-once");
+  const std::string limits = settings.limit_table;
+  return add_keyed_node(input, name, "reserve",
+                        [settings = std::move(settings)](const std::string& node_name) {
+                          return std::make_unique<ReserveNode>(node_name, settings);
+                        },
+                        owned, {limits});
+}
+
 }  // namespace
 
 dsl::OperatorSpec reserve_spec() {
@@ -130,7 +151,10 @@ dsl::OperatorSpec reserve_spec() {
                      {"required", dsl::FieldType::string_list, false, std::nullopt,
                       "Fields a record must have; without them it is rejected as invalid"},
                      {"store", dsl::FieldType::string, true, std::nullopt,
-                      "The store of units taken per key (and <store>-once for once_per)"}},
+                      "The store of units taken per key (and <store>-once for once_per)"},
+                     {"decided_at", dsl::FieldType::string, false, std::nullopt,
+                      "Also add the time of the decision (ms since the epoch) under this field, "
+                      "e.g. to measure how long orders wait"}},
           .example =
               "- reserve: {limit_table: stock, limit_field: units, once_per: user_id, "
               "store: reserved}",
@@ -145,15 +169,22 @@ dsl::OperatorSpec reserve_spec() {
             if (config.has("required"))
               settings.required = config.string_list("required");
             settings.store = config.string("store");
-            std::vector<std::string> owned{settings.store};
-            if (settings.once_per)
-              owned.push_back(settings.store + "-once");
-            return add_keyed_node(context, *input, "reserve",
-                                  [settings](const std::string& node_name) {
-                                    return std::make_unique<ReserveNode>(node_name, settings);
-                                  },
-                                  owned, {settings.limit_table});
+            if (config.has("decided_at"))
+              settings.decided_at = config.string("decided_at");
+            return add_reserve(*input, std::move(settings), context.node_name);
           }};
 }
 
 }  // namespace streamrun::operators::detail
+
+namespace streamrun::operators {
+
+dsl::Stream reserve(const dsl::Stream& input, const ReserveOptions& options,
+                    const std::string& name) {
+  return detail::add_reserve(input,
+                             {options.limit_table, options.limit_field, options.once_per,
+                              options.required, options.store, options.decided_at},
+                             name);
+}
+
+}  // namespace streamrun::operators

@@ -23,12 +23,14 @@ struct PipelineOptions {
   std::vector<std::string> overrides;
   std::string format = "text";
   std::string operator_name;
+  int partitions = 4;  // topics: of the pipeline's input topics
 };
 
 void add_pipeline_commands(CLI::App& app, PipelineOptions& options);
 int run_pipeline(const PipelineOptions& options);
 int lint_pipelines(const PipelineOptions& options);
 int describe_pipeline(const PipelineOptions& options);
+int list_topics(const PipelineOptions& options);
 int list_operators(const PipelineOptions& options);
 int test_pipelines(const PipelineOptions& options);
 int print_schema();

@@ -88,6 +88,8 @@ int main(int argc, char** argv) {
     return streamrun::cli::lint_pipelines(pipeline_options);
   if (app.got_subcommand("describe"))
     return streamrun::cli::describe_pipeline(pipeline_options);
+  if (app.got_subcommand("topics"))
+    return streamrun::cli::list_topics(pipeline_options);
   if (app.got_subcommand("schema"))
     return streamrun::cli::print_schema();
   if (app.got_subcommand("test"))

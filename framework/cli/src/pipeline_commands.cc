@@ -79,6 +79,19 @@ void add_pipeline_commands(CLI::App& app, PipelineOptions& options) {
       ->check(CLI::IsMember({"text", "mermaid"}))
       ->capture_default_str();
 
+  auto* topics = app.add_subcommand(
+      "topics",
+      "Print every topic a pipeline reads or writes, one per line as NAME:PARTITIONS (what "
+      "`streamrun broker --topic` takes) and its role: inputs and outputs, then the internal "
+      "topics the pipeline creates at start where the cluster has an Admin API (create them "
+      "beforehand where it has none, as on the development broker)");
+  topics->add_option("file", options.file, "The pipeline file")->required();
+  topics->add_option("--partitions", options.partitions, "Partitions of the input topics")
+      ->check(CLI::Range(1, 100'000))
+      ->capture_default_str();
+  topics->add_option("--set", options.overrides,
+                     "Override a property, KEY=VALUE (repeatable; wins over the file)");
+
   auto* test = app.add_subcommand(
       "test",
       "Run the tests of pipelines (YAML test files: input records and the records "
@@ -144,6 +157,27 @@ int describe_pipeline(const PipelineOptions& options) {
   std::fputs(
       (options.format == "mermaid" ? resolved.describe_mermaid() : resolved.describe()).c_str(),
       stdout);
+  return 0;
+}
+
+int list_topics(const PipelineOptions& options) {
+  auto pipeline = load(options.file);
+  if (!pipeline)
+    return 1;
+  auto properties = pipeline->properties;
+  auto overrides = config::Properties::from_assignments(options.overrides, "--set");
+  if (!overrides) {
+    std::fprintf(stderr, "%s\n", overrides.error().message().c_str());
+    return 2;
+  }
+  properties.merge(*overrides);
+  auto listing =
+      runtime::Application::topic_listing(pipeline->topology, properties, options.partitions);
+  if (!listing) {
+    std::fprintf(stderr, "%s: %s\n", options.file.c_str(), listing.error().message().c_str());
+    return 1;
+  }
+  std::fputs(listing->c_str(), stdout);
   return 0;
 }
 

@@ -260,16 +260,30 @@ kafka::ClientProperties Application::Impl::producer_client_properties() const {
   return properties;
 }
 
-std::set<std::string> Application::Impl::dead_letter_topics() const {
+namespace {
+
+Result<config::Config> load_config(const config::Properties& properties) {
+  return config::Config::load(properties, RuntimeProperties::definition(),
+                              &kafka::client_property_schema());
+}
+
+// Where the application's error policies (its own and its operators') write dead letters.
+std::set<std::string> dead_letter_topics_of(const Topology& topology, const ErrorPolicy& policy,
+                                            const std::string& application_id) {
   std::set<std::string> topics;
-  if (error_policy_.action == ErrorPolicy::Action::dead_letter)
-    topics.insert(detail::resolve_topic(error_policy_.dead_letter_topic, application_id_));
-  for (const auto& node : topology_.nodes()) {
-    if (node.error_policy && node.error_policy->action == ErrorPolicy::Action::dead_letter) {
-      topics.insert(detail::resolve_topic(node.error_policy->dead_letter_topic, application_id_));
-    }
+  if (policy.action == ErrorPolicy::Action::dead_letter)
+    topics.insert(detail::resolve_topic(policy.dead_letter_topic, application_id));
+  for (const auto& node : topology.nodes()) {
+    if (node.error_policy && node.error_policy->action == ErrorPolicy::Action::dead_letter)
+      topics.insert(detail::resolve_topic(node.error_policy->dead_letter_topic, application_id));
   }
   return topics;
+}
+
+}  // namespace
+
+std::set<std::string> Application::Impl::dead_letter_topics() const {
+  return dead_letter_topics_of(topology_, error_policy_, application_id_);
 }
 
 Result<void> Application::Impl::connect() {
@@ -928,8 +942,7 @@ Result<std::unique_ptr<Application>> Application::create(const Topology& topolog
 Result<std::unique_ptr<Application>> Application::create(const Topology& topology,
                                                          const config::Properties& properties,
                                                          Options options) {
-  auto config = config::Config::load(properties, RuntimeProperties::definition(),
-                                     &kafka::client_property_schema());
+  auto config = load_config(properties);
   if (!config)
     return config.error();
   if (config->is_set(RuntimeProperties::log_level.key()))
@@ -949,6 +962,52 @@ Result<std::unique_ptr<Application>> Application::create(const Topology& topolog
   if (auto connected = impl->connect(); !connected)
     return connected.error();
   return std::unique_ptr<Application>(new Application(std::move(impl)));
+}
+
+Result<std::vector<InternalTopic>> Application::internal_topics(
+    const Topology& topology, const config::Properties& properties, int input_partitions) {
+  auto config = load_config(properties);
+  if (!config)
+    return config.error();
+  const auto application_id = config->get(RuntimeProperties::application_id);
+  const auto resolved = topology.resolved(application_id);
+  const auto sinks = resolved.sink_topics();
+  std::map<std::string, int> source_partitions;
+  for (const auto& topic : resolved.source_topics()) {
+    if (std::find(sinks.begin(), sinks.end(), topic) == sinks.end())
+      source_partitions[topic] = input_partitions;  // not a repartition topic: the cluster's
+  }
+  return plan_internal_topics(
+      resolved, application_id,
+      dead_letter_topics_of(resolved, RuntimeProperties::error_policy(*config), application_id),
+      source_partitions);
+}
+
+Result<std::string> Application::topic_listing(const Topology& topology,
+                                               const config::Properties& properties,
+                                               int input_partitions) {
+  auto internal = internal_topics(topology, properties, input_partitions);
+  if (!internal)
+    return internal.error();
+  const auto resolved =
+      topology.resolved(load_config(properties)->get(RuntimeProperties::application_id));
+  std::set<std::string> internal_names;
+  for (const auto& topic : *internal)
+    internal_names.insert(topic.name);
+  const auto sources = resolved.source_topics();
+  std::string listing;
+  for (const auto& topic : sources) {
+    if (!internal_names.contains(topic))
+      listing += fmt::format("{}:{}\tinput\n", topic, input_partitions);
+  }
+  for (const auto& topic : resolved.sink_topics()) {
+    if (!internal_names.contains(topic) &&
+        std::find(sources.begin(), sources.end(), topic) == sources.end())
+      listing += fmt::format("{}:{}\toutput\n", topic, input_partitions);
+  }
+  for (const auto& topic : *internal)
+    listing += fmt::format("{}:{}\t{}\n", topic.name, topic.partitions, topic.role);
+  return listing;
 }
 
 Result<void> Application::run() {

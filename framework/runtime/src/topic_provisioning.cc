@@ -42,23 +42,16 @@ Result<void> check_co_partitioning(const Topology& topology,
   return {};
 }
 
-Result<void> ensure_internal_topics(const Topology& topology, const TopicProvisioning& options,
-                                    const std::map<std::string, int>& source_partitions,
-                                    const std::map<std::string, int>& existing,
-                                    kafka::Producer& producer, spdlog::logger& logger) {
-  struct Internal {
-    std::string name;
-    int partitions = 0;
-    std::string role;
-    std::map<std::string, std::string> configs;
-    bool changelog = false;
-  };
+std::vector<InternalTopic> plan_internal_topics(
+    const Topology& topology, std::string_view application_id,
+    const std::set<std::string>& dead_letter_topics,
+    const std::map<std::string, int>& source_partitions) {
   // A repartition topic has as many partitions as the input it redistributes (DESIGN rule 2);
   // with several inputs, as many as the largest.
   int input_partitions = 1;
   for (const auto& [topic, count] : source_partitions)
     input_partitions = std::max(input_partitions, count);
-  std::vector<Internal> internals;
+  std::vector<InternalTopic> internals;
   const auto sinks = topology.sink_topics();
   for (const auto& topic : topology.source_topics()) {
     if (std::find(sinks.begin(), sinks.end(), topic) == sinks.end())
@@ -82,15 +75,24 @@ Result<void> ensure_internal_topics(const Topology& topology, const TopicProvisi
     for (const auto& store : topology.stores(s)) {
       // Compacted, and not before a day: a restart within that time still finds the entries
       // its restore discards next to the ones it keeps (see changelog.h).
-      internals.push_back({changelog_topic(options.application_id, store),
+      internals.push_back({changelog_topic(application_id, store),
                            partitions,
                            fmt::format("changelog of store '{}'", store),
                            {{"cleanup.policy", "compact"}, {"min.compaction.lag.ms", "86400000"}},
                            /*changelog=*/true});
     }
   }
-  for (const auto& topic : options.dead_letter_topics)
+  for (const auto& topic : dead_letter_topics)
     internals.push_back({topic, 1, "dead-letter topic", {}});
+  return internals;
+}
+
+Result<void> ensure_internal_topics(const Topology& topology, const TopicProvisioning& options,
+                                    const std::map<std::string, int>& source_partitions,
+                                    const std::map<std::string, int>& existing,
+                                    kafka::Producer& producer, spdlog::logger& logger) {
+  const auto internals = plan_internal_topics(topology, options.application_id,
+                                              options.dead_letter_topics, source_partitions);
   if (internals.empty())
     return {};
   const auto timeout = options.metadata_timeout;

@@ -11,6 +11,7 @@
 #include <streamrun/base/result.h>
 #include <streamrun/core/topology.h>
 #include <streamrun/kafka/producer.h>
+#include <streamrun/runtime/application.h>
 
 namespace streamrun::runtime {
 
@@ -27,6 +28,14 @@ struct TopicProvisioning {
 // partition count of every source topic that exists in the cluster (internal ones are absent).
 [[nodiscard]] Result<void> check_co_partitioning(
     const Topology& topology, const std::map<std::string, int>& source_partitions);
+
+// The repartition topics, changelogs and dead-letter topics of `topology`, with their partition
+// counts (from `source_partitions`, the partition counts of its topics that exist in the
+// cluster) and the configs to create them with.
+[[nodiscard]] std::vector<InternalTopic> plan_internal_topics(
+    const Topology& topology, std::string_view application_id,
+    const std::set<std::string>& dead_letter_topics,
+    const std::map<std::string, int>& source_partitions);
 
 // Repartition topics, changelogs (compacted) and dead-letter topics: created in one Admin API
 // request when missing, checked when present (partition counts; a changelog's cleanup policy).

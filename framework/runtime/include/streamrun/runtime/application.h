@@ -1,7 +1,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <vector>
 
 #include <streamrun/base/result.h>
 #include <streamrun/config/properties.h>
@@ -32,6 +34,15 @@ struct ApplicationStats {
   std::int64_t max_task_start_ms = 0;
 };
 
+// A topic the application keeps for itself: repartition topics, changelogs, dead-letter topics.
+struct InternalTopic {
+  std::string name;
+  int partitions = 0;
+  std::string role;                            // "repartition topic", "changelog of store 's'"
+  std::map<std::string, std::string> configs;  // what the application creates it with
+  bool changelog = false;
+};
+
 // Runs a topology on Kafka.
 //
 // Lifecycle: create() validates the configuration and the cluster's reachability; run() blocks
@@ -58,6 +69,19 @@ class Application {
   void stop() noexcept;
 
   [[nodiscard]] ApplicationStats stats() const;
+
+  // The internal topics an application of `topology` with `properties` uses when its input
+  // topics have `input_partitions` partitions each — what it creates at start where the cluster
+  // has an Admin API, and what to create beforehand where it has none (e.g. `streamrun broker
+  // --topic NAME:PARTITIONS`). Contacts nothing; fails on invalid properties.
+  [[nodiscard]] static Result<std::vector<InternalTopic>> internal_topics(
+      const Topology& topology, const config::Properties& properties, int input_partitions);
+  // Every topic the application reads or writes, one per line, "NAME:PARTITIONS<tab>ROLE": its
+  // inputs and outputs (created by whoever owns them, here given `input_partitions`), then its
+  // internal topics. The lines `streamrun topics` prints.
+  [[nodiscard]] static Result<std::string> topic_listing(const Topology& topology,
+                                                         const config::Properties& properties,
+                                                         int input_partitions);
 
   class Impl;
 

@@ -1,0 +1,266 @@
+#include "check.h"
+
+#include <algorithm>
+#include <charconv>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <streamrun/core/error_policy.h>
+
+namespace seckill {
+namespace {
+
+std::optional<nlohmann::json> parse_object(std::optional<std::string_view> text) {
+  if (!text)
+    return std::nullopt;
+  auto value = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (!value.is_object())
+    return std::nullopt;
+  return value;
+}
+
+std::string text_of(const nlohmann::json& object, const char* field) {
+  auto it = object.find(field);
+  if (it == object.end() || it->is_null())
+    return {};
+  return it->is_string() ? it->get<std::string>() : it->dump();
+}
+
+std::optional<std::int64_t> integer_of(const nlohmann::json& object, const char* field) {
+  auto it = object.find(field);
+  if (it == object.end() || !it->is_number_integer())
+    return std::nullopt;
+  return it->get<std::int64_t>();
+}
+
+std::optional<std::int64_t> parse_integer(const std::optional<std::string>& text) {
+  if (!text)
+    return std::nullopt;
+  std::int64_t value = 0;
+  const auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), value);
+  if (error != std::errc() || end != text->data() + text->size())
+    return std::nullopt;
+  return value;
+}
+
+std::int64_t percentile(const std::vector<std::int64_t>& sorted, double p) {
+  if (sorted.empty())
+    return 0;
+  const auto rank = static_cast<std::size_t>(p * static_cast<double>(sorted.size() - 1) + 0.5);
+  return sorted[std::min(rank, sorted.size() - 1)];
+}
+
+}  // namespace
+
+void Checker::add_stock(std::optional<std::string_view> sku,
+                        std::optional<std::string_view> value) {
+  if (!sku)
+    return;
+  const auto row = parse_object(value);
+  if (!row) {
+    stock_.erase(std::string(*sku));
+    return;
+  }
+  stock_[std::string(*sku)] = integer_of(*row, "units").value_or(0);
+}
+
+void Checker::add_order(int partition, std::int64_t offset, std::optional<std::string_view> value) {
+  ++order_records_;
+  const auto order = parse_object(value);
+  if (!order) {
+    malformed_.emplace(partition, offset);
+    return;
+  }
+  const auto id = text_of(*order, "order_id");
+  if (id.empty()) {
+    ++without_id_;
+    return;
+  }
+  orders_.try_emplace(
+      id, OrderSeen{text_of(*order, "user_id"), text_of(*order, "sku"), integer_of(*order, "ts")});
+}
+
+void Checker::add_decision(std::optional<std::string_view> value) {
+  ++decision_records_;
+  const auto decision = parse_object(value);
+  if (!decision) {
+    ++decisions_without_id_;
+    return;
+  }
+  const auto id = text_of(*decision, "order_id");
+  if (id.empty()) {
+    ++decisions_without_id_;
+    return;
+  }
+  Decided seen{text_of(*decision, "decision"), text_of(*decision, "reason"),
+               text_of(*decision, "sku"), text_of(*decision, "user_id"),
+               integer_of(*decision, "decided_ms")};
+  auto [it, first] = decided_.try_emplace(id, seen);
+  if (!first && (it->second.decision != seen.decision || it->second.reason != seen.reason))
+    it->second.conflicting = true;
+}
+
+void Checker::add_dead_letter(const std::map<std::string, std::optional<std::string>>& headers) {
+  ++dead_letters_;
+  const auto header = [&](std::string_view name) -> std::optional<std::string> {
+    auto it = headers.find(std::string(name));
+    return it == headers.end() ? std::nullopt : it->second;
+  };
+  const auto topic = header(streamrun::dead_letter_header::source_topic);
+  const auto partition = parse_integer(header(streamrun::dead_letter_header::source_partition));
+  const auto offset = parse_integer(header(streamrun::dead_letter_header::source_offset));
+  if (!topic || !partition || !offset) {
+    ++dead_letters_without_source_;
+    return;
+  }
+  if (*topic == orders_topic_)
+    dead_lettered_.emplace(static_cast<int>(*partition), *offset);
+}
+
+std::int64_t Checker::undecided() const {
+  std::int64_t count = 0;
+  for (const auto& [id, order] : orders_) {
+    if (!decided_.contains(id))
+      ++count;
+  }
+  return count;
+}
+
+Report Checker::report() const {
+  Report r;
+  r.orders = order_records_;
+  r.well_formed = static_cast<std::int64_t>(orders_.size());
+  r.malformed = static_cast<std::int64_t>(malformed_.size());
+  r.without_id = without_id_;
+  r.orders_missing = orders_missing_;
+  r.decisions = decision_records_;
+  r.decisions_missing = decisions_missing_;
+  r.dead_letters = dead_letters_;
+  r.dead_letters_without_source = dead_letters_without_source_;
+  for (const auto& letter : malformed_) {
+    if (!dead_lettered_.contains(letter))
+      ++r.malformed_not_dead_lettered;
+  }
+
+  std::map<std::string, SkuReport> skus;
+  const auto sku_report = [&](const std::string& sku) -> SkuReport& {
+    auto& report = skus[sku];
+    report.sku = sku;
+    if (auto it = stock_.find(sku); it != stock_.end())
+      report.stock = it->second;
+    return report;
+  };
+  for (const auto& [id, order] : orders_) {
+    ++sku_report(order.sku).orders;
+    auto decision = decided_.find(id);
+    if (decision == decided_.end()) {
+      ++r.undecided;
+      continue;
+    }
+    ++r.decided;
+    if (order.ts && decision->second.decided_ms)
+      r.latencies_ms.push_back(*decision->second.decided_ms - *order.ts);
+  }
+  std::map<std::pair<std::string, std::string>, int> accepted_per_user;
+  for (const auto& [id, decision] : decided_) {
+    if (decision.conflicting)
+      ++r.conflicting;
+    if (!orders_.contains(id))
+      ++r.decisions_unknown;
+    auto& sku = sku_report(decision.sku);
+    if (decision.decision == "accepted") {
+      ++r.accepted;
+      ++sku.accepted;
+      ++accepted_per_user[{decision.sku, decision.user_id}];
+    } else {
+      ++r.rejected[decision.reason];
+      ++sku.rejected[decision.reason];
+    }
+  }
+  for (const auto& [pair, count] : accepted_per_user) {
+    if (count > 1)
+      ++r.double_accepted;
+  }
+  for (auto& [name, sku] : skus) {
+    if (sku.accepted > sku.stock.value_or(0)) {
+      r.oversold.push_back(
+          fmt::format("{}: {} accepted, stock {}", name, sku.accepted, sku.stock.value_or(0)));
+    }
+    r.skus.push_back(std::move(sku));
+  }
+  std::stable_sort(r.skus.begin(), r.skus.end(),
+                   [](const SkuReport& a, const SkuReport& b) { return a.orders > b.orders; });
+  std::sort(r.latencies_ms.begin(), r.latencies_ms.end());
+  return r;
+}
+
+bool Report::ok() const {
+  return oversold.empty() && double_accepted == 0 && undecided == 0 && conflicting == 0 &&
+         malformed_not_dead_lettered == 0 && dead_letters_without_source == 0 &&
+         orders_missing == 0 && decisions_missing == 0;
+}
+
+std::string Report::to_text(std::size_t hot_skus) const {
+  std::string text;
+  auto out = std::back_inserter(text);
+  fmt::format_to(out,
+                 "orders: {} read ({} well-formed, {} not JSON, {} without an order_id)\n"
+                 "decisions: {} read for {} orders; {} accepted, rejected: ",
+                 orders, well_formed, malformed, without_id, decisions, decided, accepted);
+  if (rejected.empty())
+    fmt::format_to(out, "none");
+  bool first = true;
+  for (const auto& [reason, count] : rejected) {
+    fmt::format_to(out, "{}{} {}", first ? "" : ", ", count, reason);
+    first = false;
+  }
+  fmt::format_to(out, "\ndead letters: {}\n\n", dead_letters);
+  fmt::format_to(out,
+                 "| SKU | stock | orders | accepted | sold out | duplicate | sell-through |\n");
+  fmt::format_to(out, "|---|---:|---:|---:|---:|---:|---:|\n");
+  for (std::size_t i = 0; i < skus.size() && i < hot_skus; ++i) {
+    const auto& sku = skus[i];
+    const auto reason = [&](const char* name) {
+      auto it = sku.rejected.find(name);
+      return it == sku.rejected.end() ? std::int64_t{0} : it->second;
+    };
+    fmt::format_to(out, "| {} | {} | {} | {} | {} | {} | {} |\n", sku.sku,
+                   sku.stock ? fmt::format("{}", *sku.stock) : std::string("-"), sku.orders,
+                   sku.accepted, reason("sold_out"), reason("duplicate"),
+                   sku.stock && *sku.stock > 0
+                       ? fmt::format("{:.1f} %", 100.0 * static_cast<double>(sku.accepted) /
+                                                     static_cast<double>(*sku.stock))
+                       : std::string("-"));
+  }
+  if (skus.size() > hot_skus)
+    fmt::format_to(out, "({} more SKUs)\n", skus.size() - hot_skus);
+  if (!latencies_ms.empty()) {
+    fmt::format_to(out, "\norder to decision: p50 {} ms, p99 {} ms, max {} ms ({} orders)\n",
+                   percentile(latencies_ms, 0.50), percentile(latencies_ms, 0.99),
+                   latencies_ms.back(), latencies_ms.size());
+  }
+  const auto line = [&](bool ok, const std::string& what) {
+    fmt::format_to(out, "  {}  {}\n", ok ? "ok  " : "FAIL", what);
+  };
+  fmt::format_to(out, "\ninvariants:\n");
+  line(oversold.empty(), oversold.empty() ? std::string("accepted <= stock for every SKU")
+                                          : fmt::format("oversold: {}", fmt::join(oversold, "; ")));
+  line(double_accepted == 0,
+       fmt::format("at most one accepted order per user and SKU ({} pairs with more)",
+                   double_accepted));
+  line(undecided == 0, fmt::format("every well-formed order decided ({} undecided)", undecided));
+  line(conflicting == 0,
+       fmt::format("repeated decisions agree ({} orders decided differently)", conflicting));
+  line(malformed_not_dead_lettered == 0 && dead_letters_without_source == 0,
+       fmt::format("every order that is not JSON is dead-lettered with its source headers ({} "
+                   "missing, {} letters without headers)",
+                   malformed_not_dead_lettered, dead_letters_without_source));
+  line(orders_missing == 0 && decisions_missing == 0,
+       fmt::format("nothing dropped from the log ({} orders and {} decisions dropped by the "
+                   "broker before they were read: give the topics more partitions)",
+                   orders_missing, decisions_missing));
+  return text;
+}
+
+}  // namespace seckill

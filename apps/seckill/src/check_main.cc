@@ -1,0 +1,207 @@
+// seckill-check: reads the stock, orders, decisions and dead-letter topics from the beginning
+// and checks the flash sale's invariants (check.h). With --wait it keeps reading the decisions
+// until every well-formed order has one (or nothing new arrives for --idle seconds), so that it
+// can run right after a burst. Prints a table and the invariants; exit status 0 only when every
+// invariant holds, 1 when one does not, 2 on bad usage or when the topics cannot be read.
+//
+//   seckill-check --bootstrap 127.0.0.1:9092 --wait 600
+
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <streamrun/base/errc.h>
+#include <streamrun/base/log.h>
+#include <streamrun/kafka/log_reader.h>
+#include <streamrun/kafka/producer.h>
+
+#include "check.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using streamrun::kafka::Message;
+
+// Reads a topic from the beginning, a little more at each call.
+class TopicTail {
+ public:
+  TopicTail(streamrun::kafka::LogReader& reader, std::string topic, int partitions)
+      : reader_(reader),
+        topic_(std::move(topic)),
+        next_(static_cast<std::size_t>(partitions), -1) {}
+
+  // Hands every record written since the last call to `handle`; counts records the broker
+  // dropped before they could be read in `missing`. Returns how many records were read.
+  streamrun::Result<std::int64_t> read_new(const std::function<void(const Message&)>& handle,
+                                           std::int64_t& missing) {
+    std::int64_t read = 0;
+    std::vector<Message> batch;
+    for (std::size_t p = 0; p < next_.size(); ++p) {
+      const streamrun::TopicPartition tp{streamrun::TopicName(topic_),
+                                         streamrun::PartitionId(static_cast<std::int32_t>(p))};
+      auto marks = reader_.watermarks(tp, std::chrono::seconds(10));
+      if (!marks)
+        return marks.error();
+      auto& next = next_[p];
+      if (next < marks->low) {
+        missing += marks->low - std::max<std::int64_t>(next, 0);
+        next = marks->low;
+      }
+      if (next >= marks->high)
+        continue;
+      if (auto assigned = reader_.assign(tp, next); !assigned)
+        return assigned.error();
+      while (next < marks->high) {
+        batch.clear();
+        auto got = reader_.read(batch, 10'000, std::chrono::seconds(10));
+        if (!got) {
+          // The broker may have dropped what we were about to read (the development broker
+          // keeps a few MiB per partition): count it and go on from what it still has.
+          auto now = reader_.watermarks(tp, std::chrono::seconds(10));
+          if (!now || now->low <= next)
+            return got.error();
+          missing += now->low - next;
+          next = now->low;
+          if (auto reassigned = reader_.assign(tp, next); !reassigned)
+            return reassigned.error();
+          continue;
+        }
+        if (*got == 0)
+          return streamrun::Error(
+              streamrun::errc::timed_out,
+              fmt::format("{}[{}]: nothing read from offset {} in 10 s", topic_, p, next));
+        for (const auto& message : batch) {
+          if (message.offset().value() > next)
+            missing += message.offset().value() - next;  // dropped while we read
+          handle(message);
+          next = message.offset().value() + 1;
+          ++read;
+        }
+      }
+    }
+    return read;
+  }
+
+ private:
+  streamrun::kafka::LogReader& reader_;
+  std::string topic_;
+  std::vector<std::int64_t> next_;  // next offset per partition; -1: not read yet
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string bootstrap = "127.0.0.1:9092";
+  std::string orders = "orders";
+  std::string stock = "stock";
+  std::string decisions = "decisions";
+  std::string dead_letter = "seckill-dead-letter";
+  double wait_s = 0;
+  double idle_s = 30;
+  std::size_t hot_skus = 3;
+  CLI::App cli{"Checks a flash sale's invariants from its topics."};
+  cli.add_option("--bootstrap", bootstrap, "bootstrap.servers")->capture_default_str();
+  cli.add_option("--orders", orders, "the topic of orders")->capture_default_str();
+  cli.add_option("--stock", stock, "the topic of stock")->capture_default_str();
+  cli.add_option("--decisions", decisions, "the topic of decisions")->capture_default_str();
+  cli.add_option("--dead-letter", dead_letter,
+                 "the dead-letter topic (inventory.yaml: inventory-dead-letter)")
+      ->capture_default_str();
+  cli.add_option("--wait", wait_s,
+                 "keep reading decisions up to this many seconds until every order has one")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cli.add_option("--idle", idle_s, "give up waiting after this many seconds without a new decision")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cli.add_option("--hot-skus", hot_skus, "SKUs shown in the table (most ordered first)")
+      ->capture_default_str();
+  CLI11_PARSE(cli, argc, argv);
+  streamrun::log::configure({.level = "warn"});
+
+  const streamrun::kafka::ClientProperties client{{"bootstrap.servers", bootstrap}};
+  auto metadata = streamrun::kafka::Producer::create(client);
+  auto reader = streamrun::kafka::LogReader::create(client);
+  if (!metadata || !reader) {
+    std::fprintf(stderr, "seckill-check: %s\n",
+                 (!metadata ? metadata.error() : reader.error()).message().c_str());
+    return 2;
+  }
+  std::map<std::string, int> partitions;
+  for (const auto* topic : {&orders, &stock, &decisions, &dead_letter}) {
+    auto count = (*metadata)->partition_count(*topic, std::chrono::seconds(10));
+    if (!count) {
+      std::fprintf(stderr, "seckill-check: topic '%s': %s\n", topic->c_str(),
+                   count.error().message().c_str());
+      return 2;
+    }
+    partitions[*topic] = *count;
+  }
+
+  seckill::Checker checker(orders);
+  TopicTail stock_tail(**reader, stock, partitions[stock]);
+  TopicTail orders_tail(**reader, orders, partitions[orders]);
+  TopicTail decisions_tail(**reader, decisions, partitions[decisions]);
+  TopicTail letters_tail(**reader, dead_letter, partitions[dead_letter]);
+  std::int64_t ignored = 0;
+  std::int64_t orders_missing = 0;
+  std::int64_t decisions_missing = 0;
+  const auto fail = [](const streamrun::Error& error) {
+    std::fprintf(stderr, "seckill-check: %s\n", error.message().c_str());
+    return 2;
+  };
+  if (auto read = stock_tail.read_new(
+          [&](const Message& m) { checker.add_stock(m.key(), m.value()); }, ignored);
+      !read)
+    return fail(read.error());
+  if (auto read = orders_tail.read_new(
+          [&](const Message& m) {
+            checker.add_order(m.partition().value(), m.offset().value(), m.value());
+          },
+          orders_missing);
+      !read)
+    return fail(read.error());
+  checker.add_orders_missing(orders_missing);
+
+  const auto started = Clock::now();
+  auto last_progress = started;
+  while (true) {
+    auto read = decisions_tail.read_new([&](const Message& m) { checker.add_decision(m.value()); },
+                                        decisions_missing);
+    if (!read)
+      return fail(read.error());
+    if (*read > 0)
+      last_progress = Clock::now();
+    const auto undecided = checker.undecided();
+    const auto now = Clock::now();
+    if (undecided == 0 || std::chrono::duration<double>(now - started).count() >= wait_s ||
+        std::chrono::duration<double>(now - last_progress).count() >= idle_s)
+      break;
+    std::fprintf(stderr, "seckill-check: %lld orders not decided yet, waiting\n",
+                 static_cast<long long>(undecided));
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+  checker.add_decisions_missing(decisions_missing);
+  if (auto read = letters_tail.read_new(
+          [&](const Message& m) {
+            std::map<std::string, std::optional<std::string>> headers;
+            for (auto& header : m.headers())
+              headers[header.key] = std::move(header.value);
+            checker.add_dead_letter(headers);
+          },
+          ignored);
+      !read)
+    return fail(read.error());
+
+  const auto report = checker.report();
+  std::printf("%s", report.to_text(hot_skus).c_str());
+  std::printf("\nseckill-check: %s\n", report.ok() ? "every invariant holds" : "FAILED");
+  return report.ok() ? 0 : 1;
+}
