@@ -22,8 +22,12 @@ struct Settings {
 };
 
 // Expired entries leave the store a few at a time, as records arrive: this many are looked at
-// per record, so that a store of N entries is swept once every N/kSweepPerRecord records.
+// per record, so that a store of N entries is swept once every N/kSweepPerRecord records. A
+// sweep is a range scan, which costs far more than a lookup (and makes the store hand its cached
+// writes to RocksDB): one every kRecordsPerSweep records, over that many records' share.
 constexpr int kSweepPerRecord = 4;
+constexpr int kRecordsPerSweep = 32;
+constexpr int kSweepEntries = kSweepPerRecord * kRecordsPerSweep;
 
 std::int64_t to_time(std::string_view stored) {
   std::int64_t time = 0;
@@ -60,8 +64,10 @@ class DedupeNode final : public streamrun::detail::Input<dsl::Key, nlohmann::jso
       first = !stored || expired(to_time(*stored));
       if (first)
         seen_->put(id, std::to_string(record.timestamp_ms));
-      if (settings_.ttl_ms)
+      if (settings_.ttl_ms && ++since_sweep_ == kRecordsPerSweep) {
+        since_sweep_ = 0;
         sweep();
+      }
     });
     if (first)
       this->emit(std::move(record));
@@ -95,7 +101,7 @@ class DedupeNode final : public streamrun::detail::Input<dsl::Key, nlohmann::jso
     std::optional<std::string> last;
     int looked = 0;
     seen_->range(cursor_, {}, [&](std::string_view key, std::string_view value) {
-      if (looked++ == kSweepPerRecord)
+      if (looked++ == kSweepEntries)
         return false;
       last = std::string(key);
       if (expired(to_time(value)))
@@ -105,13 +111,14 @@ class DedupeNode final : public streamrun::detail::Input<dsl::Key, nlohmann::jso
     for (const auto& key : expired_keys)
       seen_->remove(key);
     // Past the last key looked at; from the start again after the end.
-    cursor_ = looked > kSweepPerRecord && last ? *last + '\0' : std::string();
+    cursor_ = looked > kSweepEntries && last ? *last + '\0' : std::string();
   }
 
   Settings settings_;
   KeyValueStore* seen_ = nullptr;
   std::int64_t stream_time_ = 0;  // the largest record time this task has seen
   std::string cursor_;
+  int since_sweep_ = 0;
 };
 
 dsl::Stream add_dedupe(const dsl::Stream& input, Settings settings, const std::string& name) {

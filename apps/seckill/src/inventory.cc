@@ -49,7 +49,7 @@ streamrun::config::Properties inventory_defaults() {
   // several times over.
   return {{"application.id", "seckill"},
           {"errors.policy", "dead_letter"},
-          {"producer.compression.type", "lz4"}};
+          {"producer.compression.type", "zstd"}};
 }
 
 }  // namespace seckill

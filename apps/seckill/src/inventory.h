@@ -31,7 +31,7 @@ inline constexpr const char* kDecidedAtField = "decided_ms";
 [[nodiscard]] streamrun::Topology inventory_topology(const Topics& topics = {});
 
 // The application's defaults: application.id "seckill", dead letters to
-// "seckill-dead-letter", lz4-compressed outputs.
+// "seckill-dead-letter", zstd-compressed outputs.
 [[nodiscard]] streamrun::config::Properties inventory_defaults();
 
 }  // namespace seckill

@@ -192,6 +192,9 @@ int main(int argc, char** argv) {
                  o.skus, o.hot_units, seckill::sku_name(seckill::kHotSku).c_str(), o.units);
   }
 
+  if (o.orders == 0)
+    return failed > 0 ? 1 : 0;
+
   std::mt19937_64 random(o.seed);
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   std::uniform_int_distribution<int> any_user(0, o.users - 1);
