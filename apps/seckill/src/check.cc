@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -44,11 +45,12 @@ std::optional<std::int64_t> parse_integer(const std::optional<std::string>& text
   return value;
 }
 
+// Nearest rank: the smallest value with at least `p` of the values at or below it.
 std::int64_t percentile(const std::vector<std::int64_t>& sorted, double p) {
   if (sorted.empty())
     return 0;
-  const auto rank = static_cast<std::size_t>(p * static_cast<double>(sorted.size() - 1) + 0.5);
-  return sorted[std::min(rank, sorted.size() - 1)];
+  const auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(sorted.size())));
+  return sorted[std::clamp<std::size_t>(rank, 1, sorted.size()) - 1];
 }
 
 }  // namespace

@@ -1,0 +1,126 @@
+// seckill-check's verdicts: each invariant it checks, broken on purpose, and the ways an honest
+// run looks odd (repeated decisions after a crash) that it must accept.
+
+#include "check.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <streamrun/core/error_policy.h>
+
+namespace seckill {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string order(const std::string& id, const std::string& user, const std::string& sku,
+                  std::int64_t ts = 1000) {
+  return R"({"order_id":")" + id + R"(","user_id":")" + user + R"(","sku":")" + sku +
+         R"(","qty":1,"ts":)" + std::to_string(ts) + "}";
+}
+
+std::string decision(const std::string& id, const std::string& user, const std::string& sku,
+                     const std::string& reason, std::int64_t decided_ms = 1010) {
+  return R"({"order_id":")" + id + R"(","user_id":")" + user + R"(","sku":")" + sku +
+         R"(","decision":")" + (reason == "accepted" ? "accepted" : "rejected") +
+         R"(","reason":")" + reason + R"(","remaining":0,"decided_ms":)" +
+         std::to_string(decided_ms) + "}";
+}
+
+// Two units of sku-1; ann's first order accepted, her second a duplicate, bob's accepted, cat's
+// sold out; one order that is not JSON, dead-lettered.
+Checker honest_sale() {
+  Checker checker("orders");
+  checker.add_stock("sku-1", R"({"units":2})");
+  checker.add_order(0, 0, order("1", "ann", "sku-1"));
+  checker.add_order(0, 1, order("2", "ann", "sku-1"));
+  checker.add_order(1, 0, order("3", "bob", "sku-1"));
+  checker.add_order(1, 1, order("4", "cat", "sku-1"));
+  checker.add_order(1, 2, std::string_view("not an order"));
+  checker.add_decision(decision("1", "ann", "sku-1", "accepted", 1010));
+  checker.add_decision(decision("2", "ann", "sku-1", "duplicate", 1020));
+  checker.add_decision(decision("3", "bob", "sku-1", "accepted", 1030));
+  checker.add_decision(decision("4", "cat", "sku-1", "sold_out", 1040));
+  checker.add_dead_letter({{std::string(streamrun::dead_letter_header::source_topic), "orders"},
+                           {std::string(streamrun::dead_letter_header::source_partition), "1"},
+                           {std::string(streamrun::dead_letter_header::source_offset), "2"}});
+  return checker;
+}
+
+TEST(SeckillCheckTest, AnHonestSalePassesWithItsFiguresAndLatencies) {
+  const auto report = honest_sale().report();
+  EXPECT_TRUE(report.ok()) << report.to_text();
+  EXPECT_EQ(report.orders, 5);
+  EXPECT_EQ(report.well_formed, 4);
+  EXPECT_EQ(report.malformed, 1);
+  EXPECT_EQ(report.accepted, 2);
+  EXPECT_EQ(report.rejected.at("duplicate"), 1);
+  EXPECT_EQ(report.rejected.at("sold_out"), 1);
+  EXPECT_EQ(report.latencies_ms, (std::vector<std::int64_t>{10, 20, 30, 40}));
+  const auto text = report.to_text();
+  EXPECT_THAT(text, HasSubstr("| sku-1 | 2 | 4 | 2 | 1 | 1 | 100.0 % |"));
+  EXPECT_THAT(text, HasSubstr("p50 20 ms, p99 40 ms, max 40 ms"));
+}
+
+TEST(SeckillCheckTest, TheSameDecisionWrittenAgainAfterACrashCountsOnce) {
+  auto checker = honest_sale();
+  checker.add_decision(decision("3", "bob", "sku-1", "accepted", 2000));
+  const auto report = checker.report();
+  EXPECT_TRUE(report.ok()) << report.to_text();
+  EXPECT_EQ(report.accepted, 2) << "an order is accepted once, however often it is answered";
+  EXPECT_EQ(report.decisions, 5);
+}
+
+TEST(SeckillCheckTest, OversellingIsCaughtAndNamed) {
+  auto checker = honest_sale();
+  checker.add_order(2, 0, order("5", "dan", "sku-1"));
+  checker.add_decision(decision("5", "dan", "sku-1", "accepted"));
+  const auto report = checker.report();
+  EXPECT_FALSE(report.ok());
+  EXPECT_THAT(report.to_text(), HasSubstr("FAIL  oversold: sku-1: 3 accepted, stock 2"));
+}
+
+TEST(SeckillCheckTest, TwoUnitsForOneUserAreCaught) {
+  Checker checker("orders");
+  checker.add_stock("sku-1", R"({"units":5})");
+  checker.add_order(0, 0, order("1", "ann", "sku-1"));
+  checker.add_order(0, 1, order("2", "ann", "sku-1"));
+  checker.add_decision(decision("1", "ann", "sku-1", "accepted"));
+  checker.add_decision(decision("2", "ann", "sku-1", "accepted"));
+  const auto report = checker.report();
+  EXPECT_FALSE(report.ok());
+  EXPECT_EQ(report.double_accepted, 1);
+}
+
+TEST(SeckillCheckTest, AnUndecidedOrderAndADifferentSecondAnswerAreCaught) {
+  auto checker = honest_sale();
+  checker.add_order(2, 0, order("5", "dan", "sku-1"));
+  EXPECT_EQ(checker.undecided(), 1);
+  checker.add_decision(decision("4", "cat", "sku-1", "accepted"));  // was sold_out
+  const auto report = checker.report();
+  EXPECT_FALSE(report.ok());
+  EXPECT_EQ(report.undecided, 1);
+  EXPECT_EQ(report.conflicting, 1);
+}
+
+TEST(SeckillCheckTest, AMalformedOrderMissingFromTheDeadLetterTopicIsCaught) {
+  auto checker = honest_sale();
+  checker.add_order(3, 7, std::string_view("{broken"));
+  checker.add_dead_letter({});  // a letter that does not say where it came from
+  const auto report = checker.report();
+  EXPECT_FALSE(report.ok());
+  EXPECT_EQ(report.malformed_not_dead_lettered, 1);
+  EXPECT_EQ(report.dead_letters_without_source, 1);
+}
+
+TEST(SeckillCheckTest, RecordsTheBrokerDroppedAreReportedApartFromUndecidedOnes) {
+  auto checker = honest_sale();
+  checker.add_orders_missing(12);
+  const auto report = checker.report();
+  EXPECT_FALSE(report.ok());
+  EXPECT_EQ(report.undecided, 0);
+  EXPECT_THAT(report.to_text(), HasSubstr("12 orders and 0 decisions dropped by the broker"));
+}
+
+}  // namespace
+}  // namespace seckill
