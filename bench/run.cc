@@ -1,6 +1,7 @@
 // bench/run: the benchmark suite, the only source of the figures in bench/RESULTS.md.
 //
-//   bench/run [--quick] [--records N] [--rounds R] [--partitions P] [--no-write]
+//   bench/run [--quick] [--orders N] [--rounds R] [--partitions P] [--only a,b] [--set K=V]
+//   [--no-write]
 //
 // Starts the development broker in its own process, loads every input once, then runs the
 // scenarios in interleaved rounds on the same data: the best bare librdkafka loop (the limit),
@@ -338,12 +339,13 @@ RunResult restart(const ChildArgs& a) {
     }
     state->commit({{position, 0}}).value();
   }
-  auto app = streamrun::runtime::Application::create(topology, {{"application.id", a.app_id},
-                                                                {"bootstrap.servers", a.bootstrap},
-                                                                {"admin.timeout.ms", "500"},
-                                                                {"log.level", "error"},
-                                                                {"state.dir", a.state_dir}})
-                 .value();
+  streamrun::config::Properties properties{{"application.id", a.app_id},
+                                           {"bootstrap.servers", a.bootstrap},
+                                           {"admin.timeout.ms", "500"},
+                                           {"log.level", "error"},
+                                           {"state.dir", a.state_dir}};
+  properties.merge(streamrun::config::Properties::from_assignments(a.overrides, "--set").value());
+  auto app = streamrun::runtime::Application::create(topology, properties).value();
   RunResult result;
   result.idle_rss_kib = rss_kib();
   const auto start = Clock::now();
@@ -491,8 +493,8 @@ std::optional<Sample> spawn_run(const Run& run, const std::string& bootstrap,
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || at == std::string::npos ||
       std::sscanf(text.c_str() + at, "RESULT %lf %lf %ld %lf", &sample.result.seconds,
                   &sample.result.cpu, &sample.result.idle_rss_kib, &sample.result.value) != 4) {
-    std::fprintf(stderr, "bench: run %s (%s) failed; its output:\n%s\n", run.label.c_str(),
-                 app_id.c_str(), text.c_str());
+    std::fprintf(stderr, "bench: run %s (%s) failed (its errors are above); its output: %s\n",
+                 run.label.c_str(), app_id.c_str(), text.empty() ? "none" : text.c_str());
     return std::nullopt;
   }
   return sample;
@@ -557,7 +559,9 @@ int main(int argc, char** argv) {
   std::string source_dir = fs::current_path().string();
   cli.add_option("--source-dir", source_dir, "the checkout (pipelines are read from it)")
       ->check(CLI::ExistingDirectory);
-  cli.add_option("--set", child.overrides, "streamrun property KEY=VALUE for every run");
+  cli.add_option("--set", child.overrides,
+                 "streamrun property KEY=VALUE for every run of a pipeline (all but the restore, "
+                 "which reads a changelog into RocksDB directly); checked before anything runs");
   bool quick = false;
   cli.add_flag("--quick", quick, "a short version: fewer records, one round, no sweep");
   int records = 0;
@@ -587,6 +591,23 @@ int main(int argc, char** argv) {
     return run_child(child);
   }
   streamrun::log::configure({.level = "warn"});
+  // A wrong --set would fail every run: say so once, before anything starts.
+  {
+    auto overrides = streamrun::config::Properties::from_assignments(child.overrides, "--set");
+    if (!overrides) {
+      std::fprintf(stderr, "bench: %s\n", overrides.error().message().c_str());
+      return 2;
+    }
+    streamrun::config::Properties properties{{"application.id", "bench"},
+                                             {"bootstrap.servers", "127.0.0.1:9092"}};
+    properties.merge(*overrides);
+    if (auto checked = streamrun::runtime::Application::internal_topics(
+            count_topology("orders", "out"), properties, 1);
+        !checked) {
+      std::fprintf(stderr, "bench: %s\n", checked.error().message().c_str());
+      return 2;
+    }
+  }
   if (records == 0)
     records = quick ? 100'000 : 500'000;
   if (rounds == 0)
@@ -649,7 +670,7 @@ int main(int argc, char** argv) {
       (1 << 20);
   runs.push_back(
       {"backlog",
-       fmt::format("backlog of {:.0f} MiB ({:.0f}x input.buffer.max.bytes={} MiB)", backlog_mib,
+       fmt::format("backlog of {:.0f} MiB ({:.1f}x input.buffer.max.bytes={} MiB)", backlog_mib,
                    backlog_mib / (kBacklogBudget >> 20), kBacklogBudget >> 20),
        kBacklogPartitions,
        "backlog",
@@ -873,8 +894,9 @@ int main(int argc, char** argv) {
   const std::string section = fmt::format(
       "Command: `{}` ({}; {})\n\nMachine: {}. The development broker runs in its "
       "own process; each run is a child process whose CPU time (from its first record) and "
-      "peak RSS are its own. Ratios compare rates with the bare loop at the same partition "
-      "count; the restart row's one record is the first one processed after the restart.\n\n{}",
+      "peak RSS are its own. Ratios are medians of each round's ratio to the bare loop at the "
+      "same partition count (not the ratio of the median rates); the restart row's one record is "
+      "the first one processed after the restart.\n\n{}",
       command, rounds > 1 ? fmt::format("{} interleaved rounds, medians", rounds) : "one round",
       date, machine_description(), table);
   fmt::print("\n{}", section);

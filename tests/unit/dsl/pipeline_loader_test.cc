@@ -18,6 +18,8 @@
 #include <streamrun/operators/builtin.h>
 #include <streamrun/testing/topology_test_driver.h>
 
+#include "inventory.h"  // apps/seckill
+
 namespace streamrun::dsl {
 namespace {
 
@@ -204,34 +206,6 @@ TEST(PipelineLoaderTest, TheInventoryPipelineDecidesEveryOrderOnceAndNeverOverse
   EXPECT_EQ(remaining["3"], 0);
 }
 
-// The inventory pipeline written in C++ with the same operators (their build functions, called
-// from code) decides exactly as the YAML file does.
-Topology inventory_in_cxx() {
-  StreamBuilder builder;
-  const std::map<std::string, Table, std::less<>> tables{
-      {"stock", builder.table("stock", record_serdes("json"), "stock", "table-stock")}};
-  int step_number = 0;
-  auto step = [&](const std::string& op, const nlohmann::json& fields,
-                  std::optional<Stream> input) {
-    BuildContext context{builder, std::to_string(++step_number) + "-" + op, tables};
-    return registry().find(op)->build(context, OperatorConfig(op, {}, fields), input);
-  };
-  auto stream = step("from", {{"topic", "orders"}, {"format", "json"}}, std::nullopt);
-  stream = step("key_by", {{"field", "sku"}, {"missing", "(no sku)"}}, stream);
-  stream = step("dedupe", {{"field", "order_id"}, {"ttl_ms", 86400000}, {"store", "orders-seen"}},
-                stream);
-  stream = step("reserve",
-                {{"limit_table", "stock"},
-                 {"limit_field", "units"},
-                 {"once_per", "user_id"},
-                 {"required", {"order_id", "user_id", "sku"}},
-                 {"store", "reserved"}},
-                stream);
-  stream = step("map", {{"drop", {"qty", "ts"}}}, stream);
-  step("to", {{"topic", "decisions"}, {"format", "json"}}, stream);
-  return builder.build();
-}
-
 std::vector<std::pair<Key, nlohmann::json>> decide(const Topology& topology) {
   TopologyTestDriver driver(
       topology, TopologyTestDriver::Options{.application_id = "inventory",
@@ -260,7 +234,8 @@ TEST(PipelineLoaderTest, TheYamlInventoryAndTheCxxOneDecideIdentically) {
   auto loaded = load(read(STREAMRUN_SOURCE_DIR "/pipelines/inventory.yaml"));
   ASSERT_TRUE(loaded.pipeline);
   const auto from_yaml = decide(loaded.pipeline->topology);
-  const auto from_cxx = decide(inventory_in_cxx());
+  // The seckill app's pipeline (apps/seckill: the same operators through their C++ API).
+  const auto from_cxx = decide(seckill::inventory_topology());
   ASSERT_EQ(from_yaml.size(), 2000u) << "one decision per order";
   EXPECT_EQ(from_yaml, from_cxx);
   std::map<std::string, int> reasons;
