@@ -108,19 +108,41 @@ void add_pipeline_commands(CLI::App& app, PipelineOptions& options) {
   list->add_option("name", options.operator_name, "One operator (default: all)");
 }
 
-int run_pipeline(const PipelineOptions& options) {
+namespace {
+
+// The pipeline of options.file, its properties with the --set overrides on top; nullopt, having
+// said why, when either is invalid, with the exit status in `status` (1: the file, 2: usage).
+struct Configured {
+  dsl::Pipeline pipeline;
+  config::Properties properties;
+};
+std::optional<Configured> load_configured(const PipelineOptions& options, int& status) {
   auto pipeline = load(options.file);
-  if (!pipeline)
-    return 1;
-  auto properties = pipeline->properties;
+  if (!pipeline) {
+    status = 1;
+    return std::nullopt;
+  }
   auto overrides = config::Properties::from_assignments(options.overrides, "--set");
   if (!overrides) {
     std::fprintf(stderr, "%s\n", overrides.error().message().c_str());
-    return 2;
+    status = 2;
+    return std::nullopt;
   }
+  auto properties = pipeline->properties;
   properties.merge(*overrides);
+  return Configured{std::move(*pipeline), std::move(properties)};
+}
+
+}  // namespace
+
+int run_pipeline(const PipelineOptions& options) {
+  int status = 0;
+  auto configured = load_configured(options, status);
+  if (!configured)
+    return status;
+  auto& [pipeline, properties] = *configured;
   auto logger = log::get("streamrun");
-  auto app = runtime::Application::create(pipeline->topology, properties, {.handle_signals = true});
+  auto app = runtime::Application::create(pipeline.topology, properties, {.handle_signals = true});
   if (!app) {
     logger->error("{}: cannot start: {}", options.file, app.error().message());
     return 1;
@@ -161,18 +183,12 @@ int describe_pipeline(const PipelineOptions& options) {
 }
 
 int list_topics(const PipelineOptions& options) {
-  auto pipeline = load(options.file);
-  if (!pipeline)
-    return 1;
-  auto properties = pipeline->properties;
-  auto overrides = config::Properties::from_assignments(options.overrides, "--set");
-  if (!overrides) {
-    std::fprintf(stderr, "%s\n", overrides.error().message().c_str());
-    return 2;
-  }
-  properties.merge(*overrides);
-  auto listing =
-      runtime::Application::topic_listing(pipeline->topology, properties, options.partitions);
+  int status = 0;
+  auto configured = load_configured(options, status);
+  if (!configured)
+    return status;
+  auto listing = runtime::Application::topic_listing(configured->pipeline.topology,
+                                                     configured->properties, options.partitions);
   if (!listing) {
     std::fprintf(stderr, "%s: %s\n", options.file.c_str(), listing.error().message().c_str());
     return 1;
