@@ -1,0 +1,328 @@
+// seckill-gateway: the HTTP front of the flash sale (cpp-httplib). Takes orders and hands them to
+// Kafka, never deciding anything itself: the pipeline does, at its own pace.
+//
+//   POST /orders        {"user_id": "...", "sku": "...", "qty": 1, "order_id": "..." (optional)}
+//     202 {"order_id", "status": "pending"}  once Kafka has the order (acknowledged)
+//     400 {"error": "..."}                    a body that is not an order, naming the field
+//     503 {"error": "..."} + Retry-After      Kafka is slow or down, or too many orders are in
+//                                             flight: retry with the same order_id (decided once)
+//   GET /orders/{id}    200 the decision once made, else {"order_id", "status": "pending"}
+//   GET /health         200 {"in_flight", "decisions_known"}
+//
+// Orders are keyed by user and carry "ts" (ms since the epoch). The gateway keeps at most
+// --max-in-flight orders waiting for Kafka and the --max-decisions most recent decisions in
+// memory (read from the decisions topic), so its memory stays bounded however the broker fares.
+//
+//   seckill-gateway --bootstrap 127.0.0.1:9092 --listen 127.0.0.1:8080
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <cstdio>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <pthread.h>
+#include <signal.h>
+#include <string>
+#include <thread>
+#include <unistd.h>
+#include <unordered_map>
+#include <variant>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include <streamrun/base/log.h>
+#include <streamrun/kafka/consumer.h>
+#include <streamrun/kafka/producer.h>
+
+#include "orders.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+// The most recent decisions by order id, at most `capacity` (the oldest go first).
+class Decisions {
+ public:
+  explicit Decisions(std::size_t capacity) : capacity_(capacity) {}
+
+  void add(std::string order_id, std::string decision) {
+    std::lock_guard lock(mutex_);
+    auto [it, inserted] = by_id_.try_emplace(order_id, std::move(decision));
+    if (!inserted)
+      return;  // the same decision written again after a crash
+    order_.push_back(std::move(order_id));
+    while (order_.size() > capacity_) {
+      by_id_.erase(order_.front());
+      order_.pop_front();
+    }
+  }
+  std::optional<std::string> find(const std::string& order_id) const {
+    std::lock_guard lock(mutex_);
+    auto it = by_id_.find(order_id);
+    if (it == by_id_.end())
+      return std::nullopt;
+    return it->second;
+  }
+  std::size_t size() const {
+    std::lock_guard lock(mutex_);
+    return by_id_.size();
+  }
+
+ private:
+  std::size_t capacity_;
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, std::string> by_id_;
+  std::deque<std::string> order_;
+};
+
+void reply(httplib::Response& response, int status, const json& body) {
+  response.status = status;
+  response.set_content(body.dump(), "application/json");
+}
+
+void unavailable(httplib::Response& response, const std::string& why) {
+  response.set_header("Retry-After", "1");
+  reply(response, 503, {{"error", why}});
+}
+
+// The order in `body`, or the reason it is not one (naming the field).
+std::variant<seckill::Order, std::string> parse_order(const std::string& body,
+                                                      std::atomic<std::uint64_t>& next_id,
+                                                      const std::string& instance) {
+  const auto value = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (value.is_discarded())
+    return std::string("the body is not JSON");
+  if (!value.is_object())
+    return std::string("the body must be a JSON object");
+  seckill::Order order;
+  for (const auto& [field, text] :
+       {std::pair{"user_id", &order.user_id}, std::pair{"sku", &order.sku}}) {
+    auto it = value.find(field);
+    if (it == value.end())
+      return fmt::format("field '{}' is missing", field);
+    if (!it->is_string() || it->get<std::string>().empty())
+      return fmt::format("field '{}' must be a non-empty string", field);
+    *text = it->get<std::string>();
+  }
+  if (auto it = value.find("qty"); it != value.end()) {
+    if (!it->is_number_integer() || it->get<std::int64_t>() != 1)
+      return std::string("field 'qty' must be 1 (one unit per order)");
+  }
+  if (auto it = value.find("order_id"); it != value.end()) {
+    if (!it->is_string() || it->get<std::string>().empty() || it->get<std::string>().size() > 128)
+      return std::string("field 'order_id' must be a string of 1 to 128 characters");
+    order.order_id = it->get<std::string>();
+  }
+  for (const auto& [field, _] : value.items()) {
+    if (field != "user_id" && field != "sku" && field != "qty" && field != "order_id")
+      return fmt::format("unknown field '{}' (expected user_id, sku, qty, order_id)", field);
+  }
+  if (order.order_id.empty())
+    order.order_id = fmt::format("{}-{}", instance, next_id.fetch_add(1));
+  order.ts = seckill::wall_clock_ms();
+  return order;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string bootstrap = "127.0.0.1:9092";
+  std::string listen = "127.0.0.1:8080";
+  std::string orders_topic = "orders";
+  std::string decisions_topic = "decisions";
+  std::size_t max_in_flight = 10'000;
+  std::size_t max_decisions = 1'000'000;
+  int threads = 16;
+  int timeout_ms = 5'000;
+  CLI::App cli{
+      "The flash sale's HTTP gateway: POST /orders hands orders to Kafka, GET "
+      "/orders/{id} answers with the decision once the pipeline made it."};
+  cli.add_option("--bootstrap", bootstrap, "bootstrap.servers")->capture_default_str();
+  cli.add_option("--listen", listen, "HOST:PORT to serve (port 0: any free one)")
+      ->capture_default_str();
+  cli.add_option("--orders", orders_topic, "the topic of orders")->capture_default_str();
+  cli.add_option("--decisions", decisions_topic, "the topic of decisions")->capture_default_str();
+  cli.add_option("--max-in-flight", max_in_flight, "orders waiting for Kafka at once; more get 503")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{10'000'000}));
+  cli.add_option("--max-decisions", max_decisions, "decisions kept in memory for GET")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{100'000'000}));
+  cli.add_option("--threads", threads, "HTTP worker threads")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  cli.add_option("--timeout-ms", timeout_ms,
+                 "how long an order may wait for Kafka's acknowledgement before 503")
+      ->capture_default_str()
+      ->check(CLI::Range(100, 600'000));
+  CLI11_PARSE(cli, argc, argv);
+  streamrun::log::configure({.level = "info"});
+  auto logger = streamrun::log::get("seckill-gateway");
+  const auto colon = listen.rfind(':');
+  if (colon == std::string::npos) {
+    std::fprintf(stderr, "seckill-gateway: --listen must be HOST:PORT (got '%s')\n",
+                 listen.c_str());
+    return 2;
+  }
+
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  // Batching and compression; an order not acknowledged within the timeout fails, so that a
+  // down broker turns into 503s instead of a queue that grows.
+  auto producer =
+      streamrun::kafka::Producer::create({{"bootstrap.servers", bootstrap},
+                                          {"linger.ms", "5"},
+                                          {"compression.type", "zstd"},
+                                          {"message.timeout.ms", std::to_string(timeout_ms)}});
+  if (!producer) {
+    logger->error("{}", producer.error().message());
+    return 1;
+  }
+  const std::string instance =
+      fmt::format("g{:x}", std::chrono::system_clock::now().time_since_epoch().count() / 1'000'000 ^
+                               ::getpid());
+  Decisions decisions(max_decisions);
+  std::atomic<bool> stopping{false};
+
+  // Delivery reports are served here; the HTTP threads wait for theirs.
+  std::thread poller([&] {
+    while (!stopping)
+      (*producer)->poll(std::chrono::milliseconds(10));
+  });
+  // The decisions topic, from the beginning, into the bounded index.
+  std::thread reader([&] {
+    auto consumer = streamrun::kafka::Consumer::create({{"bootstrap.servers", bootstrap},
+                                                        {"group.id", instance + "-decisions"},
+                                                        {"auto.offset.reset", "earliest"}},
+                                                       nullptr);
+    if (!consumer || !(*consumer)->subscribe({decisions_topic})) {
+      logger->error("cannot read '{}': {}", decisions_topic,
+                    consumer ? "subscribe failed" : consumer.error().message());
+      return;
+    }
+    std::vector<streamrun::kafka::Message> batch;
+    while (!stopping) {
+      batch.clear();
+      if (auto polled = (*consumer)->poll(batch, 1000, std::chrono::milliseconds(100)); !polled) {
+        logger->error("reading '{}': {}", decisions_topic, polled.error().message());
+        return;
+      }
+      for (const auto& message : batch) {
+        const auto value = message.value();
+        if (!value)
+          continue;
+        auto decision = json::parse(*value, nullptr, /*allow_exceptions=*/false);
+        if (decision.is_object() && decision.contains("order_id") &&
+            decision["order_id"].is_string())
+          decisions.add(decision["order_id"].get<std::string>(), std::string(*value));
+      }
+    }
+  });
+
+  std::atomic<std::size_t> in_flight{0};
+  std::atomic<std::uint64_t> next_id{0};
+  httplib::Server server;
+  server.new_task_queue = [threads] {
+    return new httplib::ThreadPool(static_cast<std::size_t>(threads));
+  };
+  server.set_payload_max_length(64 * 1024);
+  server.Post("/orders", [&](const httplib::Request& request, httplib::Response& response) {
+    auto parsed = parse_order(request.body, next_id, instance);
+    if (auto* why = std::get_if<std::string>(&parsed)) {
+      reply(response, 400, {{"error", *why}});
+      return;
+    }
+    const auto& order = std::get<seckill::Order>(parsed);
+    if (in_flight.fetch_add(1) >= max_in_flight) {
+      in_flight.fetch_sub(1);
+      unavailable(response, "too many orders in flight; Kafka is slow");
+      return;
+    }
+    struct Release {
+      std::atomic<std::size_t>& count;
+      ~Release() { count.fetch_sub(1); }
+    } release{in_flight};
+    auto acknowledged = std::make_shared<std::promise<std::optional<std::string>>>();
+    auto outcome = acknowledged->get_future();
+    const auto value = seckill::to_json(order);
+    auto sent = (*producer)->send(
+        {orders_topic, std::nullopt, order.user_id, value, {}, std::nullopt},
+        [acknowledged](const streamrun::kafka::DeliveryReport& report) {
+          acknowledged->set_value(report.error ? std::optional(report.error->message())
+                                               : std::nullopt);
+        });
+    if (!sent) {
+      unavailable(response, "Kafka does not take orders now: " + sent.error().message());
+      return;
+    }
+    if (outcome.wait_for(std::chrono::milliseconds(timeout_ms + 1'000)) !=
+        std::future_status::ready) {
+      unavailable(response, "Kafka did not acknowledge the order in time; retry with order_id " +
+                                order.order_id);
+      return;
+    }
+    if (auto error = outcome.get()) {
+      unavailable(response, "Kafka did not take the order (" + *error + "); retry with order_id " +
+                                order.order_id);
+      return;
+    }
+    reply(response, 202, {{"order_id", order.order_id}, {"status", "pending"}});
+  });
+  server.Get(R"(/orders/([^/]+))",
+             [&](const httplib::Request& request, httplib::Response& response) {
+               const std::string id = request.matches[1];
+               if (auto decision = decisions.find(id)) {
+                 response.status = 200;
+                 response.set_content(*decision, "application/json");
+                 return;
+               }
+               reply(response, 200, {{"order_id", id}, {"status", "pending"}});
+             });
+  server.Get("/health", [&](const httplib::Request&, httplib::Response& response) {
+    reply(response, 200, {{"in_flight", in_flight.load()}, {"decisions_known", decisions.size()}});
+  });
+
+  const std::string host = listen.substr(0, colon);
+  const int wanted_port = std::atoi(listen.c_str() + colon + 1);
+  const int port = wanted_port == 0 ? server.bind_to_any_port(host)
+                                    : (server.bind_to_port(host, wanted_port) ? wanted_port : -1);
+  if (port < 0) {
+    logger->error("cannot listen on {}", listen);
+    stopping = true;
+    poller.join();
+    reader.join();
+    return 1;
+  }
+  // Tests and scripts wait for this line.
+  std::printf("seckill-gateway: listening on %s:%d\n", host.c_str(), port);
+  std::fflush(stdout);
+  // SIGINT/SIGTERM stop the server (blocked in every thread; one waits for them).
+  std::thread signals([&server, stop_signals] {
+    int signo = 0;
+    sigwait(&stop_signals, &signo);
+    server.stop();
+  });
+  server.listen_after_bind();
+  if (!server.is_running() && signals.joinable()) {
+    // Ended without a signal (a listen error): wake the signal thread.
+    ::kill(::getpid(), SIGTERM);
+  }
+  signals.join();
+  stopping = true;
+  poller.join();
+  reader.join();
+  if (auto flushed = (*producer)->flush(std::chrono::seconds(10)); !flushed)
+    logger->warn("{}", flushed.error().message());
+  return 0;
+}

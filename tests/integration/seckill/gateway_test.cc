@@ -1,0 +1,165 @@
+// seckill-gateway as a client sees it: 400 naming the field for bodies that are not orders, 202
+// with the order id once Kafka has the order, the decision on GET once the pipeline wrote it,
+// and 503 with Retry-After — within bounded memory — while the broker is down.
+
+#include <fstream>
+#include <thread>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include <streamrun/kafka/producer.h>
+#include <streamrun/testing/broker_process.h>
+#include <streamrun/testing/child_process.h>
+
+namespace streamrun::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+using ::testing::HasSubstr;
+
+constexpr int kMaxInFlight = 8;  // fewer than the clients below
+
+class GatewayTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto broker = BrokerProcess::start(STREAMRUN_CLI_PATH, {{"orders", 4}, {"decisions", 4}});
+    ASSERT_TRUE(broker.ok()) << broker.error().message();
+    broker_.emplace(std::move(broker).value());
+    auto gateway = ChildProcess::spawn(
+        SECKILL_GATEWAY_PATH,
+        {"--bootstrap", broker_->bootstrap_servers(), "--listen", "127.0.0.1:0", "--max-in-flight",
+         std::to_string(kMaxInFlight), "--timeout-ms", "1000", "--threads", "32"});
+    ASSERT_TRUE(gateway.ok()) << gateway.error().message();
+    gateway_.emplace(std::move(gateway).value());
+    const auto line = gateway_->wait_for_line("listening on", 30s);
+    ASSERT_TRUE(line.has_value()) << "the gateway did not start";
+    port_ = std::stoi(line->substr(line->rfind(':') + 1));
+  }
+
+  httplib::Client client() const {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(30, 0);
+    return c;
+  }
+
+  std::int64_t gateway_rss_kib() const {
+    std::ifstream status("/proc/" + std::to_string(gateway_->pid()) + "/status");
+    for (std::string line; std::getline(status, line);) {
+      if (line.starts_with("VmRSS:"))
+        return std::stoll(line.substr(6));
+    }
+    return -1;
+  }
+
+  std::optional<BrokerProcess> broker_;
+  std::optional<ChildProcess> gateway_;
+  int port_ = 0;
+};
+
+TEST_F(GatewayTest, BodiesThatAreNotOrdersGet400NamingWhatIsWrong) {
+  auto c = client();
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {"not json", "not JSON"},
+      {"[1, 2]", "JSON object"},
+      {R"({"sku": "sku-1"})", "'user_id' is missing"},
+      {R"({"user_id": "", "sku": "sku-1"})", "'user_id' must be a non-empty string"},
+      {R"({"user_id": "ann", "sku": 7})", "'sku' must be a non-empty string"},
+      {R"({"user_id": "ann", "sku": "sku-1", "qty": 3})", "'qty' must be 1"},
+      {R"({"user_id": "ann", "sku": "sku-1", "colour": "red"})", "unknown field 'colour'"},
+  };
+  for (const auto& [body, reason] : cases) {
+    auto response = c.Post("/orders", body, "application/json");
+    ASSERT_TRUE(response) << body;
+    EXPECT_EQ(response->status, 400) << body;
+    EXPECT_THAT(json::parse(response->body)["error"].get<std::string>(), HasSubstr(reason)) << body;
+  }
+}
+
+TEST_F(GatewayTest, AnOrderIsTakenAtOnceAndItsDecisionServedOnceMade) {
+  auto c = client();
+  auto placed = c.Post("/orders", R"({"user_id": "ann", "sku": "sku-1"})", "application/json");
+  ASSERT_TRUE(placed);
+  ASSERT_EQ(placed->status, 202) << placed->body;
+  const auto order_id = json::parse(placed->body)["order_id"].get<std::string>();
+  EXPECT_FALSE(order_id.empty());
+
+  auto pending = c.Get("/orders/" + order_id);
+  ASSERT_TRUE(pending);
+  EXPECT_EQ(json::parse(pending->body)["status"], "pending");
+
+  // What the pipeline would write.
+  auto producer = kafka::Producer::create({{"bootstrap.servers", broker_->bootstrap_servers()}});
+  ASSERT_TRUE(producer.ok());
+  const json decision{{"order_id", order_id},   {"user_id", "ann"},     {"sku", "sku-1"},
+                      {"decision", "accepted"}, {"reason", "accepted"}, {"remaining", 4}};
+  ASSERT_TRUE((*producer)
+                  ->send({"decisions", std::nullopt, order_id, decision.dump(), {}, std::nullopt})
+                  .ok());
+  ASSERT_TRUE((*producer)->flush(10s).ok());
+  json served;
+  for (int attempt = 0; attempt < 300 && !served.contains("decision"); ++attempt) {
+    auto answer = c.Get("/orders/" + order_id);
+    ASSERT_TRUE(answer);
+    served = json::parse(answer->body);
+    if (!served.contains("decision"))
+      std::this_thread::sleep_for(100ms);  // polling another process, as a client would
+  }
+  EXPECT_EQ(served, decision);
+}
+
+TEST_F(GatewayTest, AStoppedBrokerGets503WithRetryAfterAndTheGatewayStaysSmall) {
+  auto c = client();
+  auto before = c.Post("/orders", R"({"user_id": "ann", "sku": "sku-1"})", "application/json");
+  ASSERT_TRUE(before);
+  ASSERT_EQ(before->status, 202);
+  ASSERT_EQ(broker_->stop(), std::optional<int>(0));
+
+  // Many clients at once while nothing reaches Kafka: each is answered 503 (in flight beyond
+  // the bound, or not acknowledged in time), never queued without limit.
+  std::atomic<int> unavailable{0};
+  std::atomic<int> other{0};
+  std::atomic<int> most_in_flight{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 16; ++t) {
+    clients.emplace_back([&, t] {
+      auto own = client();
+      for (int i = 0; i < 10; ++i) {
+        auto response = own.Post(
+            "/orders",
+            json{{"user_id", "u" + std::to_string(t)}, {"sku", "sku-" + std::to_string(i)}}.dump(),
+            "application/json");
+        if (response && response->status == 503 && response->has_header("Retry-After")) {
+          ++unavailable;
+        } else {
+          ++other;
+        }
+      }
+    });
+  }
+  std::thread watcher([&] {
+    auto own = client();
+    for (int i = 0; i < 50; ++i) {
+      if (auto health = own.Get("/health"))
+        most_in_flight = std::max<int>(most_in_flight, json::parse(health->body)["in_flight"]);
+      std::this_thread::sleep_for(20ms);  // sampling
+    }
+  });
+  for (auto& thread : clients)
+    thread.join();
+  watcher.join();
+  EXPECT_EQ(unavailable, 16 * 10);
+  EXPECT_EQ(other, 0);
+  EXPECT_LE(most_in_flight, kMaxInFlight);
+  EXPECT_LT(gateway_rss_kib(), 256 * 1024) << "KiB";
+  auto health = c.Get("/health");
+  ASSERT_TRUE(health) << "the gateway still answers";
+  EXPECT_EQ(health->status, 200);
+}
+
+}  // namespace
+}  // namespace streamrun::testing
