@@ -14,7 +14,11 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdio>
+#include <deque>
+#include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -23,6 +27,7 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <httplib.h>
 #include <nlohmann/json.hpp>
 
 #include <streamrun/base/log.h>
@@ -52,6 +57,94 @@ struct Options {
   std::string run_id;
   std::uint64_t seed = 42;
   std::vector<std::string> producer_settings;
+  std::string gateway;  // http://HOST:PORT: orders go through seckill-gateway instead
+  int connections = 16;
+};
+
+// Orders through seckill-gateway: `connections` clients POST what the generator queues (at most
+// a few thousand waiting), retrying a 503 after its Retry-After with the same order id (the
+// pipeline decides an order id once).
+class GatewaySender {
+ public:
+  GatewaySender(const std::string& url, int connections) {
+    for (int i = 0; i < connections; ++i)
+      clients_.emplace_back([this, url] { serve(url); });
+  }
+  ~GatewaySender() { finish(); }
+
+  void send(std::string body) {
+    std::unique_lock lock(mutex_);
+    room_.wait(lock, [&] { return queue_.size() < 4096; });
+    queue_.push_back(std::move(body));
+    ready_.notify_one();
+  }
+  // Waits until every order is answered.
+  void finish() {
+    {
+      std::lock_guard lock(mutex_);
+      done_ = true;
+    }
+    ready_.notify_all();
+    for (auto& client : clients_) {
+      if (client.joinable())
+        client.join();
+    }
+  }
+  std::int64_t accepted() const { return accepted_; }
+  std::int64_t refused() const { return refused_; }
+  std::int64_t retried() const { return retried_; }
+  std::int64_t failed() const { return failed_; }
+  const std::string& first_error() const { return first_error_; }
+
+ private:
+  void serve(const std::string& url) {
+    httplib::Client client(url);
+    client.set_read_timeout(60, 0);
+    while (true) {
+      std::string body;
+      {
+        std::unique_lock lock(mutex_);
+        ready_.wait(lock, [&] { return done_ || !queue_.empty(); });
+        if (queue_.empty())
+          return;
+        body = std::move(queue_.front());
+        queue_.pop_front();
+        room_.notify_one();
+      }
+      for (int attempt = 0;; ++attempt) {
+        auto response = client.Post("/orders", body, "application/json");
+        if (response && response->status == 202) {
+          ++accepted_;
+        } else if (response && response->status == 400) {
+          ++refused_;  // the gateway names what is wrong; malformed orders end here
+        } else if (response && response->status == 503 && attempt < 60) {
+          ++retried_;
+          const auto wait = std::atoi(response->get_header_value("Retry-After").c_str());
+          std::this_thread::sleep_for(std::chrono::seconds(std::max(wait, 1)));
+          continue;
+        } else {
+          if (failed_.fetch_add(1) == 0) {
+            std::lock_guard lock(mutex_);
+            first_error_ = response ? fmt::format("HTTP {}: {}", response->status, response->body)
+                                    : httplib::to_string(response.error());
+          }
+        }
+        break;
+      }
+    }
+  }
+
+  std::vector<std::thread> clients_;
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::condition_variable room_;
+  std::deque<std::string> queue_;
+  bool done_ = false;
+  std::atomic<std::int64_t> accepted_{0};
+  std::atomic<std::int64_t> refused_{0};
+  std::atomic<std::int64_t> retried_{0};
+  std::atomic<std::int64_t> failed_{0};
+  std::string first_error_;
 };
 
 // Prints progress: in place on a terminal, a plain line a second otherwise.
@@ -146,6 +239,12 @@ int main(int argc, char** argv) {
   cli.add_option("--seed", o.seed, "random seed")->capture_default_str();
   cli.add_option("--set", o.producer_settings,
                  "producer property KEY=VALUE (librdkafka's names; repeatable)");
+  cli.add_option("--gateway", o.gateway,
+                 "send the orders through seckill-gateway at this URL (http://HOST:PORT) "
+                 "instead of straight to Kafka (the stock still goes to Kafka)");
+  cli.add_option("--connections", o.connections, "concurrent HTTP clients with --gateway")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
   CLI11_PARSE(cli, argc, argv);
   streamrun::log::configure({.level = "warn"});
   if (o.run_id.empty())
@@ -203,6 +302,9 @@ int main(int argc, char** argv) {
   std::vector<std::pair<int, int>> recent(4096, {0, 0});
   std::int64_t malformed = 0;
   std::int64_t repeats = 0;
+  std::optional<GatewaySender> gateway;
+  if (!o.gateway.empty())
+    gateway.emplace(o.gateway, o.connections);
   Progress progress(o.orders);
   const auto start = Clock::now();
   for (std::int64_t i = 0; i < o.orders; ++i) {
@@ -230,12 +332,24 @@ int main(int argc, char** argv) {
     if (unit(random) < o.malformed_share) {
       value = fmt::format("not an order: {} wants {}", order.order_id, order.sku);
       ++malformed;
+    } else if (gateway) {
+      // The gateway stamps the time itself; the id makes a retried request the same order.
+      value = nlohmann::json{
+          {"order_id", order.order_id},
+          {"user_id", order.user_id},
+          {"sku", order.sku},
+          {"qty",
+           1}}.dump();
     } else {
       value = seckill::to_json(order);
     }
-    if (!send(**producer, {o.orders_topic, std::nullopt, order.user_id, value, {}, std::nullopt},
-              failed, first_error))
+    if (gateway) {
+      gateway->send(std::move(value));
+    } else if (!send(**producer,
+                     {o.orders_topic, std::nullopt, order.user_id, value, {}, std::nullopt}, failed,
+                     first_error)) {
       return 1;
+    }
     if (i % 1024 == 0) {
       (*producer)->poll(std::chrono::milliseconds(0));
       progress.update(i);
@@ -246,6 +360,8 @@ int main(int argc, char** argv) {
                  flushed.error().message().c_str());
     return 1;
   }
+  if (gateway)
+    gateway->finish();
   progress.update(o.orders, /*last=*/true);
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   std::printf(
@@ -253,6 +369,19 @@ int main(int argc, char** argv) {
       "an earlier user and SKU, hot SKU share %.0f %%\n",
       static_cast<long long>(o.orders), seconds, seconds > 0 ? o.orders / seconds : 0.0,
       static_cast<long long>(malformed), static_cast<long long>(repeats), o.hot_share * 100);
+  if (gateway) {
+    std::printf(
+        "seckill-load: through %s: %lld taken (202), %lld refused (400), %lld retries "
+        "after 503, %lld failed\n",
+        o.gateway.c_str(), static_cast<long long>(gateway->accepted()),
+        static_cast<long long>(gateway->refused()), static_cast<long long>(gateway->retried()),
+        static_cast<long long>(gateway->failed()));
+    if (gateway->failed() > 0) {
+      std::fprintf(stderr, "seckill-load: %lld order(s) not taken by the gateway; first: %s\n",
+                   static_cast<long long>(gateway->failed()), gateway->first_error().c_str());
+      return 1;
+    }
+  }
   if (failed > 0) {
     std::fprintf(stderr, "seckill-load: %lld record(s) not delivered; first error: %s\n",
                  static_cast<long long>(failed.load()), first_error.c_str());
