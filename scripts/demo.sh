@@ -58,6 +58,21 @@ while [ $# -gt 0 ]; do
   shift
 done
 
+# Checked here, before anything is built or started.
+check() {
+  local name=$1 value=$2 pattern=$3 what=$4
+  if ! [[ $value =~ $pattern ]]; then
+    echo "demo: $name must be $what (got '$value'; see scripts/demo.sh --help)" >&2
+    exit 2
+  fi
+}
+check --orders "$orders" '^[0-9]+$' "a whole number"
+check --rate "$rate" '^[0-9]+$' "a whole number of orders/s (0: as fast as possible)"
+check --skus "$skus" '^[1-9][0-9]*$' "a whole number of at least 1"
+check --partitions "$partitions" '^[1-9][0-9]*$' "a whole number of at least 1"
+check --hot-share "$hot_share" '^(0(\.[0-9]+)?|1(\.0+)?)$' "a share between 0 and 1"
+check --malformed-share "$malformed_share" '^(0(\.[0-9]+)?|1(\.0+)?)$' "a share between 0 and 1"
+
 scripts/setup.sh
 bin="${BUILD_DIR:-build}/bin"
 listen=${DEMO_LISTEN:-127.0.0.1:9092}
@@ -124,7 +139,7 @@ bootstrap=$(grep ready "$work/broker.log" | awk '{print $NF}')
 # a group's join for its session timeout.
 dev_settings=(--set consumer.session.timeout.ms=6000 --set admin.timeout.ms=500
   --set producer.compression.type=zstd --set "state.dir=$work/state")
-echo "demo: starting the inventory pipeline: $pipeline_name (log: $work/pipeline.log)"
+echo "demo: starting the inventory pipeline: $pipeline_name (log, while the demo runs: $work/pipeline.log)"
 if $yaml; then
   "$bin/streamrun" pipelines/inventory.yaml --set "bootstrap.servers=$bootstrap" \
     "${dev_settings[@]}" >"$work/pipeline.log" 2>&1 &

@@ -258,10 +258,14 @@ std::string Report::to_text(std::size_t hot_skus) const {
        fmt::format("every order that is not JSON is dead-lettered with its source headers ({} "
                    "missing, {} letters without headers)",
                    malformed_not_dead_lettered, dead_letters_without_source));
-  line(orders_missing == 0 && decisions_missing == 0,
-       fmt::format("nothing dropped from the log ({} orders and {} decisions dropped by the "
-                   "broker before they were read: give the topics more partitions)",
-                   orders_missing, decisions_missing));
+  const bool nothing_dropped = orders_missing == 0 && decisions_missing == 0;
+  line(nothing_dropped,
+       nothing_dropped
+           ? std::string("nothing dropped from the log")
+           : fmt::format("nothing dropped from the log: {} orders and {} decisions were dropped "
+                         "by the broker before they were read (a broker that keeps little per "
+                         "partition: more partitions, a lower --rate)",
+                         orders_missing, decisions_missing));
   return text;
 }
 

@@ -106,6 +106,7 @@ int main(int argc, char** argv) {
   double wait_s = 0;
   double idle_s = 30;
   std::size_t hot_skus = 3;
+  std::vector<std::string> client_settings;
   CLI::App cli{"Checks a flash sale's invariants from its topics."};
   cli.add_option("--bootstrap", bootstrap, "bootstrap.servers")->capture_default_str();
   cli.add_option("--orders", orders, "the topic of orders")->capture_default_str();
@@ -115,7 +116,8 @@ int main(int argc, char** argv) {
                  "the dead-letter topic (inventory.yaml: inventory-dead-letter)")
       ->capture_default_str();
   cli.add_option("--wait", wait_s,
-                 "keep reading decisions up to this many seconds until every order has one")
+                 "keep reading decisions up to this many seconds until every order has one "
+                 "(0: read what is there once)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   cli.add_option("--idle", idle_s, "give up waiting after this many seconds without a new decision")
@@ -123,10 +125,21 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   cli.add_option("--hot-skus", hot_skus, "SKUs shown in the table (most ordered first)")
       ->capture_default_str();
+  cli.add_option("--set", client_settings,
+                 "Kafka client property KEY=VALUE (librdkafka's names, e.g. security.protocol; "
+                 "repeatable)");
   CLI11_PARSE(cli, argc, argv);
   streamrun::log::configure({.level = "warn"});
 
-  const streamrun::kafka::ClientProperties client{{"bootstrap.servers", bootstrap}};
+  streamrun::kafka::ClientProperties client{{"bootstrap.servers", bootstrap}};
+  for (const auto& setting : client_settings) {
+    const auto equals = setting.find('=');
+    if (equals == std::string::npos || equals == 0) {
+      std::fprintf(stderr, "seckill-check: --set %s: expected KEY=VALUE\n", setting.c_str());
+      return 2;
+    }
+    client[setting.substr(0, equals)] = setting.substr(equals + 1);
+  }
   auto metadata = streamrun::kafka::Producer::create(client);
   auto reader = streamrun::kafka::LogReader::create(client);
   if (!metadata || !reader) {

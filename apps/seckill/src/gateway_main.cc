@@ -82,6 +82,13 @@ class Decisions {
   std::deque<std::string> order_;
 };
 
+// `base` with `more` added (what `base` sets already wins: the user's --set).
+streamrun::kafka::ClientProperties with(streamrun::kafka::ClientProperties base,
+                                        const streamrun::kafka::ClientProperties& more) {
+  base.insert(more.begin(), more.end());
+  return base;
+}
+
 void reply(httplib::Response& response, int status, const json& body) {
   response.status = status;
   response.set_content(body.dump(), "application/json");
@@ -113,7 +120,7 @@ std::variant<seckill::Order, std::string> parse_order(const std::string& body,
   }
   if (auto it = value.find("qty"); it != value.end()) {
     if (!it->is_number_integer() || it->get<std::int64_t>() != 1)
-      return std::string("field 'qty' must be 1 (one unit per order)");
+      return std::string("field 'qty' must be the number 1 (one unit per order)");
   }
   if (auto it = value.find("order_id"); it != value.end()) {
     if (!it->is_string() || it->get<std::string>().empty() || it->get<std::string>().size() > 128)
@@ -141,6 +148,7 @@ int main(int argc, char** argv) {
   std::size_t max_decisions = 1'000'000;
   int threads = 16;
   int timeout_ms = 5'000;
+  std::vector<std::string> client_settings;
   CLI::App cli{
       "The flash sale's HTTP gateway: POST /orders hands orders to Kafka, GET "
       "/orders/{id} answers with the decision once the pipeline made it."};
@@ -162,9 +170,21 @@ int main(int argc, char** argv) {
                  "how long an order may wait for Kafka's acknowledgement before 503")
       ->capture_default_str()
       ->check(CLI::Range(100, 600'000));
+  cli.add_option("--set", client_settings,
+                 "Kafka client property KEY=VALUE for its producer and consumer (librdkafka's "
+                 "names, e.g. security.protocol; repeatable)");
   CLI11_PARSE(cli, argc, argv);
   streamrun::log::configure({.level = "info"});
   auto logger = streamrun::log::get("seckill-gateway");
+  streamrun::kafka::ClientProperties common{{"bootstrap.servers", bootstrap}};
+  for (const auto& setting : client_settings) {
+    const auto equals = setting.find('=');
+    if (equals == std::string::npos || equals == 0) {
+      std::fprintf(stderr, "seckill-gateway: --set %s: expected KEY=VALUE\n", setting.c_str());
+      return 2;
+    }
+    common[setting.substr(0, equals)] = setting.substr(equals + 1);
+  }
   const auto colon = listen.rfind(':');
   if (colon == std::string::npos) {
     std::fprintf(stderr, "seckill-gateway: --listen must be HOST:PORT (got '%s')\n",
@@ -180,11 +200,10 @@ int main(int argc, char** argv) {
 
   // Batching and compression; an order not acknowledged within the timeout fails, so that a
   // down broker turns into 503s instead of a queue that grows.
-  auto producer =
-      streamrun::kafka::Producer::create({{"bootstrap.servers", bootstrap},
-                                          {"linger.ms", "5"},
-                                          {"compression.type", "zstd"},
-                                          {"message.timeout.ms", std::to_string(timeout_ms)}});
+  auto producer = streamrun::kafka::Producer::create(
+      with(common, {{"linger.ms", "5"},
+                    {"compression.type", "zstd"},
+                    {"message.timeout.ms", std::to_string(timeout_ms)}}));
   if (!producer) {
     logger->error("{}", producer.error().message());
     return 1;
@@ -202,10 +221,9 @@ int main(int argc, char** argv) {
   });
   // The decisions topic, from the beginning, into the bounded index.
   std::thread reader([&] {
-    auto consumer = streamrun::kafka::Consumer::create({{"bootstrap.servers", bootstrap},
-                                                        {"group.id", instance + "-decisions"},
-                                                        {"auto.offset.reset", "earliest"}},
-                                                       nullptr);
+    auto consumer = streamrun::kafka::Consumer::create(
+        with(common, {{"group.id", instance + "-decisions"}, {"auto.offset.reset", "earliest"}}),
+        nullptr);
     if (!consumer || !(*consumer)->subscribe({decisions_topic})) {
       logger->error("cannot read '{}': {}", decisions_topic,
                     consumer ? "subscribe failed" : consumer.error().message());
@@ -237,6 +255,19 @@ int main(int argc, char** argv) {
     return new httplib::ThreadPool(static_cast<std::size_t>(threads));
   };
   server.set_payload_max_length(64 * 1024);
+  // Errors httplib answers itself (413 for a body over 64 KiB, 404, ...) get a JSON reason too.
+  server.set_error_handler([](const httplib::Request&, httplib::Response& response) {
+    if (!response.body.empty())
+      return;
+    std::string why = fmt::format("HTTP {}", response.status);
+    if (response.status == 413)
+      why = "the body is larger than 64 KiB";
+    else if (response.status == 404)
+      why = "no such resource: POST /orders, GET /orders/{id} and GET /health are served";
+    else if (response.status == 400)
+      why = "the request could not be read";
+    reply(response, response.status, {{"error", why}});
+  });
   server.Post("/orders", [&](const httplib::Request& request, httplib::Response& response) {
     auto parsed = parse_order(request.body, next_id, instance);
     if (auto* why = std::get_if<std::string>(&parsed)) {

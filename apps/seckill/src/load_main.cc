@@ -203,8 +203,9 @@ int main(int argc, char** argv) {
   Options o;
   CLI::App cli{"Fires a flash-sale burst of orders (and loads the stock) into Kafka."};
   cli.add_option("--bootstrap", o.bootstrap, "bootstrap.servers")->capture_default_str();
-  cli.add_option("--orders-topic", o.orders_topic)->capture_default_str();
-  cli.add_option("--stock-topic", o.stock_topic)->capture_default_str();
+  cli.add_option("--orders-topic", o.orders_topic, "the topic orders go to")->capture_default_str();
+  cli.add_option("--stock-topic", o.stock_topic, "the topic of stock per SKU")
+      ->capture_default_str();
   cli.add_option("--orders", o.orders, "how many orders")
       ->capture_default_str()
       ->check(CLI::Range(std::int64_t{0}, std::int64_t{1'000'000'000}));

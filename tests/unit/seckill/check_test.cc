@@ -119,7 +119,7 @@ TEST(SeckillCheckTest, RecordsTheBrokerDroppedAreReportedApartFromUndecidedOnes)
   const auto report = checker.report();
   EXPECT_FALSE(report.ok());
   EXPECT_EQ(report.undecided, 0);
-  EXPECT_THAT(report.to_text(), HasSubstr("12 orders and 0 decisions dropped by the broker"));
+  EXPECT_THAT(report.to_text(), HasSubstr("12 orders and 0 decisions were dropped by the broker"));
 }
 
 }  // namespace
