@@ -226,6 +226,11 @@ streamrun::Topology stateless_topology(const std::string& input, const std::stri
   return builder.build();
 }
 
+// The poison run's: failed records go to <application.id>-dead-letter.
+streamrun::config::Properties poison_properties() {
+  return {{"errors.policy", "dead_letter"}};
+}
+
 // Orders keyed by SKU -> count per SKU (store "counts") -> <app>-out.
 streamrun::Topology count_topology(const std::string& input, const std::string& output) {
   streamrun::StreamBuilder builder;
@@ -397,9 +402,8 @@ int run_child(const ChildArgs& a) {
   } else if (a.scenario == "stateless-cpp" || a.scenario == "backlog") {
     result = run_application(stateless_topology(a.topic, output), {}, a, a.records);
   } else if (a.scenario == "poison") {
-    streamrun::config::Properties dead_letters;
-    dead_letters.set("errors.policy", "dead_letter");
-    result = run_application(stateless_topology(a.topic, output), dead_letters, a, a.records);
+    result =
+        run_application(stateless_topology(a.topic, output), poison_properties(), a, a.records);
   } else if (a.scenario == "stateless-yaml") {
     const auto pipeline = load_yaml(fs::path(a.source_dir) / "bench/pipelines/stateless.yaml",
                                     {{"INPUT", a.topic}, {"OUTPUT", output}});
@@ -530,18 +534,14 @@ std::string machine_description() {
 
 // Every topic the runs need, with the partitions they must have: the development broker has no
 // Admin API, so internal topics are created with the broker.
-void add_internal_topics(const streamrun::Topology& topology, const std::string& app_id,
+void add_internal_topics(const streamrun::Topology& topology,
+                         streamrun::config::Properties properties, const std::string& app_id,
                          int partitions, std::vector<streamrun::kafka::TopicSpec>& topics) {
-  const auto resolved = topology.resolved(app_id);
-  const auto sinks = resolved.sink_topics();
-  for (const auto& topic : resolved.source_topics()) {
-    if (std::find(sinks.begin(), sinks.end(), topic) != sinks.end())
-      topics.push_back({topic, partitions});  // a repartition topic
-  }
-  for (int s = 0; s < resolved.subtopology_count(); ++s) {
-    for (const auto& store : resolved.stores(s))
-      topics.push_back({streamrun::runtime::changelog_topic(app_id, store), partitions});
-  }
+  properties.set("application.id", app_id);
+  properties.set("bootstrap.servers", "127.0.0.1:9092");  // not contacted
+  for (const auto& topic :
+       streamrun::runtime::Application::internal_topics(topology, properties, partitions).value())
+    topics.push_back({topic.name, topic.partitions});
 }
 
 }  // namespace
@@ -713,12 +713,13 @@ int main(int argc, char** argv) {
     for (const auto& run : runs) {
       const auto id = app_id_of(run, round);
       topics.push_back({id + "-out", run.partitions});
-      if (run.scenario == "poison")
-        topics.push_back({id + "-dead-letter", 1});
-      if (run.scenario == "count-cpp" || run.scenario == "restart") {
-        add_internal_topics(count_topology(run.topic, id + "-out"), id, run.partitions, topics);
+      if (run.scenario == "poison") {
+        add_internal_topics(stateless_topology(run.topic, id + "-out"), poison_properties(), id,
+                            run.partitions, topics);
+      } else if (run.scenario == "count-cpp" || run.scenario == "restart") {
+        add_internal_topics(count_topology(run.topic, id + "-out"), {}, id, run.partitions, topics);
       } else if (run.scenario == "inventory") {
-        add_internal_topics(inventory.topology, id, run.partitions, topics);
+        add_internal_topics(inventory.topology, inventory.properties, id, run.partitions, topics);
       }
     }
   }

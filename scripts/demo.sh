@@ -159,6 +159,11 @@ for _ in $(seq 1 600); do
   fi
   sleep 0.1
 done
+if [ "$started" -lt "$partitions" ]; then
+  tail -20 "$work/pipeline.log" >&2
+  echo "demo: the pipeline did not take all $partitions partitions of orders within 60 s" >&2
+  exit 1
+fi
 
 "$bin/seckill-load" --bootstrap "$bootstrap" --no-stock --orders "$orders" --rate "$rate" \
   --skus "$skus" --hot-share "$hot_share" --malformed-share "$malformed_share" \

@@ -19,6 +19,7 @@
 
 #include <streamrun/base/errc.h>
 #include <streamrun/base/log.h>
+#include <streamrun/config/properties.h>
 #include <streamrun/kafka/log_reader.h>
 #include <streamrun/kafka/producer.h>
 
@@ -132,14 +133,13 @@ int main(int argc, char** argv) {
   streamrun::log::configure({.level = "warn"});
 
   streamrun::kafka::ClientProperties client{{"bootstrap.servers", bootstrap}};
-  for (const auto& setting : client_settings) {
-    const auto equals = setting.find('=');
-    if (equals == std::string::npos || equals == 0) {
-      std::fprintf(stderr, "seckill-check: --set %s: expected KEY=VALUE\n", setting.c_str());
-      return 2;
-    }
-    client[setting.substr(0, equals)] = setting.substr(equals + 1);
+  auto settings = streamrun::config::Properties::from_assignments(client_settings, "--set");
+  if (!settings) {
+    std::fprintf(stderr, "seckill-check: %s\n", settings.error().message().c_str());
+    return 2;
   }
+  for (const auto& entry : settings->entries())
+    client[entry.key] = entry.value;
   auto metadata = streamrun::kafka::Producer::create(client);
   auto reader = streamrun::kafka::LogReader::create(client);
   if (!metadata || !reader) {

@@ -16,6 +16,7 @@
 //   seckill-gateway --bootstrap 127.0.0.1:9092 --listen 127.0.0.1:8080
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
@@ -24,6 +25,7 @@
 #include <future>
 #include <mutex>
 #include <pthread.h>
+#include <random>
 #include <signal.h>
 #include <string>
 #include <thread>
@@ -37,6 +39,7 @@
 #include <nlohmann/json.hpp>
 
 #include <streamrun/base/log.h>
+#include <streamrun/config/properties.h>
 #include <streamrun/kafka/consumer.h>
 #include <streamrun/kafka/producer.h>
 
@@ -86,6 +89,71 @@ class Decisions {
 streamrun::kafka::ClientProperties with(streamrun::kafka::ClientProperties base,
                                         const streamrun::kafka::ClientProperties& more) {
   base.insert(more.begin(), more.end());
+  return base;
+}
+
+// httplib's ThreadPool queues accepted connections without limit; this one makes the accepting
+// thread wait once `max_waiting` connections wait for a worker, so that the kernel's listen
+// backlog, not the gateway's memory, takes the overflow.
+class BoundedPool final : public httplib::TaskQueue {
+ public:
+  BoundedPool(std::size_t threads, std::size_t max_waiting) : max_waiting_(max_waiting) {
+    for (std::size_t i = 0; i < threads; ++i)
+      workers_.emplace_back([this] { work(); });
+  }
+  void enqueue(std::function<void()> job) override {
+    std::unique_lock lock(mutex_);
+    room_.wait(lock, [&] { return jobs_.size() < max_waiting_ || shutdown_; });
+    jobs_.push_back(std::move(job));
+    ready_.notify_one();
+  }
+  void shutdown() override {
+    {
+      std::lock_guard lock(mutex_);
+      shutdown_ = true;
+    }
+    ready_.notify_all();
+    room_.notify_all();
+    for (auto& worker : workers_)
+      worker.join();
+  }
+
+ private:
+  void work() {
+    while (true) {
+      std::function<void()> job;
+      {
+        std::unique_lock lock(mutex_);
+        ready_.wait(lock, [&] { return shutdown_ || !jobs_.empty(); });
+        if (jobs_.empty())
+          return;
+        job = std::move(jobs_.front());
+        jobs_.pop_front();
+        room_.notify_one();
+      }
+      job();
+    }
+  }
+  std::size_t max_waiting_;
+  std::vector<std::thread> workers_;
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::condition_variable room_;
+  std::deque<std::function<void()>> jobs_;
+  bool shutdown_ = false;
+};
+
+// Client properties from --set KEY=VALUE items over `base`; nullopt (having said why) for a
+// malformed item.
+std::optional<streamrun::kafka::ClientProperties> with_settings(
+    streamrun::kafka::ClientProperties base, const std::vector<std::string>& settings) {
+  auto parsed = streamrun::config::Properties::from_assignments(settings, "--set");
+  if (!parsed) {
+    std::fprintf(stderr, "seckill-gateway: %s\n", parsed.error().message().c_str());
+    return std::nullopt;
+  }
+  for (const auto& entry : parsed->entries())
+    base[entry.key] = entry.value;
   return base;
 }
 
@@ -176,18 +244,24 @@ int main(int argc, char** argv) {
   CLI11_PARSE(cli, argc, argv);
   streamrun::log::configure({.level = "info"});
   auto logger = streamrun::log::get("seckill-gateway");
-  streamrun::kafka::ClientProperties common{{"bootstrap.servers", bootstrap}};
-  for (const auto& setting : client_settings) {
-    const auto equals = setting.find('=');
-    if (equals == std::string::npos || equals == 0) {
-      std::fprintf(stderr, "seckill-gateway: --set %s: expected KEY=VALUE\n", setting.c_str());
-      return 2;
-    }
-    common[setting.substr(0, equals)] = setting.substr(equals + 1);
-  }
+  const auto settings = with_settings({{"bootstrap.servers", bootstrap}}, client_settings);
+  if (!settings)
+    return 2;
+  const auto& common = *settings;
   const auto colon = listen.rfind(':');
   if (colon == std::string::npos) {
     std::fprintf(stderr, "seckill-gateway: --listen must be HOST:PORT (got '%s')\n",
+                 listen.c_str());
+    return 2;
+  }
+  int wanted_port = -1;
+  const auto port_text = std::string_view(listen).substr(colon + 1);
+  if (auto [end, error] =
+          std::from_chars(port_text.data(), port_text.data() + port_text.size(), wanted_port);
+      error != std::errc() || end != port_text.data() + port_text.size() || wanted_port < 0 ||
+      wanted_port > 65535) {
+    std::fprintf(stderr,
+                 "seckill-gateway: --listen must be HOST:PORT, PORT 0 to 65535 (got '%s')\n",
                  listen.c_str());
     return 2;
   }
@@ -208,11 +282,13 @@ int main(int argc, char** argv) {
     logger->error("{}", producer.error().message());
     return 1;
   }
+  // Generated order ids must never repeat across gateways: the pipeline decides an id once.
+  std::random_device entropy;
   const std::string instance =
-      fmt::format("g{:x}", std::chrono::system_clock::now().time_since_epoch().count() / 1'000'000 ^
-                               ::getpid());
+      fmt::format("g{:016x}", (std::uint64_t{entropy()} << 32) ^ std::uint64_t{entropy()});
   Decisions decisions(max_decisions);
   std::atomic<bool> stopping{false};
+  std::atomic<bool> reader_failed{false};
 
   // Delivery reports are served here; the HTTP threads wait for theirs.
   std::thread poller([&] {
@@ -227,6 +303,7 @@ int main(int argc, char** argv) {
     if (!consumer || !(*consumer)->subscribe({decisions_topic})) {
       logger->error("cannot read '{}': {}", decisions_topic,
                     consumer ? "subscribe failed" : consumer.error().message());
+      reader_failed = true;
       return;
     }
     std::vector<streamrun::kafka::Message> batch;
@@ -234,6 +311,7 @@ int main(int argc, char** argv) {
       batch.clear();
       if (auto polled = (*consumer)->poll(batch, 1000, std::chrono::milliseconds(100)); !polled) {
         logger->error("reading '{}': {}", decisions_topic, polled.error().message());
+        reader_failed = true;
         return;
       }
       for (const auto& message : batch) {
@@ -251,8 +329,8 @@ int main(int argc, char** argv) {
   std::atomic<std::size_t> in_flight{0};
   std::atomic<std::uint64_t> next_id{0};
   httplib::Server server;
-  server.new_task_queue = [threads] {
-    return new httplib::ThreadPool(static_cast<std::size_t>(threads));
+  server.new_task_queue = [threads, max_in_flight] {
+    return new BoundedPool(static_cast<std::size_t>(threads), max_in_flight);
   };
   server.set_payload_max_length(64 * 1024);
   // Errors httplib answers itself (413 for a body over 64 KiB, 404, ...) get a JSON reason too.
@@ -310,22 +388,28 @@ int main(int argc, char** argv) {
     }
     reply(response, 202, {{"order_id", order.order_id}, {"status", "pending"}});
   });
-  server.Get(R"(/orders/([^/]+))",
-             [&](const httplib::Request& request, httplib::Response& response) {
-               const std::string id = request.matches[1];
-               if (auto decision = decisions.find(id)) {
-                 response.status = 200;
-                 response.set_content(*decision, "application/json");
-                 return;
-               }
-               reply(response, 200, {{"order_id", id}, {"status", "pending"}});
-             });
+  server.Get(
+      R"(/orders/([^/]+))", [&](const httplib::Request& request, httplib::Response& response) {
+        const std::string id = request.matches[1];
+        if (reader_failed) {
+          unavailable(response, "the decisions topic cannot be read (see the gateway's log)");
+          return;
+        }
+        if (auto decision = decisions.find(id)) {
+          response.status = 200;
+          response.set_content(*decision, "application/json");
+          return;
+        }
+        reply(response, 200, {{"order_id", id}, {"status", "pending"}});
+      });
   server.Get("/health", [&](const httplib::Request&, httplib::Response& response) {
-    reply(response, 200, {{"in_flight", in_flight.load()}, {"decisions_known", decisions.size()}});
+    reply(response, reader_failed ? 503 : 200,
+          {{"in_flight", in_flight.load()},
+           {"decisions_known", decisions.size()},
+           {"decisions_readable", !reader_failed.load()}});
   });
 
   const std::string host = listen.substr(0, colon);
-  const int wanted_port = std::atoi(listen.c_str() + colon + 1);
   const int port = wanted_port == 0 ? server.bind_to_any_port(host)
                                     : (server.bind_to_port(host, wanted_port) ? wanted_port : -1);
   if (port < 0) {
@@ -339,15 +423,20 @@ int main(int argc, char** argv) {
   std::printf("seckill-gateway: listening on %s:%d\n", host.c_str(), port);
   std::fflush(stdout);
   // SIGINT/SIGTERM stop the server (blocked in every thread; one waits for them).
-  std::thread signals([&server, stop_signals] {
+  std::atomic<bool> serving_ended{false};
+  std::thread signals([&] {
     int signo = 0;
     sigwait(&stop_signals, &signo);
+    // A signal right after the line above may come before the server runs: stop() would miss it.
+    while (!server.is_running() && !serving_ended)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     server.stop();
   });
-  server.listen_after_bind();
-  if (!server.is_running() && signals.joinable()) {
-    // Ended without a signal (a listen error): wake the signal thread.
-    ::kill(::getpid(), SIGTERM);
+  const bool served = server.listen_after_bind();
+  serving_ended = true;
+  if (!served) {
+    logger->error("serving on {} failed", listen);
+    ::kill(::getpid(), SIGTERM);  // wakes the signal thread
   }
   signals.join();
   stopping = true;
@@ -355,5 +444,5 @@ int main(int argc, char** argv) {
   reader.join();
   if (auto flushed = (*producer)->flush(std::chrono::seconds(10)); !flushed)
     logger->warn("{}", flushed.error().message());
-  return 0;
+  return served ? 0 : 1;
 }

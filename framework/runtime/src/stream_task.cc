@@ -293,7 +293,19 @@ bool StreamTask::advance_commit() {
 }
 
 void StreamTask::settle_commit(bool final, std::chrono::steady_clock::time_point deadline) {
-  while (!advance_commit()) {
+  while (true) {
+    bool settled = false;
+    try {
+      settled = advance_commit();
+    } catch (const std::exception& e) {
+      // Settling may run inside a record's store operation: a commit that cannot go on is the
+      // task's failure, not the record's (its error policy must not dead-letter it).
+      abandon_commit();
+      fail(fmt::format("task {}: commit failed: {}", id(), e.what()));
+      throw InfrastructureError(e.what());
+    }
+    if (settled)
+      return;
     if ((!final && stop_requested_) || (final && std::chrono::steady_clock::now() > deadline)) {
       abandon_commit();
       return;
@@ -425,6 +437,8 @@ bool StreamTask::restore() {
 
 void StreamTask::log_change(std::size_t store_index, std::string_view key,
                             std::optional<std::string_view> value) {
+  if (lost_)
+    return;  // the partition may be another member's now: its changelog is not ours to write
   if (in_progress_) {
     // A changelog record after the commit point (a store's change buffer overflowed) would
     // land before the point's marker: finish the commit first.

@@ -69,7 +69,7 @@ TEST_F(GatewayTest, BodiesThatAreNotOrdersGet400NamingWhatIsWrong) {
       {R"({"sku": "sku-1"})", "'user_id' is missing"},
       {R"({"user_id": "", "sku": "sku-1"})", "'user_id' must be a non-empty string"},
       {R"({"user_id": "ann", "sku": 7})", "'sku' must be a non-empty string"},
-      {R"({"user_id": "ann", "sku": "sku-1", "qty": 3})", "'qty' must be 1"},
+      {R"({"user_id": "ann", "sku": "sku-1", "qty": 3})", "'qty' must be the number 1"},
       {R"({"user_id": "ann", "sku": "sku-1", "colour": "red"})", "unknown field 'colour'"},
   };
   for (const auto& [body, reason] : cases) {
