@@ -24,6 +24,7 @@
 #include <streamrun/kafka/producer.h>
 
 #include "check.h"
+#include "orders.h"
 
 namespace {
 
@@ -132,16 +133,12 @@ int main(int argc, char** argv) {
   CLI11_PARSE(cli, argc, argv);
   streamrun::log::configure({.level = "warn"});
 
-  streamrun::kafka::ClientProperties client{{"bootstrap.servers", bootstrap}};
-  auto settings = streamrun::config::Properties::from_assignments(client_settings, "--set");
-  if (!settings) {
-    std::fprintf(stderr, "seckill-check: %s\n", settings.error().message().c_str());
+  const auto client = seckill::with_client_settings({{"bootstrap.servers", bootstrap}},
+                                                    client_settings, "seckill-check");
+  if (!client)
     return 2;
-  }
-  for (const auto& entry : settings->entries())
-    client[entry.key] = entry.value;
-  auto metadata = streamrun::kafka::Producer::create(client);
-  auto reader = streamrun::kafka::LogReader::create(client);
+  auto metadata = streamrun::kafka::Producer::create(*client);
+  auto reader = streamrun::kafka::LogReader::create(*client);
   if (!metadata || !reader) {
     std::fprintf(stderr, "seckill-check: %s\n",
                  (!metadata ? metadata.error() : reader.error()).message().c_str());

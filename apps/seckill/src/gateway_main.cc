@@ -143,20 +143,6 @@ class BoundedPool final : public httplib::TaskQueue {
   bool shutdown_ = false;
 };
 
-// Client properties from --set KEY=VALUE items over `base`; nullopt (having said why) for a
-// malformed item.
-std::optional<streamrun::kafka::ClientProperties> with_settings(
-    streamrun::kafka::ClientProperties base, const std::vector<std::string>& settings) {
-  auto parsed = streamrun::config::Properties::from_assignments(settings, "--set");
-  if (!parsed) {
-    std::fprintf(stderr, "seckill-gateway: %s\n", parsed.error().message().c_str());
-    return std::nullopt;
-  }
-  for (const auto& entry : parsed->entries())
-    base[entry.key] = entry.value;
-  return base;
-}
-
 void reply(httplib::Response& response, int status, const json& body) {
   response.status = status;
   response.set_content(body.dump(), "application/json");
@@ -244,7 +230,8 @@ int main(int argc, char** argv) {
   CLI11_PARSE(cli, argc, argv);
   streamrun::log::configure({.level = "info"});
   auto logger = streamrun::log::get("seckill-gateway");
-  const auto settings = with_settings({{"bootstrap.servers", bootstrap}}, client_settings);
+  const auto settings = seckill::with_client_settings({{"bootstrap.servers", bootstrap}},
+                                                      client_settings, "seckill-gateway");
   if (!settings)
     return 2;
   const auto& common = *settings;

@@ -254,18 +254,14 @@ int main(int argc, char** argv) {
 
   // Batching and compression: a burst of small JSON orders compresses well and the broker
   // stores (and the development broker caps) compressed batches.
-  streamrun::kafka::ClientProperties client{{"bootstrap.servers", o.bootstrap},
-                                            {"linger.ms", "20"},
-                                            {"batch.size", "1000000"},
-                                            {"compression.type", "lz4"}};
-  auto extra = streamrun::config::Properties::from_assignments(o.producer_settings, "--set");
-  if (!extra) {
-    std::fprintf(stderr, "seckill-load: %s\n", extra.error().message().c_str());
+  const auto client = seckill::with_client_settings({{"bootstrap.servers", o.bootstrap},
+                                                     {"linger.ms", "20"},
+                                                     {"batch.size", "1000000"},
+                                                     {"compression.type", "lz4"}},
+                                                    o.producer_settings, "seckill-load");
+  if (!client)
     return 2;
-  }
-  for (const auto& entry : extra->entries())
-    client[entry.key] = entry.value;
-  auto producer = streamrun::kafka::Producer::create(client);
+  auto producer = streamrun::kafka::Producer::create(*client);
   if (!producer) {
     std::fprintf(stderr, "seckill-load: %s\n", producer.error().message().c_str());
     return 1;

@@ -7,6 +7,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include <streamrun/kafka/client_config.h>
 
 namespace seckill {
 
@@ -32,5 +35,11 @@ inline constexpr int kHotSku = 0;
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
+
+// `base` with the programs' `--set KEY=VALUE` items (librdkafka's names) on top; nullopt, having
+// printed "<program>: <why>" to stderr, for a malformed item.
+[[nodiscard]] std::optional<streamrun::kafka::ClientProperties> with_client_settings(
+    streamrun::kafka::ClientProperties base, const std::vector<std::string>& settings,
+    std::string_view program);
 
 }  // namespace seckill
