@@ -135,10 +135,11 @@ bootstrap=$(grep ready "$work/broker.log" | awk '{print $NF}')
 # Small JSON documents in bursts: zstd keeps the most of them within the broker's cap.
 "$bin/seckill-load" --bootstrap "$bootstrap" --orders 0 --skus "$skus" --set compression.type=zstd
 
-# Settings for the development broker: it has no Admin API (the topics exist already) and holds
-# a group's join for its session timeout.
+# Settings for the development broker: it has no Admin API (the topics exist already), holds a
+# group's join for its session timeout, and answers a fetch that finds no new record only after
+# the whole fetch.wait.max.ms (Kafka answers as soon as records arrive; docs/seckill.md).
 dev_settings=(--set consumer.session.timeout.ms=6000 --set admin.timeout.ms=500
-  --set producer.compression.type=zstd --set "state.dir=$work/state")
+  --set consumer.fetch.wait.max.ms=10 --set "state.dir=$work/state")
 echo "demo: starting the inventory pipeline: $pipeline_name (log, while the demo runs: $work/pipeline.log)"
 if $yaml; then
   "$bin/streamrun" pipelines/inventory.yaml --set "bootstrap.servers=$bootstrap" \
