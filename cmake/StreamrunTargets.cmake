@@ -16,8 +16,21 @@ function(streamrun_library module)
   add_library(streamrun::${module} ALIAS ${target})
   target_include_directories(${target} PUBLIC $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>
                                        PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src)
-  target_link_libraries(${target} PUBLIC ${ARG_PUBLIC_DEPS} PRIVATE ${ARG_PRIVATE_DEPS} streamrun_build_flags)
+  target_link_libraries(${target} PUBLIC ${ARG_PUBLIC_DEPS} PRIVATE ${ARG_PRIVATE_DEPS}
+                                                                    $<BUILD_INTERFACE:streamrun_build_flags>)
   set_target_properties(${target} PROPERTIES POSITION_INDEPENDENT_CODE ON)
+  streamrun_install_library(${target} ${module} ${CMAKE_CURRENT_SOURCE_DIR}/include)
+endfunction()
+
+# streamrun_install_library(<target> <export name> <public include dir>)
+#   Installs a static library and its public headers into the `streamrun` CMake package
+#   (cmake/StreamrunPackage.cmake), where it is streamrun::<export name>.
+function(streamrun_install_library target export_name include_dir)
+  set_target_properties(${target} PROPERTIES EXPORT_NAME ${export_name})
+  target_include_directories(${target} INTERFACE $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+  install(TARGETS ${target} EXPORT streamrunTargets
+          ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT development)
+  install(DIRECTORY ${include_dir}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} COMPONENT development)
 endfunction()
 
 function(streamrun_executable name)
