@@ -759,7 +759,7 @@ void add_internal_topics(const streamrun::Topology& topology,
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App cli{"The streamrun benchmark suite (see bench/RESULTS.md)."};
+  CLI::App cli{"The streamrun benchmark suite (see bench/RESULTS.md).", "bench/run"};
   ChildArgs child;
   // Internal: how the suite starts its child runs (hidden from --help).
   cli.add_option("--child", child.scenario)->group("");
@@ -800,7 +800,12 @@ int main(int argc, char** argv) {
                              "backlog"}));
   std::string command = "bench/run";
   cli.add_option("--command", command)->group("");  // internal: the command line to record
-  CLI11_PARSE(cli, argc, argv);
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help exits 0; a bad option 2, as for every --set below.
+    return cli.exit(e) == 0 ? 0 : 2;
+  }
   if (!child.scenario.empty()) {
     child.source_dir = source_dir;
     child.partitions = partitions;

@@ -20,9 +20,9 @@ yaml=false
 orders=1000000
 # The development broker keeps about 5 MiB of (compressed) batches per partition and silently
 # drops older ones, and every order of the hot SKU goes through one partition of the
-# repartition topic: the burst comes at 50k orders/s, twice what one task decides, so that the
-# backlog of the hot SKU stays within what the broker keeps (docs/seckill.md). A real cluster
-# keeps what it is configured to: use --rate 0 there.
+# repartition topic: the burst comes at 50k orders/s, so that the backlog of the hot SKU stays
+# within what the broker keeps (docs/seckill.md). A real cluster keeps what it is configured
+# to: use --rate 0 there.
 rate=50000
 skus=100
 hot_share=0.5
@@ -66,12 +66,22 @@ check() {
     exit 2
   fi
 }
-check --orders "$orders" '^[0-9]+$' "a whole number"
-check --rate "$rate" '^[0-9]+$' "a whole number of orders/s (0: as fast as possible)"
-check --skus "$skus" '^[1-9][0-9]*$' "a whole number of at least 1"
-check --partitions "$partitions" '^[1-9][0-9]*$' "a whole number of at least 1"
-check --hot-share "$hot_share" '^(0(\.[0-9]+)?|1(\.0+)?)$' "a share between 0 and 1"
-check --malformed-share "$malformed_share" '^(0(\.[0-9]+)?|1(\.0+)?)$' "a share between 0 and 1"
+# A whole number within [low, high] (the limits of the programs the value goes to).
+check_count() {
+  local name=$1 value=$2 low=$3 high=$4 what=$5
+  check "$name" "$value" '^[0-9]{1,10}$' "$what from $low to $high"
+  if ((10#$value < low || 10#$value > high)); then
+    echo "demo: $name must be $what from $low to $high (got '$value'; see scripts/demo.sh --help)" >&2
+    exit 2
+  fi
+}
+share='^(0|0?\.[0-9]+|1|1\.0*)$'
+check_count --orders "$orders" 0 1000000000 "a whole number"
+check_count --rate "$rate" 0 1000000000 "a whole number of orders/s (0: as fast as possible)"
+check_count --skus "$skus" 1 1000000 "a whole number"
+check_count --partitions "$partitions" 1 10000 "a whole number"
+check --hot-share "$hot_share" "$share" "a share between 0 and 1"
+check --malformed-share "$malformed_share" "$share" "a share between 0 and 1"
 
 scripts/setup.sh
 bin="${BUILD_DIR:-build}/bin"
@@ -118,7 +128,7 @@ echo "demo: starting the development broker on $listen"
 "$bin/streamrun" broker --listen "$listen" "${topic_args[@]}" >"$work/broker.log" 2>&1 &
 broker_pid=$!
 for _ in $(seq 1 300); do
-  if grep -q ready "$work/broker.log"; then break; fi
+  if grep -q "; ready on " "$work/broker.log"; then break; fi
   if ! kill -0 "$broker_pid" 2>/dev/null; then
     cat "$work/broker.log" >&2
     echo "demo: the development broker did not start (see above)" >&2
@@ -126,11 +136,11 @@ for _ in $(seq 1 300); do
   fi
   sleep 0.1
 done
-grep -q ready "$work/broker.log" || {
+grep -q "; ready on " "$work/broker.log" || {
   echo "demo: the broker did not become ready in 30 s" >&2
   exit 1
 }
-bootstrap=$(grep ready "$work/broker.log" | awk '{print $NF}')
+bootstrap=$(grep "; ready on " "$work/broker.log" | awk '{print $NF}')
 
 # Small JSON documents in bursts: zstd keeps the most of them within the broker's cap.
 "$bin/seckill-load" --bootstrap "$bootstrap" --orders 0 --skus "$skus" --set compression.type=zstd

@@ -1,5 +1,6 @@
 #include <csignal>
 #include <cstdio>
+#include <unistd.h>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -30,6 +31,9 @@ void add_broker_command(CLI::App& app, BrokerOptions& options) {
   broker->add_option("--topic", options.topics,
                      "NAME:PARTITIONS to create at start (repeatable). Other topics are created "
                      "on first use with 4 partitions.");
+  broker->add_flag("--stop-with-parent", options.stop_with_parent,
+                   "Stop also when the process that started this one exits (for harnesses that "
+                   "may be killed before they can stop it)");
 }
 
 int run_broker(const BrokerOptions& options) {
@@ -79,8 +83,20 @@ int run_broker(const BrokerOptions& options) {
              fmt::join(topic_names, ", "), (*broker)->bootstrap_servers());
   std::fflush(stdout);
 
+  const pid_t parent = getppid();
   int signo = 0;
-  sigwait(&stop_signals, &signo);
+  if (!options.stop_with_parent) {
+    sigwait(&stop_signals, &signo);
+  } else {
+    // A parent that exits leaves this process to init (or a subreaper): look every 200 ms.
+    const timespec tick{0, 200'000'000};
+    while ((signo = sigtimedwait(&stop_signals, nullptr, &tick)) <= 0) {
+      if (getppid() != parent) {
+        logger->info("the process that started the broker (pid {}) exited, stopping", parent);
+        return 0;
+      }
+    }
+  }
   logger->info("{} received, stopping", signo == SIGINT ? "SIGINT" : "SIGTERM");
   return 0;
 }

@@ -11,6 +11,7 @@ struct BrokerOptions {
   std::string listen = "127.0.0.1:9092";
   int brokers = 1;
   std::vector<std::string> topics;
+  bool stop_with_parent = false;
 };
 
 void add_broker_command(CLI::App& app, BrokerOptions& options);

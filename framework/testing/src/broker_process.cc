@@ -10,8 +10,9 @@ namespace streamrun::testing {
 Result<BrokerProcess> BrokerProcess::start(const std::string& streamrun_binary,
                                            const std::vector<kafka::TopicSpec>& topics, int brokers,
                                            const std::string& listen) {
-  std::vector<std::string> args = {"broker", "--listen", listen, "--brokers",
-                                   std::to_string(brokers)};
+  // --stop-with-parent: a test or benchmark killed before its destructor runs leaves no broker.
+  std::vector<std::string> args = {
+      "broker", "--listen", listen, "--brokers", std::to_string(brokers), "--stop-with-parent"};
   for (const auto& topic : topics) {
     args.push_back("--topic");
     args.push_back(fmt::format("{}:{}", topic.name, topic.partitions));
@@ -19,7 +20,8 @@ Result<BrokerProcess> BrokerProcess::start(const std::string& streamrun_binary,
   auto process = ChildProcess::spawn(streamrun_binary, args);
   if (!process)
     return process.error();
-  auto line = process->wait_for_line("ready", std::chrono::seconds(30));
+  // Not just "ready": an error such as "Address already in use" contains it too.
+  auto line = process->wait_for_line("; ready on ", std::chrono::seconds(30));
   if (!line) {
     return Error(
         errc::unavailable,

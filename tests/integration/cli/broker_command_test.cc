@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <thread>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -12,6 +13,7 @@
 #include <streamrun/kafka/consumer.h>
 #include <streamrun/kafka/producer.h>
 #include <streamrun/testing/broker_process.h>
+#include <streamrun/testing/child_process.h>
 
 #include "support/kafka_test_util.h"
 
@@ -120,6 +122,46 @@ TEST(BrokerCommandTest, PortInUseIsAClearErrorNotAHang) {
                        ": Address already in use"),
             std::string::npos)
       << *line;
+}
+
+// The error line says "already in use", which contains "ready": a harness must not take it for
+// the ready line and use "--listen)" as the bootstrap address.
+TEST(BrokerCommandTest, HarnessReportsATakenPortInsteadOfReadingTheErrorAsReady) {
+  ListeningSocket taken;
+  ASSERT_TRUE(taken.ok());
+  auto broker =
+      BrokerProcess::start(STREAMRUN_CLI_PATH, {}, 1, "127.0.0.1:" + std::to_string(taken.port()));
+  ASSERT_FALSE(broker.ok()) << "took " << broker->bootstrap_servers() << " for a ready broker";
+  EXPECT_NE(broker.error().message().find("did not print a ready line"), std::string::npos)
+      << broker.error().message();
+}
+
+// A harness killed before it can stop its broker (SIGKILL, a broken pipe) leaves none behind.
+TEST(BrokerCommandTest, StopWithParentStopsWhenItsParentExits) {
+  const auto log = std::filesystem::temp_directory_path() /
+                   ("stop-with-parent-" + std::to_string(getpid()) + ".log");
+  // The shell starts the broker, says its pid once it is ready and exits.
+  auto shell = ChildProcess::spawn(
+      "/bin/sh",
+      {"-c",
+       "\"$0\" broker --listen 127.0.0.1:0 --stop-with-parent > \"$1\" & pid=$!;"
+       "while ! grep -q '; ready on ' \"$1\"; do kill -0 $pid || exit 1; sleep 0.05; done;"
+       "echo \"broker $pid\"",
+       STREAMRUN_CLI_PATH, log.string()});
+  ASSERT_TRUE(shell.ok()) << shell.error().message();
+  const auto line = shell->wait_for_line("broker ", 30s);
+  ASSERT_TRUE(line.has_value()) << shell->output();
+  const pid_t broker = std::stoi(line->substr(line->find(' ') + 1));
+  ASSERT_EQ(shell->wait(10s), std::optional<int>(0));
+  // Not our child: its exit can only be watched for.
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (::kill(broker, 0) == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(50ms);
+  const bool gone = ::kill(broker, 0) != 0;
+  if (!gone)
+    ::kill(broker, SIGKILL);
+  EXPECT_TRUE(gone) << "the broker outlived its parent by 10 s";
+  std::filesystem::remove(log);
 }
 
 TEST(BrokerCommandTest, StopsCleanlyOnSigintAndSigterm) {
