@@ -581,7 +581,8 @@ int run_child(const ChildArgs& a) {
   const std::string output = a.app_id + "-out";
   if (a.scenario == "bare") {
     result = bare_loop(a);
-  } else if (a.scenario == "stateless-cpp" || a.scenario == "backlog") {
+  } else if (a.scenario == "stateless-cpp" || a.scenario == "backlog" ||
+             a.scenario == "metrics-off") {
     result = run_application(stateless_topology(a.topic, output), {}, a, a.records);
   } else if (a.scenario == "poison") {
     result =
@@ -790,14 +791,15 @@ int main(int argc, char** argv) {
   bool no_write = false;
   cli.add_flag("--no-write", no_write, "do not write bench/RESULTS.md");
   std::vector<std::string> only;
-  cli.add_option("--only", only,
-                 "run only these scenarios (bare, stateless-cpp, poison, stateless-yaml, "
-                 "count-cpp, inventory, seckill, seckill-paced, restart, restore, backlog; "
-                 "seckill-paced runs after seckill, at half its rate)")
+  cli.add_option(
+         "--only", only,
+         "run only these scenarios (bare, stateless-cpp, metrics-off, poison, stateless-yaml, "
+         "count-cpp, inventory, seckill, seckill-paced, restart, restore, backlog; "
+         "seckill-paced runs after seckill, at half its rate)")
       ->delimiter(',')
-      ->check(CLI::IsMember({"bare", "stateless-cpp", "poison", "stateless-yaml", "count-cpp",
-                             "inventory", "seckill", "seckill-paced", "restart", "restore",
-                             "backlog"}));
+      ->check(CLI::IsMember({"bare", "stateless-cpp", "metrics-off", "poison", "stateless-yaml",
+                             "count-cpp", "inventory", "seckill", "seckill-paced", "restart",
+                             "restore", "backlog"}));
   std::string command = "bench/run";
   cli.add_option("--command", command)->group("");  // internal: the command line to record
   try {
@@ -849,6 +851,12 @@ int main(int argc, char** argv) {
     runs.push_back(
         {"stateless-cpp", "stateless filter, C++", p, orders_topic(p), records_for(p), {}});
     if (all) {
+      runs.push_back({"metrics-off",
+                      "the same without metrics (admin.listen=0, no latency sampling)",
+                      p,
+                      orders_topic(p),
+                      records_for(p),
+                      {"admin.listen=0", "metrics.latency.sample.records=0"}});
       runs.push_back({"poison",
                       fmt::format("the same, {}% poison records dead-lettered", kPoisonPercent),
                       p,
@@ -929,6 +937,9 @@ int main(int argc, char** argv) {
   if (std::find(only.begin(), only.end(), "seckill-paced") != only.end() &&
       std::find(only.begin(), only.end(), "seckill") == only.end())
     only.push_back("seckill");  // the paced run's rate comes from it
+  if (std::find(only.begin(), only.end(), "metrics-off") != only.end() &&
+      std::find(only.begin(), only.end(), "stateless-cpp") == only.end())
+    only.push_back("stateless-cpp");  // what it is compared with
   if (!only.empty()) {
     std::erase_if(runs, [&](const Run& run) {
       return std::find(only.begin(), only.end(), run.scenario) == only.end();
@@ -1123,19 +1134,27 @@ int main(int argc, char** argv) {
           "task ready {:.0f} ms after assignment; first record {:.2f} s after run() (group "
           "join included)",
           median(values), median(first_record));
-    } else if (run.scenario == "poison") {
-      // Against the clean run of the same filter on the same partitions, round by round.
+    } else if (run.scenario == "poison" || run.scenario == "metrics-off") {
+      // Against the stateless filter with metrics on the same partitions, round by round: for
+      // the poison run the clean run's ratio to it, for metrics-off the metrics run's.
       const auto clean = std::find_if(runs.begin(), runs.end(), [&](const Run& r) {
         return r.scenario == "stateless-cpp" && r.partitions == run.partitions;
       });
-      std::vector<double> to_clean;
+      std::vector<double> ratio_to_clean;
       if (clean != runs.end()) {
         const auto& clean_samples = samples[static_cast<std::size_t>(clean - runs.begin())];
-        for (std::size_t k = 0; k < got.size() && k < clean_samples.size(); ++k)
-          to_clean.push_back(got[k].rate() / clean_samples[k].rate());
+        for (std::size_t k = 0; k < got.size() && k < clean_samples.size(); ++k) {
+          ratio_to_clean.push_back(run.scenario == "poison"
+                                       ? got[k].rate() / clean_samples[k].rate()
+                                       : clean_samples[k].rate() / got[k].rate());
+        }
       }
-      if (!to_clean.empty())
-        other = fmt::format("{:.2f}x the clean run's records/s", median(to_clean));
+      if (!ratio_to_clean.empty()) {
+        other = run.scenario == "poison"
+                    ? fmt::format("{:.2f}x the clean run's records/s", median(ratio_to_clean))
+                    : fmt::format("the run with metrics above: {:.2f}x this one's records/s",
+                                  median(ratio_to_clean));
+      }
     } else if (run.scenario == "seckill-paced") {
       // Medians over rounds of each round's figure.
       std::vector<std::vector<double>> by_figure(6);

@@ -399,6 +399,17 @@ std::vector<TopicPartition> Consumer::assignment() const {
   return to_topic_partitions(list.get());
 }
 
+std::optional<std::int64_t> Consumer::cached_end_offset(const TopicPartition& partition) const {
+  std::int64_t low = -1;
+  std::int64_t high = -1;
+  if (rd_kafka_get_watermark_offsets(impl_->rk.get(), partition.topic.value().c_str(),
+                                     partition.partition.value(), &low,
+                                     &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+      high < 0)
+    return std::nullopt;
+  return high;
+}
+
 std::string Consumer::member_id() const {
   char* id = rd_kafka_memberid(impl_->rk.get());
   if (id == nullptr)

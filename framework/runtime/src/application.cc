@@ -14,6 +14,8 @@
 #include <streamrun/runtime/application.h>
 #include <streamrun/runtime/runtime_config.h>
 
+#include "admin_server.h"
+#include "metrics.h"
 #include "prefetch.h"
 #include "signal_handling.h"
 #include "stream_task.h"
@@ -185,6 +187,35 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
   std::atomic<std::int64_t> retries_before_{0};
   std::atomic<std::int64_t> max_task_start_ms_{0};
   mutable std::mutex tasks_mutex_;  // guards tasks_ against stats() from other threads
+
+  // --- the admin endpoint (admin.listen) --------------------------------------------------
+  // What the I/O fiber alone knows of each task, published every commit interval for /metrics
+  // and /readyz (other threads must not read TaskSlot).
+  struct SlotView {
+    std::string task;
+    std::vector<TopicPartition> partitions;
+    bool paused = false;
+    bool restoring = false;
+    std::size_t backlog = 0;
+  };
+  void publish_slot_views();
+  [[nodiscard]] std::string metrics_text() const;
+  [[nodiscard]] std::string not_ready() const;
+  Result<void> start_admin();
+
+ public:
+  std::optional<std::string> admin_address() const {
+    std::lock_guard lock(views_mutex_);
+    return admin_address_;
+  }
+
+ private:
+  mutable std::mutex views_mutex_;
+  std::vector<SlotView> slot_views_;
+  bool views_published_ = false;              // under views_mutex_: the I/O fiber has run
+  std::optional<std::string> admin_address_;  // under views_mutex_
+  LatencyHistogram commit_latency_;           // I/O fiber: from a commit's request to its result
+  std::unique_ptr<AdminServer> admin_;
 };
 
 Result<void> Application::Impl::validate() const {
@@ -200,6 +231,14 @@ Result<void> Application::Impl::validate() const {
   }
   if (auto valid = kafka::Consumer::validate(consumer_properties); !valid)
     return valid.error();
+  if (const auto listen = config_.get(RuntimeProperties::admin_listen);
+      listen != "0" && !is_loopback_listen(listen) &&
+      !config_.get(RuntimeProperties::admin_allow_remote)) {
+    return Error(config::errc::invalid_value,
+                 fmt::format("admin.listen '{}' is not a loopback address: the admin endpoint has "
+                             "no authentication; set admin.allow.remote=true to serve it there",
+                             listen));
+  }
   if (auto valid = kafka::Producer::validate(producer_client_properties()); !valid)
     return valid.error();
   // Every topic name the application will use, with application.id in place.
@@ -395,6 +434,8 @@ Result<void> Application::Impl::run() {
   std::optional<GracefulStopSignals> signals;
   if (options_.handle_signals)
     signals.emplace(stop_requested_);
+  if (auto admin = start_admin(); !admin)
+    return admin.error();
 
   {
     WorkerPool pool(static_cast<int>(threads));
@@ -404,6 +445,11 @@ Result<void> Application::Impl::run() {
     pool_ = nullptr;
   }
 
+  admin_.reset();  // before the tasks and clients it reads go
+  {
+    std::lock_guard lock(views_mutex_);
+    admin_address_.reset();
+  }
   signals.reset();
   std::lock_guard lock(failure_mutex_);
   if (failure_)
@@ -449,6 +495,7 @@ void Application::Impl::io_loop() {
     const int served = producer_->poll();
     if (Clock::now() >= next_commit) {
       commit_progress();
+      publish_slot_views();
       next_commit = Clock::now() + commit_interval_;
     }
     if (batch.empty() && fetched == 0 && served == 0) {
@@ -568,8 +615,11 @@ void Application::Impl::commit_progress() {
   }
   if (offsets.empty())
     return;
-  auto started = consumer_->commit_async(
-      offsets, [this](Result<void> result) { record_commit(result, "periodic commit"); });
+  auto started =
+      consumer_->commit_async(offsets, [this, requested = Clock::now()](Result<void> result) {
+        commit_latency_.observe(std::chrono::duration<double>(Clock::now() - requested).count());
+        record_commit(result, "periodic commit");
+      });
   if (!started)
     record_commit(started, "periodic commit");
 }
@@ -763,6 +813,7 @@ StreamTask* Application::Impl::start_task(const TaskKey& key,
   }
   slot.partitions = partitions;
   auto* task = slot.task.get();
+  task->set_latency_sampling(config_.get(RuntimeProperties::metrics_latency_sample_records));
   // Completion is observed through task->finished(), not the launch future.
   static_cast<void>(pool_->launch(next_thread_++, [task] { task->run(); }));
   for (const auto& tp : partitions)
@@ -898,6 +949,229 @@ void Application::Impl::shutdown() {
   }
 }
 
+Result<void> Application::Impl::start_admin() {
+  const auto listen = config_.get(RuntimeProperties::admin_listen);
+  if (listen == "0")
+    return {};
+  const bool is_default = !config_.is_set(RuntimeProperties::admin_listen.key());
+  auto server = AdminServer::start(
+      listen, /*any_port_if_taken=*/is_default,
+      {.metrics = [this] { return metrics_text(); }, .not_ready = [this] { return not_ready(); }});
+  if (!server)
+    return server.error();
+  admin_ = std::move(server).value();
+  {
+    std::lock_guard lock(views_mutex_);
+    admin_address_ = admin_->address();
+  }
+  if (is_default && admin_->address() != listen) {
+    logger_->info("admin endpoint on http://{} ({} is taken: another instance on this host?)",
+                  admin_->address(), listen);
+  } else {
+    logger_->info("admin endpoint on http://{} (/metrics, /healthz, /readyz)", admin_->address());
+  }
+  return {};
+}
+
+void Application::Impl::publish_slot_views() {
+  std::vector<SlotView> views;
+  views.reserve(tasks_.size());
+  for (const auto& [key, slot] : tasks_) {
+    views.push_back({slot.task->id(),
+                     {slot.partitions.begin(), slot.partitions.end()},
+                     slot.paused,
+                     slot.restoring || !slot.task->ready(),
+                     slot.backlog.size()});
+  }
+  std::lock_guard lock(views_mutex_);
+  slot_views_ = std::move(views);
+  views_published_ = true;
+}
+
+std::string Application::Impl::not_ready() const {
+  if (stop_requested_)
+    return "stopping";
+  std::lock_guard lock(views_mutex_);
+  if (!views_published_ || slot_views_.empty())
+    return fmt::format("no partitions assigned yet (group '{}' is forming)", application_id_);
+  std::vector<std::string> restoring;
+  for (const auto& view : slot_views_) {
+    if (view.restoring)
+      restoring.push_back(view.task);
+  }
+  if (!restoring.empty())
+    return fmt::format("task(s) {} restoring their state", fmt::join(restoring, ", "));
+  return {};
+}
+
+std::string Application::Impl::metrics_text() const {
+  PrometheusText out;
+  const auto stats = this->stats();
+  const Labels none;
+  const auto counter = [&](std::string_view name, std::string_view help, double value) {
+    out.family(name, "counter", help);
+    out.sample(name, none, value);
+  };
+  const auto gauge = [&](std::string_view name, std::string_view help, double value) {
+    out.family(name, "gauge", help);
+    out.sample(name, none, value);
+  };
+  out.family("streamrun_application_info", "gauge", "The application; always 1");
+  out.sample("streamrun_application_info", {{"application_id", application_id_}}, 1);
+  counter("streamrun_records_processed_total", "Input records processed, by every task ever",
+          static_cast<double>(stats.records_processed));
+  counter("streamrun_records_produced_total", "Records sent by sinks",
+          static_cast<double>(stats.records_produced));
+  counter("streamrun_records_skipped_total", "Failed records dropped by errors.policy=skip",
+          static_cast<double>(stats.records_skipped));
+  counter("streamrun_records_dead_lettered_total", "Failed records written to a dead-letter topic",
+          static_cast<double>(stats.records_dead_lettered));
+  counter("streamrun_records_dropped_total",
+          "Records operators dropped on purpose (null keys or values in keyed operators)",
+          static_cast<double>(stats.records_dropped));
+  counter("streamrun_record_retries_total", "Attempts at failed records after their first",
+          static_cast<double>(stats.retries));
+  counter("streamrun_records_restored_total", "Changelog entries applied to state by restores",
+          static_cast<double>(stats.records_restored));
+  counter("streamrun_commits_total", "Offset commits that succeeded",
+          static_cast<double>(stats.commits));
+  counter("streamrun_commit_failures_total",
+          "Offset commits that failed (the records after them are processed again)",
+          static_cast<double>(stats.commit_failures));
+  out.family("streamrun_commit_latency_seconds", "histogram",
+             "Periodic offset commits, from the request to the broker's answer");
+  out.histogram("streamrun_commit_latency_seconds", none, commit_latency_.snapshot());
+  counter("streamrun_partition_pauses_total",
+          "Times a partition was paused because its task's input was full",
+          static_cast<double>(stats.partitions_paused));
+  gauge("streamrun_active_tasks", "Tasks running in this instance",
+        static_cast<double>(stats.active_tasks));
+  gauge("streamrun_producer_queue_records",
+        "Records handed to the producer whose delivery is not reported yet",
+        producer_ ? static_cast<double>(producer_->in_flight()) : 0);
+  if (state_) {
+    gauge("streamrun_state_cache_bytes",
+          "RocksDB block cache and memtables of all tasks (state.memory.budget.bytes bounds it)",
+          static_cast<double>(state_->cache_usage_bytes()));
+  }
+
+  // Per task and partition. The views are at most one commit interval old.
+  std::vector<SlotView> views;
+  {
+    std::lock_guard lock(views_mutex_);
+    views = slot_views_;
+  }
+  std::map<std::string, const SlotView*> view_of;
+  for (const auto& view : views)
+    view_of[view.task] = &view;
+  struct TaskFigures {
+    Labels labels;
+    std::int64_t processed, produced, skipped, dead_lettered, retries, restored;
+    std::size_t buffered;
+    bool ready;
+    LatencyHistogram::Snapshot processing, end_to_end;
+    state::TaskState::Figures state;
+    std::map<TopicPartition, std::int64_t> positions;
+  };
+  std::vector<TaskFigures> figures;
+  {
+    std::lock_guard lock(tasks_mutex_);
+    for (const auto& [key, slot] : tasks_) {
+      const auto& task = *slot.task;
+      const auto view = view_of.find(task.id());
+      figures.push_back({{{"task", task.id()}, {"subtopology", std::to_string(key.first)}},
+                         task.processed(),
+                         task.produced(),
+                         task.skipped(),
+                         task.dead_lettered(),
+                         task.retries(),
+                         task.restored(),
+                         task.depth() + (view != view_of.end() ? view->second->backlog : 0),
+                         task.ready() && (view == view_of.end() || !view->second->restoring),
+                         task.processing_latency(),
+                         task.end_to_end_latency(),
+                         task.state_figures(),
+                         task.positions()});
+    }
+  }
+  const auto per_task = [&](std::string_view name, std::string_view type, std::string_view help,
+                            auto value_of) {
+    out.family(name, type, help);
+    for (const auto& task : figures)
+      out.sample(name, task.labels, static_cast<double>(value_of(task)));
+  };
+  per_task("streamrun_task_records_processed_total", "counter", "Input records the task processed",
+           [](const TaskFigures& t) { return t.processed; });
+  per_task("streamrun_task_records_produced_total", "counter", "Records the task's sinks sent",
+           [](const TaskFigures& t) { return t.produced; });
+  per_task("streamrun_task_records_skipped_total", "counter",
+           "Failed records the task dropped (errors.policy=skip)",
+           [](const TaskFigures& t) { return t.skipped; });
+  per_task("streamrun_task_records_dead_lettered_total", "counter",
+           "Failed records the task wrote to a dead-letter topic",
+           [](const TaskFigures& t) { return t.dead_lettered; });
+  per_task("streamrun_task_record_retries_total", "counter",
+           "Attempts at failed records after their first",
+           [](const TaskFigures& t) { return t.retries; });
+  per_task("streamrun_task_records_restored_total", "counter",
+           "Changelog entries the task's restore applied",
+           [](const TaskFigures& t) { return t.restored; });
+  per_task("streamrun_task_buffered_records", "gauge",
+           "Records fetched for the task and not processed yet",
+           [](const TaskFigures& t) { return t.buffered; });
+  per_task("streamrun_task_ready", "gauge", "1 when the task runs with its state restored",
+           [](const TaskFigures& t) { return t.ready ? 1 : 0; });
+  if (state_) {
+    per_task("streamrun_task_state_bytes", "gauge",
+             "RocksDB's estimate of the task's state, files and memtables (as of its last commit)",
+             [](const TaskFigures& t) { return t.state.bytes; });
+    per_task("streamrun_task_state_keys", "gauge",
+             "RocksDB's estimate of the keys in the task's stores (as of its last commit)",
+             [](const TaskFigures& t) { return t.state.keys; });
+    per_task("streamrun_task_state_pending_compaction_bytes", "gauge",
+             "Bytes RocksDB's compaction is behind by in the task's state",
+             [](const TaskFigures& t) { return t.state.pending_compaction_bytes; });
+  }
+  const auto sampling = config_.get(RuntimeProperties::metrics_latency_sample_records);
+  const std::string sampled =
+      sampling > 0 ? fmt::format("; one record in {} (metrics.latency.sample.records)", sampling)
+                   : std::string("; off (metrics.latency.sample.records=0)");
+  out.family("streamrun_task_processing_latency_seconds", "histogram",
+             "From the task taking a record to its outputs handed to the producer" + sampled);
+  for (const auto& task : figures)
+    out.histogram("streamrun_task_processing_latency_seconds", task.labels, task.processing);
+  out.family("streamrun_task_end_to_end_latency_seconds", "histogram",
+             "From a record's timestamp to the end of its processing" + sampled);
+  for (const auto& task : figures)
+    out.histogram("streamrun_task_end_to_end_latency_seconds", task.labels, task.end_to_end);
+
+  out.family("streamrun_partition_lag_records", "gauge",
+             "Records in the partition after the task's position (the end as of the last fetch)");
+  for (const auto& task : figures) {
+    for (const auto& [tp, position] : task.positions) {
+      if (const auto end = consumer_ ? consumer_->cached_end_offset(tp) : std::nullopt) {
+        Labels labels = task.labels;
+        labels.emplace_back("topic", tp.topic.value());
+        labels.emplace_back("partition", std::to_string(tp.partition.value()));
+        out.sample("streamrun_partition_lag_records", labels,
+                   static_cast<double>(std::max<std::int64_t>(0, *end - position)));
+      }
+    }
+  }
+  out.family("streamrun_partition_paused", "gauge",
+             "1 while the partition is paused because its task's input is full");
+  for (const auto& view : views) {
+    for (const auto& tp : view.partitions) {
+      out.sample("streamrun_partition_paused",
+                 {{"task", view.task},
+                  {"topic", tp.topic.value()},
+                  {"partition", std::to_string(tp.partition.value())}},
+                 view.paused ? 1 : 0);
+    }
+  }
+  return out.text();
+}
+
 ApplicationStats Application::Impl::stats() const {
   ApplicationStats stats;
   std::lock_guard lock(tasks_mutex_);
@@ -1016,6 +1290,10 @@ Result<void> Application::run() {
 void Application::stop() noexcept {
   impl_->stop();
 }
+std::optional<std::string> Application::admin_address() const {
+  return impl_->admin_address();
+}
+
 ApplicationStats Application::stats() const {
   return impl_->stats();
 }

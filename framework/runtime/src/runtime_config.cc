@@ -1,6 +1,8 @@
 #include <streamrun/base/ids.h>
 #include <streamrun/runtime/runtime_config.h>
 
+#include "admin_server.h"
+
 namespace streamrun::runtime {
 
 using config::Property;
@@ -181,6 +183,31 @@ const Property<std::string> RuntimeProperties::errors_dead_letter_topic{
        return invalid_topic_name(name);
      }}};
 
+const Property<std::string> RuntimeProperties::admin_listen{
+    {.key = "admin.listen",
+     .type = ValueType::string,
+     .default_value = kDefaultAdminListen,
+     .doc = "HOST:PORT of the application's HTTP endpoint: /metrics (Prometheus), /healthz, "
+            "/readyz (docs/operations.md); 0: none. A taken default port is replaced by a free "
+            "one (logged); a non-loopback HOST needs admin.allow.remote",
+     .validate = [](std::string_view listen) { return invalid_admin_listen(listen); }}};
+
+const Property<bool> RuntimeProperties::admin_allow_remote{
+    {.key = "admin.allow.remote",
+     .type = ValueType::boolean,
+     .default_value = "false",
+     .doc = "Allow admin.listen on an address other hosts can reach (the endpoint has no "
+            "authentication)"}};
+
+const Property<std::int64_t> RuntimeProperties::metrics_latency_sample_records{
+    {.key = "metrics.latency.sample.records",
+     .type = ValueType::integer,
+     .default_value = "16",
+     .doc = "Time one record in this many for the latency histograms of /metrics (processing "
+            "and end-to-end); 0: none. Counters count every record",
+     .min = 0,
+     .max = 1'000'000}};
+
 ErrorPolicy RuntimeProperties::error_policy(const config::Config& config) {
   ErrorPolicy policy;
   const auto action = config.get(errors_policy);
@@ -214,7 +241,10 @@ const config::ConfigDef& RuntimeProperties::definition() {
                                      &errors_retry_backoff_ms.spec(),
                                      &errors_retry_backoff_max_ms.spec(),
                                      &errors_retry_max_delay_ms.spec(),
-                                     &errors_dead_letter_topic.spec()};
+                                     &errors_dead_letter_topic.spec(),
+                                     &admin_listen.spec(),
+                                     &admin_allow_remote.spec(),
+                                     &metrics_latency_sample_records.spec()};
   return def;
 }
 

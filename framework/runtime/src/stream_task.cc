@@ -358,6 +358,12 @@ void StreamTask::write_commit(const std::map<std::string, std::int64_t>& marker,
                      committed.error().message()));
     return;
   }
+  // RocksDB's estimates for /metrics, read here on the task fiber that owns the state.
+  const auto figures = state_->figures();
+  state_bytes_.store(figures.bytes, std::memory_order_relaxed);
+  state_keys_.store(figures.keys, std::memory_order_relaxed);
+  state_pending_compaction_bytes_.store(figures.pending_compaction_bytes,
+                                        std::memory_order_relaxed);
   std::lock_guard lock(progress_mutex_);
   durable_ = std::move(processed);
 }
@@ -458,7 +464,19 @@ std::optional<std::int64_t> StreamTask::stored_offset(const TopicPartition& tp) 
   return it->second;
 }
 
+std::map<TopicPartition, std::int64_t> StreamTask::positions() const {
+  std::lock_guard lock(progress_mutex_);
+  return processed_;
+}
+
 void StreamTask::process(const kafka::Message& message) {
+  // A countdown, not a modulo: a division per record would cost more than the sample.
+  const bool timed = sample_every_ > 0 && --until_sample_ == 0;
+  std::chrono::steady_clock::time_point started;
+  if (timed) {
+    until_sample_ = sample_every_;
+    started = std::chrono::steady_clock::now();
+  }
   RawRecord raw;
   raw.key = message.key();
   raw.value = message.value();
@@ -486,6 +504,17 @@ void StreamTask::process(const kafka::Message& message) {
     processed_[message.topic_partition()] = message.offset().value() + 1;
   }
   processed_count_.fetch_add(1, std::memory_order_relaxed);
+  if (timed) {
+    processing_latency_.observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    if (raw.timestamp_ms > 0) {
+      const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+      end_to_end_latency_.observe(
+          static_cast<double>(std::max<std::int64_t>(0, now_ms - raw.timestamp_ms)) / 1000.0);
+    }
+  }
 }
 
 void StreamTask::wait_before_retry(std::chrono::milliseconds delay) {

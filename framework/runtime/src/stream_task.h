@@ -21,6 +21,7 @@
 #include <streamrun/state/task_state.h>
 
 #include "changelog.h"
+#include "metrics.h"
 
 namespace streamrun::runtime {
 
@@ -118,6 +119,29 @@ class StreamTask final : public RecordCollector {
 
   // True once run() has returned.
   [[nodiscard]] bool finished() const noexcept { return finished_.load(); }
+
+  // --- metrics (any thread) -------------------------------------------------------------------
+  // Times one record in `every` (0: none) for the latency histograms. Before run().
+  void set_latency_sampling(std::int64_t every) noexcept {
+    sample_every_ = every;
+    until_sample_ = every;
+  }
+  // Processing of a sampled record, from the task taking it to its outputs handed to the
+  // producer; end to end, from the record's timestamp to the same moment.
+  [[nodiscard]] LatencyHistogram::Snapshot processing_latency() const noexcept {
+    return processing_latency_.snapshot();
+  }
+  [[nodiscard]] LatencyHistogram::Snapshot end_to_end_latency() const noexcept {
+    return end_to_end_latency_.snapshot();
+  }
+  // The next offset to process per input partition (as far as the task got).
+  [[nodiscard]] std::map<TopicPartition, std::int64_t> positions() const;
+  // Stateful tasks, as of their last local commit (zero before it, and for stateless tasks).
+  [[nodiscard]] state::TaskState::Figures state_figures() const noexcept {
+    return {state_bytes_.load(std::memory_order_relaxed),
+            state_keys_.load(std::memory_order_relaxed),
+            state_pending_compaction_bytes_.load(std::memory_order_relaxed)};
+  }
 
   // --- task fiber ---------------------------------------------------------------------------
   void run();
@@ -224,6 +248,13 @@ class StreamTask final : public RecordCollector {
   std::atomic<std::int64_t> dropped_{0};
   FailureHandling failure_handling_;
   std::atomic<std::int64_t> restored_{0};
+  std::int64_t sample_every_ = 0;  // task fiber after run() starts
+  std::int64_t until_sample_ = 0;
+  LatencyHistogram processing_latency_;
+  LatencyHistogram end_to_end_latency_;
+  std::atomic<std::int64_t> state_bytes_{0};
+  std::atomic<std::int64_t> state_keys_{0};
+  std::atomic<std::int64_t> state_pending_compaction_bytes_{0};
 
   // Progress, shared between the task fiber, the I/O fiber and delivery callbacks.
   mutable std::mutex progress_mutex_;

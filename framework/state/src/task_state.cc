@@ -519,6 +519,27 @@ bool TaskState::has_uncommitted() const noexcept {
   return impl_->batch.GetWriteBatch()->Count() > 0 || impl_->caches_dirty();
 }
 
+std::int64_t StateEnvironment::cache_usage_bytes() const {
+  return static_cast<std::int64_t>(impl_->cache->GetUsage());
+}
+
+TaskState::Figures TaskState::figures() const {
+  Figures figures;
+  for (auto* handle : impl_->handles) {
+    std::uint64_t value = 0;
+    if (impl_->db->GetIntProperty(handle, rocksdb::DB::Properties::kEstimateLiveDataSize, &value))
+      figures.bytes += static_cast<std::int64_t>(value);
+    if (impl_->db->GetIntProperty(handle, rocksdb::DB::Properties::kCurSizeAllMemTables, &value))
+      figures.bytes += static_cast<std::int64_t>(value);
+    if (impl_->db->GetIntProperty(handle, rocksdb::DB::Properties::kEstimateNumKeys, &value))
+      figures.keys += static_cast<std::int64_t>(value);
+    if (impl_->db->GetIntProperty(handle, rocksdb::DB::Properties::kEstimatePendingCompactionBytes,
+                                  &value))
+      figures.pending_compaction_bytes += static_cast<std::int64_t>(value);
+  }
+  return figures;
+}
+
 const std::filesystem::path& TaskState::directory() const noexcept {
   return impl_->directory;
 }

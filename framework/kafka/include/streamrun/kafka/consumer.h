@@ -102,6 +102,10 @@ class Consumer {
 
   [[nodiscard]] std::vector<TopicPartition> assignment() const;
   [[nodiscard]] std::string member_id() const;
+  // The partition's end (high watermark) as of the last fetch response, without asking the
+  // broker; nullopt before the first. Any thread.
+  [[nodiscard]] std::optional<std::int64_t> cached_end_offset(
+      const TopicPartition& partition) const;
 
   [[nodiscard]] Result<void> check_connection(std::chrono::milliseconds timeout);
 

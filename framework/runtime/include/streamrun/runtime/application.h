@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include <streamrun/base/result.h>
@@ -69,6 +71,9 @@ class Application {
   void stop() noexcept;
 
   [[nodiscard]] ApplicationStats stats() const;
+  // "HOST:PORT" of the admin endpoint (/metrics, /healthz, /readyz: admin.listen) while run()
+  // serves it; nullopt before, after, and with admin.listen=0. Any thread.
+  [[nodiscard]] std::optional<std::string> admin_address() const;
 
   // The internal topics an application of `topology` with `properties` uses when its input
   // topics have `input_partitions` partitions each — what it creates at start where the cluster

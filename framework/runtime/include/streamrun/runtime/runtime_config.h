@@ -30,6 +30,13 @@ struct RuntimeProperties {
   static const config::Property<std::int64_t> errors_retry_backoff_max_ms;
   static const config::Property<std::int64_t> errors_retry_max_delay_ms;
   static const config::Property<std::string> errors_dead_letter_topic;
+  static const config::Property<std::string> admin_listen;
+  static const config::Property<bool> admin_allow_remote;
+  static const config::Property<std::int64_t> metrics_latency_sample_records;
+
+  // admin.listen's default; when it is taken (a second instance on the host), the endpoint
+  // serves on a port the kernel picks and logs it.
+  static constexpr const char* kDefaultAdminListen = "127.0.0.1:9095";
 
   // All of the above.
   static const config::ConfigDef& definition();

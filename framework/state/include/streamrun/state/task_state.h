@@ -43,6 +43,10 @@ class StateEnvironment {
 
   [[nodiscard]] const Options& options() const noexcept { return options_; }
 
+  // What the shared block cache holds (memtables included: they are charged to it), bytes. Any
+  // thread.
+  [[nodiscard]] std::int64_t cache_usage_bytes() const;
+
   struct Impl;
   [[nodiscard]] Impl& impl() const noexcept { return *impl_; }
 
@@ -110,6 +114,16 @@ class TaskState {
   [[nodiscard]] const std::filesystem::path& directory() const noexcept;
   // True when open() found no state and started an empty one.
   [[nodiscard]] bool created() const noexcept;
+
+  // RocksDB's own estimates, over all stores: the state's size (live data in files plus
+  // memtables), its keys, and bytes compaction is behind by
+  // (rocksdb.estimate-pending-compaction-bytes).
+  struct Figures {
+    std::int64_t bytes = 0;
+    std::int64_t keys = 0;
+    std::int64_t pending_compaction_bytes = 0;
+  };
+  [[nodiscard]] Figures figures() const;
 
   struct Impl;
 
