@@ -1,4 +1,6 @@
+#include <chrono>
 #include <cstdlib>
+#include <ctime>
 #include <mutex>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -13,6 +15,62 @@ struct Registry {
   spdlog::sink_ptr sink;
   spdlog::level::level_enum level = spdlog::level::info;
   std::string pattern;
+};
+
+// One JSON object per line: what log collectors parse without a grammar of their own.
+class JsonFormatter final : public spdlog::formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+    const auto since_epoch = msg.time.time_since_epoch();
+    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
+    const auto millis =
+        std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch - seconds).count();
+    const std::time_t time = seconds.count();
+    std::tm utc{};
+    gmtime_r(&time, &utc);
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &utc);
+    fmt::format_to(std::back_inserter(dest), R"({{"ts":"{}.{:03}Z","level":")", stamp, millis);
+    const auto level = spdlog::level::to_string_view(msg.level);
+    dest.append(level.data(), level.data() + level.size());
+    dest.append(std::string_view(R"(","logger":")"));
+    escape(msg.logger_name, dest);
+    dest.append(std::string_view(R"(","msg":")"));
+    escape(msg.payload, dest);
+    dest.append(std::string_view("\"}\n"));
+  }
+  std::unique_ptr<spdlog::formatter> clone() const override {
+    return std::make_unique<JsonFormatter>();
+  }
+
+ private:
+  static void escape(spdlog::string_view_t text, spdlog::memory_buf_t& dest) {
+    for (const char c : std::string_view(text.data(), text.size())) {
+      switch (c) {
+        case '"':
+          dest.append(std::string_view("\\\""));
+          break;
+        case '\\':
+          dest.append(std::string_view("\\\\"));
+          break;
+        case '\n':
+          dest.append(std::string_view("\\n"));
+          break;
+        case '\r':
+          dest.append(std::string_view("\\r"));
+          break;
+        case '\t':
+          dest.append(std::string_view("\\t"));
+          break;
+        default:
+          if (static_cast<unsigned char>(c) < 0x20) {
+            fmt::format_to(std::back_inserter(dest), "\\u{:04x}", static_cast<int>(c));
+          } else {
+            dest.push_back(c);
+          }
+      }
+    }
+  }
 };
 
 Registry& registry() {
@@ -51,7 +109,11 @@ void configure(const LogOptions& options) {
   r.level = parse_level(level_name).value_or(spdlog::level::info);
   r.pattern = options.pattern;
   auto sink = make_sink_locked(r);
-  sink->set_pattern(r.pattern);
+  if (options.format == "json") {
+    sink->set_formatter(std::make_unique<JsonFormatter>());
+  } else {
+    sink->set_pattern(r.pattern);
+  }
   spdlog::apply_all(
       [&](const std::shared_ptr<spdlog::logger>& logger) { logger->set_level(r.level); });
 }

@@ -24,6 +24,10 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  std::string log_format = "text";
+  app.add_option("--log-format", log_format,
+                 "text, or json: one JSON object per line (ts, level, logger, msg) on stderr")
+      ->check(CLI::IsMember({"text", "json"}));
 
   streamrun::cli::BrokerOptions broker_options;
   streamrun::cli::add_broker_command(app, broker_options);
@@ -41,7 +45,7 @@ int main(int argc, char** argv) {
   // option's value) nor a command is taken as a file for `run`.
   std::vector<std::string> args(argv + 1, argv + argc);
   for (std::size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--log-level") {
+    if (args[i] == "--log-level" || args[i] == "--log-format") {
       ++i;  // its value
       continue;
     }
@@ -78,7 +82,7 @@ int main(int argc, char** argv) {
     // Help and --version exit 0; every usage error exits 2, as documented.
     return app.exit(e) == 0 ? 0 : 2;
   }
-  streamrun::log::configure({.level = log_level});
+  streamrun::log::configure({.level = log_level, .format = log_format});
 
   if (app.got_subcommand("broker"))
     return streamrun::cli::run_broker(broker_options);

@@ -354,9 +354,15 @@ TaskInstance::TaskInstance(const Topology& topology, TaskInfo info, RecordCollec
         sink_of_topic_.emplace(topic, spec.name);
     }
   }
+  std::map<int, std::size_t> index_of;
+  for (std::size_t i = 0; i < ids.size(); ++i)
+    index_of[ids[i]] = i;
+  parents_.resize(ids.size());
   for (int id : ids) {
-    for (int parent : topology.nodes()[id].parents)
+    for (int parent : topology.nodes()[id].parents) {
       by_id.at(parent)->connect(*by_id.at(id));
+      parents_[index_of.at(id)].push_back(index_of.at(parent));
+    }
   }
   for (int id : ids) {
     const auto& spec = topology.nodes()[id];
@@ -397,6 +403,22 @@ void TaskInstance::process(const RawRecord& record) {
     throw std::logic_error("task " + info().id() + " does not read topic '" + record.origin.topic +
                            "'");
   }
+}
+
+std::vector<TaskInstance::NodeCount> TaskInstance::node_counts() const {
+  std::vector<NodeCount> counts;
+  counts.reserve(nodes_.size());
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    NodeCount count{nodes_[i]->name(), 0, nodes_[i]->records_out()};
+    if (parents_[i].empty()) {
+      count.in = count.out;  // a source passes on every record it reads
+    } else {
+      for (const auto parent : parents_[i])
+        count.in += nodes_[parent]->records_out();
+    }
+    counts.push_back(std::move(count));
+  }
+  return counts;
 }
 
 std::int64_t TaskInstance::dropped() const noexcept {

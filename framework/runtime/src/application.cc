@@ -1072,6 +1072,7 @@ std::string Application::Impl::metrics_text() const {
     LatencyHistogram::Snapshot processing, end_to_end;
     state::TaskState::Figures state;
     std::map<TopicPartition, std::int64_t> positions;
+    std::vector<TaskInstance::NodeCount> nodes;
   };
   std::vector<TaskFigures> figures;
   {
@@ -1091,7 +1092,8 @@ std::string Application::Impl::metrics_text() const {
                          task.processing_latency(),
                          task.end_to_end_latency(),
                          task.state_figures(),
-                         task.positions()});
+                         task.positions(),
+                         task.node_counts()});
     }
   }
   const auto per_task = [&](std::string_view name, std::string_view type, std::string_view help,
@@ -1131,6 +1133,20 @@ std::string Application::Impl::metrics_text() const {
     per_task("streamrun_task_state_pending_compaction_bytes", "gauge",
              "Bytes RocksDB's compaction is behind by in the task's state",
              [](const TaskFigures& t) { return t.state.pending_compaction_bytes; });
+  }
+  for (const auto* name : {"streamrun_node_records_in_total", "streamrun_node_records_out_total"}) {
+    const bool in = std::string_view(name).find("_in_") != std::string_view::npos;
+    out.family(name, "counter",
+               in ? "Records into the operator (what its parents passed on; for a source, what "
+                    "it read)"
+                  : "Records the operator passed on (emitted, or written by a sink)");
+    for (const auto& task : figures) {
+      for (const auto& node : task.nodes) {
+        Labels labels = task.labels;
+        labels.emplace_back("node", node.name);
+        out.sample(name, labels, static_cast<double>(in ? node.in : node.out));
+      }
+    }
   }
   const auto sampling = config_.get(RuntimeProperties::metrics_latency_sample_records);
   const std::string sampled =

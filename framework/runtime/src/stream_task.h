@@ -134,6 +134,10 @@ class StreamTask final : public RecordCollector {
   [[nodiscard]] LatencyHistogram::Snapshot end_to_end_latency() const noexcept {
     return end_to_end_latency_.snapshot();
   }
+  // Records into and out of each of the task's operators.
+  [[nodiscard]] std::vector<TaskInstance::NodeCount> node_counts() const {
+    return instance_.node_counts();
+  }
   // The next offset to process per input partition (as far as the task got).
   [[nodiscard]] std::map<TopicPartition, std::int64_t> positions() const;
   // Stateful tasks, as of their last local commit (zero before it, and for stateless tasks).

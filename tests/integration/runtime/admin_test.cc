@@ -161,6 +161,20 @@ TEST_F(AdminTest, MetricsCountWhatWasConsumedAndProducedAndPassPromtool) {
   EXPECT_EQ(sum_of(samples, "streamrun_task_ready"), kPartitions);
   EXPECT_EQ(sum_of(samples, "streamrun_partition_lag_records"), 0);
   EXPECT_EQ(sum_of(samples, "streamrun_records_dead_lettered_total"), 0);
+  // Per operator: the filter takes every record and passes on the even half to the sink.
+  double filter_in = 0, filter_out = 0, sink_out = 0;
+  for (const auto& [key, value] : samples) {
+    if (key.find("node=\"filter-1\"") != std::string::npos) {
+      filter_in += key.starts_with("streamrun_node_records_in_total{") ? value : 0;
+      filter_out += key.starts_with("streamrun_node_records_out_total{") ? value : 0;
+    }
+    if (key.find("node=\"sink-2\"") != std::string::npos &&
+        key.starts_with("streamrun_node_records_out_total{"))
+      sink_out += value;
+  }
+  EXPECT_EQ(filter_in, kRecords);
+  EXPECT_EQ(filter_out, kRecords / 2);
+  EXPECT_EQ(sink_out, kRecords / 2);
   // Every record was timed (metrics.latency.sample.records=1).
   EXPECT_EQ(sum_of(samples, "streamrun_task_processing_latency_seconds_count"), kRecords);
   EXPECT_EQ(sum_of(samples, "streamrun_task_end_to_end_latency_seconds_count"), kRecords);

@@ -19,6 +19,10 @@ struct LogOptions {
   // trace, debug, info, warn, error, critical, off. Overridden by STREAMRUN_LOG_LEVEL.
   std::string level = "info";
   std::string pattern = "%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ [%n] %v";
+  // "text" (the pattern above) or "json": one object per line,
+  // {"ts":"2026-11-30T23:10:26.717Z","level":"info","logger":"runtime","msg":"..."} (UTC), for
+  // log collectors. Anything else is taken as "text".
+  std::string format = "text";
 };
 
 // Installs the sinks and level for every streamrun logger. Safe to call again (tests do).

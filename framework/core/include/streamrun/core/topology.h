@@ -113,6 +113,15 @@ class TaskInstance {
   // Calls close() on every operator, once.
   void close();
 
+  // Records into and out of each operator so far, in the sub-topology's order. A node's input is
+  // what its parents passed on (for a source: the records it read). Any thread.
+  struct NodeCount {
+    std::string name;
+    std::int64_t in = 0;
+    std::int64_t out = 0;
+  };
+  [[nodiscard]] std::vector<NodeCount> node_counts() const;
+
   // Records operators dropped on purpose so far (see DropListener).
   [[nodiscard]] std::int64_t dropped() const noexcept;
   void set_drop_listener(DropListener listener);
@@ -121,6 +130,7 @@ class TaskInstance {
   class Environment;
   std::unique_ptr<Environment> environment_;
   std::vector<std::unique_ptr<detail::NodeInstance>> nodes_;
+  std::vector<std::vector<std::size_t>> parents_;  // per node: indices into nodes_
   std::vector<std::pair<std::string, detail::SourceInstance*>> sources_;
   std::map<std::string, std::string, std::less<>> sink_of_topic_;  // topic -> a sink writing it
   std::map<std::string, ErrorPolicy, std::less<>> policies_;       // operator -> its own policy

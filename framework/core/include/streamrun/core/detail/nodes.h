@@ -3,6 +3,8 @@
 // The machinery behind the fluent API: typed operator instances wired into a chain per task.
 // Included by stream_builder.h; not for direct use.
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -70,6 +72,11 @@ class NodeInstance {
   NodeInstance& operator=(const NodeInstance&) = delete;
 
   [[nodiscard]] const std::string& name() const noexcept { return name_; }
+  // Records this node passed on: emitted to its children, or written by a sink (a record tried
+  // again after a failure counts again). Counted on the task's fiber, read from any thread.
+  [[nodiscard]] std::int64_t records_out() const noexcept {
+    return out_.load(std::memory_order_relaxed);
+  }
   // Adds `child` downstream; throws std::logic_error when the types do not line up (a bug in
   // the builder, never a user error).
   virtual void connect(NodeInstance& child) = 0;
@@ -78,6 +85,10 @@ class NodeInstance {
 
  protected:
   [[nodiscard]] TaskEnvironment& environment() const { return *environment_; }
+  // One writer (the task's fiber): a load and a store, not a locked read-modify-write.
+  void count_out() noexcept {
+    out_.store(out_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
 
   // Runs `body`, turning any exception it throws into an OperatorFailure naming this node
   // (an OperatorFailure from further downstream and an InfrastructureError pass through
@@ -98,6 +109,7 @@ class NodeInstance {
  private:
   std::string name_;
   TaskEnvironment* environment_ = nullptr;
+  std::atomic<std::int64_t> out_{0};
 };
 
 // A node that takes records of type <K, V>.
@@ -125,6 +137,7 @@ class Output : public virtual NodeInstance {
 
  protected:
   void emit(Record<K, V>&& record) {
+    this->count_out();
     if (children_.empty())
       return;
     for (std::size_t i = 0; i + 1 < children_.size(); ++i) {
@@ -198,6 +211,7 @@ class SinkNode final : public Input<K, V> {
       auto value = serdes_.value.serialize(record.value);
       this->environment().collector().send(topic_, std::move(key), std::move(value), record.headers,
                                            record.timestamp_ms, record.origin);
+      this->count_out();
     });
   }
 
