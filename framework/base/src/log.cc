@@ -1,8 +1,11 @@
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <mutex>
 
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 
 #include <streamrun/base/log.h>
@@ -10,9 +13,40 @@
 namespace streamrun::log {
 namespace {
 
+// Writes log lines to stderr above a status line (set_status_line), which it redraws under
+// each. Only installed once a status line is set: plain stderr otherwise.
+class StatusLineSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  void set_status(std::optional<std::string> text) {
+    std::lock_guard lock(this->mutex_);
+    status_ = std::move(text);
+    std::fputs("\r\033[K", stderr);
+    if (status_)
+      std::fputs(status_->c_str(), stderr);
+    std::fflush(stderr);
+  }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t formatted;
+    this->formatter_->format(msg, formatted);
+    std::fputs("\r\033[K", stderr);
+    std::fwrite(formatted.data(), 1, formatted.size(), stderr);
+    if (status_)
+      std::fputs(status_->c_str(), stderr);
+    std::fflush(stderr);
+  }
+  void flush_() override { std::fflush(stderr); }
+
+ private:
+  std::optional<std::string> status_;
+};
+
 struct Registry {
   std::mutex mutex;
   spdlog::sink_ptr sink;
+  std::shared_ptr<StatusLineSink> status_sink;  // replaces `sink` once a status line is set
+  bool json = false;
   spdlog::level::level_enum level = spdlog::level::info;
   std::string pattern;
 };
@@ -109,7 +143,8 @@ void configure(const LogOptions& options) {
   r.level = parse_level(level_name).value_or(spdlog::level::info);
   r.pattern = options.pattern;
   auto sink = make_sink_locked(r);
-  if (options.format == "json") {
+  r.json = options.format == "json";
+  if (r.json) {
     sink->set_formatter(std::make_unique<JsonFormatter>());
   } else {
     sink->set_pattern(r.pattern);
@@ -129,6 +164,30 @@ void set_level(std::string_view name) {
   r.level = *level;
   spdlog::apply_all(
       [&](const std::shared_ptr<spdlog::logger>& logger) { logger->set_level(*level); });
+}
+
+void set_status_line(std::optional<std::string> text) {
+  auto& r = registry();
+  std::shared_ptr<StatusLineSink> sink;
+  {
+    std::lock_guard lock(r.mutex);
+    if (!r.status_sink) {
+      if (!text)
+        return;
+      // From now on every logger writes through the status-aware sink, formatted as before.
+      r.status_sink = std::make_shared<StatusLineSink>();
+      r.status_sink->set_formatter(
+          r.json ? std::unique_ptr<spdlog::formatter>(std::make_unique<JsonFormatter>())
+                 : std::make_unique<spdlog::pattern_formatter>(
+                       r.pattern.empty() ? LogOptions{}.pattern : r.pattern,
+                       spdlog::pattern_time_type::local, ""));
+      r.sink = r.status_sink;
+      spdlog::apply_all(
+          [&](const std::shared_ptr<spdlog::logger>& logger) { logger->sinks() = {r.sink}; });
+    }
+    sink = r.status_sink;
+  }
+  sink->set_status(std::move(text));
 }
 
 std::shared_ptr<spdlog::logger> get(std::string_view component) {

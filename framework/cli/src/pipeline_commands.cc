@@ -1,7 +1,12 @@
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <mutex>
+#include <thread>
+#include <unistd.h>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -133,6 +138,62 @@ std::optional<Configured> load_configured(const PipelineOptions& options, int& s
   return Configured{std::move(*pipeline), std::move(properties)};
 }
 
+std::string status_text(const runtime::ApplicationStats& stats, double records_per_second) {
+  const auto bytes = static_cast<double>(stats.state_bytes);
+  const std::string state = bytes >= (1 << 30)   ? fmt::format("{:.1f} GiB", bytes / (1 << 30))
+                            : bytes >= (1 << 20) ? fmt::format("{:.1f} MiB", bytes / (1 << 20))
+                                                 : fmt::format("{:.0f} KiB", bytes / 1024);
+  return fmt::format(
+      "streamrun: {:.0f} records/s · {} processed · lag {} · dead-lettered {} · state {} · {} "
+      "task{}",
+      records_per_second, stats.records_processed, stats.lag_records, stats.records_dead_lettered,
+      state, stats.active_tasks, stats.active_tasks == 1 ? "" : "s");
+}
+
+// Redraws status_text() every second from the application's stats, on its own thread, until
+// stop().
+class StatusLine {
+ public:
+  StatusLine(runtime::Application& app, bool enabled) {
+    if (!enabled)
+      return;
+    thread_ = std::thread([this, &app] {
+      auto last = app.stats().records_processed;
+      auto last_at = std::chrono::steady_clock::now();
+      std::unique_lock lock(mutex_);
+      while (!wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; })) {
+        const auto stats = app.stats();
+        const auto now = std::chrono::steady_clock::now();
+        const double seconds = std::chrono::duration<double>(now - last_at).count();
+        const double rate =
+            seconds > 0 ? static_cast<double>(stats.records_processed - last) / seconds : 0;
+        last = stats.records_processed;
+        last_at = now;
+        log::set_status_line(status_text(stats, rate));
+      }
+      log::set_status_line(std::nullopt);
+    });
+  }
+  ~StatusLine() { stop(); }
+  StatusLine(const StatusLine&) = delete;
+  StatusLine& operator=(const StatusLine&) = delete;
+  void stop() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable())
+      thread_.join();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
 }  // namespace
 
 int run_pipeline(const PipelineOptions& options) {
@@ -147,7 +208,11 @@ int run_pipeline(const PipelineOptions& options) {
     logger->error("{}: cannot start: {}", options.file, app.error().message());
     return 1;
   }
-  if (auto ran = (*app)->run(); !ran) {
+  // On a terminal, a live status line under the log; plain log lines otherwise.
+  StatusLine status_line(**app, isatty(STDERR_FILENO) == 1);
+  auto ran = (*app)->run();
+  status_line.stop();
+  if (!ran) {
     logger->error("{}", ran.error().message());
     return 1;
   }

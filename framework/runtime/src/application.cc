@@ -215,6 +215,8 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
   bool views_published_ = false;              // under views_mutex_: the I/O fiber has run
   std::optional<std::string> admin_address_;  // under views_mutex_
   LatencyHistogram commit_latency_;           // I/O fiber: from a commit's request to its result
+  std::atomic<std::int64_t> lag_records_{0};  // published with the views
+  std::atomic<std::int64_t> state_bytes_{0};
   std::unique_ptr<AdminServer> admin_;
 };
 
@@ -976,13 +978,22 @@ Result<void> Application::Impl::start_admin() {
 void Application::Impl::publish_slot_views() {
   std::vector<SlotView> views;
   views.reserve(tasks_.size());
+  std::int64_t lag = 0;
+  std::int64_t state_bytes = 0;
   for (const auto& [key, slot] : tasks_) {
+    state_bytes += slot.task->state_figures().bytes;
+    for (const auto& [tp, position] : slot.task->positions()) {
+      if (const auto end = consumer_->cached_end_offset(tp))
+        lag += std::max<std::int64_t>(0, *end - position);
+    }
     views.push_back({slot.task->id(),
                      {slot.partitions.begin(), slot.partitions.end()},
                      slot.paused,
                      slot.restoring || !slot.task->ready(),
                      slot.backlog.size()});
   }
+  lag_records_ = lag;
+  state_bytes_ = state_bytes;
   std::lock_guard lock(views_mutex_);
   slot_views_ = std::move(views);
   views_published_ = true;
@@ -1210,6 +1221,8 @@ ApplicationStats Application::Impl::stats() const {
     stats.max_channel_depth = std::max<std::int64_t>(
         stats.max_channel_depth, static_cast<std::int64_t>(slot.task->max_depth()));
   }
+  stats.lag_records = lag_records_;
+  stats.state_bytes = state_bytes_;
   stats.commits = commits_;
   stats.commit_failures = commit_failures_;
   stats.last_commit_ok = last_commit_ok_;

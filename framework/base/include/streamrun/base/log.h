@@ -32,6 +32,11 @@ void configure(const LogOptions& options = {});
 // wins). Unknown names are ignored: callers validate them (the log.level property does).
 void set_level(std::string_view name);
 
+// A live status line below the log, for a terminal: `text` replaces the line (log lines print
+// above it, the line is drawn again under them); nullopt removes it. Callers decide whether
+// stderr is a terminal (isatty); logs are never mixed into the line. Any thread.
+void set_status_line(std::optional<std::string> text);
+
 // The logger of one component ("kafka", "broker", "runtime"...). Created on first use with the
 // configured sinks; cheap to call, but hot paths should keep the pointer.
 std::shared_ptr<spdlog::logger> get(std::string_view component);

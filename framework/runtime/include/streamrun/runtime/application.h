@@ -34,6 +34,10 @@ struct ApplicationStats {
   // The longest a stateful task took from its assignment until it could process (opening its
   // state, restoring from the changelog).
   std::int64_t max_task_start_ms = 0;
+  // Records after the tasks' positions, to each partition's end as of the last fetch.
+  std::int64_t lag_records = 0;
+  // RocksDB's estimate of the tasks' state (files and memtables), as of their last commits.
+  std::int64_t state_bytes = 0;
 };
 
 // A topic the application keeps for itself: repartition topics, changelogs, dead-letter topics.
