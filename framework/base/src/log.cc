@@ -3,22 +3,30 @@
 #include <cstdlib>
 #include <ctime>
 #include <mutex>
+#include <unistd.h>
 
-#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/base_sink.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 
 #include <streamrun/base/log.h>
 
 namespace streamrun::log {
 namespace {
 
-// Writes log lines to stderr above a status line (set_status_line), which it redraws under
-// each. Only installed once a status line is set: plain stderr otherwise.
-class StatusLineSink final : public spdlog::sinks::base_sink<std::mutex> {
+// Every streamrun log line goes through this one sink to stderr, coloured by level on a
+// terminal (as spdlog's colour sink does), and above the status line when one is set
+// (set_status_line), which it redraws under each line. One sink from the start: swapping a
+// logger's sinks while other threads log is a data race.
+class StderrSink final : public spdlog::sinks::base_sink<std::mutex> {
  public:
+  StderrSink() {
+    const char* term = std::getenv("TERM");
+    colors_ = isatty(STDERR_FILENO) == 1 && term != nullptr && std::string_view(term) != "dumb";
+  }
+
   void set_status(std::optional<std::string> text) {
     std::lock_guard lock(this->mutex_);
+    if (!status_ && !text)
+      return;
     status_ = std::move(text);
     std::fputs("\r\033[K", stderr);
     if (status_)
@@ -30,8 +38,19 @@ class StatusLineSink final : public spdlog::sinks::base_sink<std::mutex> {
   void sink_it_(const spdlog::details::log_msg& msg) override {
     spdlog::memory_buf_t formatted;
     this->formatter_->format(msg, formatted);
-    std::fputs("\r\033[K", stderr);
-    std::fwrite(formatted.data(), 1, formatted.size(), stderr);
+    if (status_)
+      std::fputs("\r\033[K", stderr);
+    if (colors_ && msg.color_range_end > msg.color_range_start) {
+      std::fwrite(formatted.data(), 1, msg.color_range_start, stderr);
+      std::fputs(color(msg.level), stderr);
+      std::fwrite(formatted.data() + msg.color_range_start, 1,
+                  msg.color_range_end - msg.color_range_start, stderr);
+      std::fputs("\033[m", stderr);
+      std::fwrite(formatted.data() + msg.color_range_end, 1, formatted.size() - msg.color_range_end,
+                  stderr);
+    } else {
+      std::fwrite(formatted.data(), 1, formatted.size(), stderr);
+    }
     if (status_)
       std::fputs(status_->c_str(), stderr);
     std::fflush(stderr);
@@ -39,14 +58,31 @@ class StatusLineSink final : public spdlog::sinks::base_sink<std::mutex> {
   void flush_() override { std::fflush(stderr); }
 
  private:
-  std::optional<std::string> status_;
+  static const char* color(spdlog::level::level_enum level) {
+    switch (level) {
+      case spdlog::level::trace:
+        return "\033[37m";
+      case spdlog::level::debug:
+        return "\033[36m";
+      case spdlog::level::info:
+        return "\033[32m";
+      case spdlog::level::warn:
+        return "\033[33m\033[1m";
+      case spdlog::level::err:
+        return "\033[31m\033[1m";
+      case spdlog::level::critical:
+        return "\033[1m\033[41m";
+      default:
+        return "";
+    }
+  }
+  bool colors_ = false;
+  std::optional<std::string> status_;  // under mutex_
 };
 
 struct Registry {
   std::mutex mutex;
-  spdlog::sink_ptr sink;
-  std::shared_ptr<StatusLineSink> status_sink;  // replaces `sink` once a status line is set
-  bool json = false;
+  std::shared_ptr<StderrSink> sink;
   spdlog::level::level_enum level = spdlog::level::info;
   std::string pattern;
 };
@@ -114,9 +150,9 @@ Registry& registry() {
 
 // Logs go to stderr so that a program's stdout stays its own (the broker's "ready" line,
 // a CLI's JSON output).
-spdlog::sink_ptr make_sink_locked(Registry& r) {
+std::shared_ptr<StderrSink> make_sink_locked(Registry& r) {
   if (!r.sink)
-    r.sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+    r.sink = std::make_shared<StderrSink>();
   return r.sink;
 }
 
@@ -143,8 +179,7 @@ void configure(const LogOptions& options) {
   r.level = parse_level(level_name).value_or(spdlog::level::info);
   r.pattern = options.pattern;
   auto sink = make_sink_locked(r);
-  r.json = options.format == "json";
-  if (r.json) {
+  if (options.format == "json") {
     sink->set_formatter(std::make_unique<JsonFormatter>());
   } else {
     sink->set_pattern(r.pattern);
@@ -168,24 +203,10 @@ void set_level(std::string_view name) {
 
 void set_status_line(std::optional<std::string> text) {
   auto& r = registry();
-  std::shared_ptr<StatusLineSink> sink;
+  std::shared_ptr<StderrSink> sink;
   {
     std::lock_guard lock(r.mutex);
-    if (!r.status_sink) {
-      if (!text)
-        return;
-      // From now on every logger writes through the status-aware sink, formatted as before.
-      r.status_sink = std::make_shared<StatusLineSink>();
-      r.status_sink->set_formatter(
-          r.json ? std::unique_ptr<spdlog::formatter>(std::make_unique<JsonFormatter>())
-                 : std::make_unique<spdlog::pattern_formatter>(
-                       r.pattern.empty() ? LogOptions{}.pattern : r.pattern,
-                       spdlog::pattern_time_type::local, ""));
-      r.sink = r.status_sink;
-      spdlog::apply_all(
-          [&](const std::shared_ptr<spdlog::logger>& logger) { logger->sinks() = {r.sink}; });
-    }
-    sink = r.status_sink;
+    sink = make_sink_locked(r);
   }
   sink->set_status(std::move(text));
 }
