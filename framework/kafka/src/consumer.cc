@@ -125,8 +125,13 @@ void rebalance_callback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
       if (it != start_at.end())
         p.offset = it->second.value();
     }
-    logger.info("{}: assigned {} ({})", rd_kafka_name(rk), fmt::join(tps, ", "),
-                cooperative ? "incremental" : "eager");
+    if (tps.empty()) {
+      // A cooperative rebalance that moves nothing here: nothing to say at info level.
+      logger.debug("{}: rebalance with no new partitions for this member", rd_kafka_name(rk));
+    } else {
+      logger.info("{}: assigned {} ({})", rd_kafka_name(rk), fmt::join(tps, ", "),
+                  cooperative ? "incremental" : "eager");
+    }
     change_assignment(rk, partitions, true, cooperative, logger);
     if (impl->partition_queues)
       impl->detach(rk, tps);

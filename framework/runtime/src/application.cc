@@ -135,9 +135,24 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
     // Tasks remember what they handed over for committing; after a refusal they must hand it
     // over again, or a partition with no new records would stay uncommitted for good.
     recommit_ = true;
-    logger_->warn("{}: {}; records after the last successful commit will be processed again", what,
-                  result.error().message());
+    // During a rebalance every commit interval fails alike: say it once, then at most every
+    // 10 s with how many more failed (the counter and /metrics have them all).
+    const auto now = Clock::now();
+    if (what == "periodic commit" && now - last_commit_warning_ < std::chrono::seconds(10)) {
+      ++commit_warnings_suppressed_;
+      return;
+    }
+    logger_->warn("{}: {}; records after the last successful commit will be processed again{}",
+                  what, result.error().message(),
+                  commit_warnings_suppressed_ > 0
+                      ? fmt::format(" ({} more commit(s) failed since the last warning)",
+                                    commit_warnings_suppressed_)
+                      : std::string());
+    last_commit_warning_ = now;
+    commit_warnings_suppressed_ = 0;
   }
+  Clock::time_point last_commit_warning_{};  // I/O fiber
+  std::int64_t commit_warnings_suppressed_ = 0;
   // Serves delivery reports until `done()` or the deadline; false on timeout.
   bool serve_until(const std::function<bool()>& done, Clock::time_point deadline);
 
@@ -1191,6 +1206,7 @@ std::string Application::Impl::metrics_text() const {
     for (const auto& tp : view.partitions) {
       out.sample("streamrun_partition_paused",
                  {{"task", view.task},
+                  {"subtopology", view.task.substr(0, view.task.find('_'))},
                   {"topic", tp.topic.value()},
                   {"partition", std::to_string(tp.partition.value())}},
                  view.paused ? 1 : 0);
