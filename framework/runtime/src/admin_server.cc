@@ -1,5 +1,6 @@
 #include "admin_server.h"
 
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -54,6 +55,7 @@ bool is_loopback_listen(const std::string& listen) {
 struct AdminServer::Impl {
   httplib::Server server;
   std::thread thread;
+  std::atomic<bool> listen_returned{false};
 };
 
 AdminServer::AdminServer(std::unique_ptr<Impl> impl, std::string address)
@@ -112,7 +114,13 @@ Result<std::unique_ptr<AdminServer>> AdminServer::start(const std::string& liste
   const std::string address = parts->host.find(':') != std::string::npos
                                   ? fmt::format("[{}]:{}", parts->host, port)
                                   : fmt::format("{}:{}", parts->host, port);
-  impl->thread = std::thread([&server] { server.listen_after_bind(); });
+  impl->thread = std::thread([&server, &returned = impl->listen_returned] {
+    server.listen_after_bind();
+    returned = true;
+  });
+  // stop() does nothing before the server runs: wait for it, so that the destructor can end it.
+  while (!server.is_running() && !impl->listen_returned)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   return std::unique_ptr<AdminServer>(new AdminServer(std::move(impl), address));
 }
 
