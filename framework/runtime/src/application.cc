@@ -212,6 +212,9 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
     bool paused = false;
     bool restoring = false;
     std::size_t backlog = 0;
+    // Per partition the task has read: records after its position, to the partition's end as of
+    // the last fetch.
+    std::vector<std::pair<TopicPartition, std::int64_t>> lag;
   };
   void publish_slot_views();
   [[nodiscard]] std::string metrics_text() const;
@@ -997,15 +1000,16 @@ void Application::Impl::publish_slot_views() {
   std::int64_t state_bytes = 0;
   for (const auto& [key, slot] : tasks_) {
     state_bytes += slot.task->state_figures().bytes;
+    SlotView view{slot.task->id(),     {slot.partitions.begin(), slot.partitions.end()},
+                  slot.paused,         slot.restoring || !slot.task->ready(),
+                  slot.backlog.size(), {}};
     for (const auto& [tp, position] : slot.task->positions()) {
-      if (const auto end = consumer_->cached_end_offset(tp))
-        lag += std::max<std::int64_t>(0, *end - position);
+      if (const auto end = consumer_->cached_end_offset(tp)) {
+        view.lag.emplace_back(tp, std::max<std::int64_t>(0, *end - position));
+        lag += view.lag.back().second;
+      }
     }
-    views.push_back({slot.task->id(),
-                     {slot.partitions.begin(), slot.partitions.end()},
-                     slot.paused,
-                     slot.restoring || !slot.task->ready(),
-                     slot.backlog.size()});
+    views.push_back(std::move(view));
   }
   lag_records_ = lag;
   state_bytes_ = state_bytes;
@@ -1097,7 +1101,6 @@ std::string Application::Impl::metrics_text() const {
     bool ready;
     LatencyHistogram::Snapshot processing, end_to_end;
     state::TaskState::Figures state;
-    std::map<TopicPartition, std::int64_t> positions;
     std::vector<TaskInstance::NodeCount> nodes;
   };
   std::vector<TaskFigures> figures;
@@ -1118,7 +1121,6 @@ std::string Application::Impl::metrics_text() const {
                          task.processing_latency(),
                          task.end_to_end_latency(),
                          task.state_figures(),
-                         task.positions(),
                          task.node_counts()});
     }
   }
@@ -1187,30 +1189,25 @@ std::string Application::Impl::metrics_text() const {
   for (const auto& task : figures)
     out.histogram("streamrun_task_end_to_end_latency_seconds", task.labels, task.end_to_end);
 
+  // The partition series come from the views: lag and pauses as the I/O fiber last saw them.
+  const auto partition_labels = [](const SlotView& view, const TopicPartition& tp) -> Labels {
+    return {{"task", view.task},
+            {"subtopology", view.task.substr(0, view.task.find('_'))},
+            {"topic", tp.topic.value()},
+            {"partition", std::to_string(tp.partition.value())}};
+  };
   out.family("streamrun_partition_lag_records", "gauge",
              "Records in the partition after the task's position (the end as of the last fetch)");
-  for (const auto& task : figures) {
-    for (const auto& [tp, position] : task.positions) {
-      if (const auto end = consumer_ ? consumer_->cached_end_offset(tp) : std::nullopt) {
-        Labels labels = task.labels;
-        labels.emplace_back("topic", tp.topic.value());
-        labels.emplace_back("partition", std::to_string(tp.partition.value()));
-        out.sample("streamrun_partition_lag_records", labels,
-                   static_cast<double>(std::max<std::int64_t>(0, *end - position)));
-      }
-    }
+  for (const auto& view : views) {
+    for (const auto& [tp, lag] : view.lag)
+      out.sample("streamrun_partition_lag_records", partition_labels(view, tp),
+                 static_cast<double>(lag));
   }
   out.family("streamrun_partition_paused", "gauge",
              "1 while the partition is paused because its task's input is full");
   for (const auto& view : views) {
-    for (const auto& tp : view.partitions) {
-      out.sample("streamrun_partition_paused",
-                 {{"task", view.task},
-                  {"subtopology", view.task.substr(0, view.task.find('_'))},
-                  {"topic", tp.topic.value()},
-                  {"partition", std::to_string(tp.partition.value())}},
-                 view.paused ? 1 : 0);
-    }
+    for (const auto& tp : view.partitions)
+      out.sample("streamrun_partition_paused", partition_labels(view, tp), view.paused ? 1 : 0);
   }
   return out.text();
 }
