@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <set>
@@ -29,11 +30,27 @@ struct Consumer::Impl : ClientContext {
   // consumer queue (use_partition_queues()).
   bool partition_queues = false;
   std::map<TopicPartition, QueueHandle> queues;
+  std::string commit_metadata;  // set_commit_metadata()
 
-  void detach(rd_kafka_t* rk, const std::vector<TopicPartition>& tps) {
+  // An offset list to commit, carrying commit_metadata.
+  PartitionListHandle commit_list(const std::vector<PartitionOffset>& offsets) const {
+    auto list = to_partition_list(offsets);
+    if (commit_metadata.empty())
+      return list;
+    for (int i = 0; i < list->cnt; ++i) {
+      // The list frees it with free().
+      auto* copy = static_cast<char*>(std::malloc(commit_metadata.size()));
+      std::memcpy(copy, commit_metadata.data(), commit_metadata.size());
+      list->elems[i].metadata = copy;
+      list->elems[i].metadata_size = commit_metadata.size();
+    }
+    return list;
+  }
+
+  void detach(rd_kafka_t* client, const std::vector<TopicPartition>& tps) {
     for (const auto& tp : tps) {
       QueueHandle queue(
-          rd_kafka_queue_get_partition(rk, tp.topic.value().c_str(), tp.partition.value()));
+          rd_kafka_queue_get_partition(client, tp.topic.value().c_str(), tp.partition.value()));
       if (!queue)
         continue;
       rd_kafka_queue_forward(queue.get(), nullptr);
@@ -304,7 +321,7 @@ Result<std::size_t> Consumer::fetch(const TopicPartition& partition, std::vector
 Result<void> Consumer::commit(const std::vector<PartitionOffset>& offsets) {
   if (offsets.empty())
     return {};
-  auto list = to_partition_list(offsets);
+  auto list = impl_->commit_list(offsets);
   const auto err = rd_kafka_commit(impl_->rk.get(), list.get(), 0);
   return commit_result(err, list.get());
 }
@@ -315,7 +332,7 @@ Result<void> Consumer::commit_async(const std::vector<PartitionOffset>& offsets,
       done({});
     return {};
   }
-  auto list = to_partition_list(offsets);
+  auto list = impl_->commit_list(offsets);
   auto* opaque = new CommitDone(std::move(done));
   const auto err = rd_kafka_commit_queue(impl_->rk.get(), list.get(), impl_->consumer_queue.get(),
                                          commit_callback, opaque);
@@ -326,23 +343,57 @@ Result<void> Consumer::commit_async(const std::vector<PartitionOffset>& offsets,
   return {};
 }
 
-Result<std::vector<PartitionOffset>> Consumer::committed(
-    const std::vector<TopicPartition>& partitions, std::chrono::milliseconds timeout) {
+namespace {
+
+// rd_kafka_committed() for `partitions`; `visit` sees each partition the group committed.
+Result<void> fetch_committed(rd_kafka_t* rk, const std::vector<TopicPartition>& partitions,
+                             std::chrono::milliseconds timeout,
+                             const std::function<void(const rd_kafka_topic_partition_t&)>& visit) {
   auto list = to_partition_list(partitions);
-  const auto err =
-      rd_kafka_committed(impl_->rk.get(), list.get(), static_cast<int>(timeout.count()));
+  const auto err = rd_kafka_committed(rk, list.get(), static_cast<int>(timeout.count()));
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
     return make_error(err, "fetch committed offsets");
-  std::vector<PartitionOffset> result;
   for (int i = 0; i < list->cnt; ++i) {
     const auto& p = list->elems[i];
     if (p.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       return make_error(p.err, fmt::format("committed offset of {}[{}]", p.topic, p.partition));
     }
-    if (p.offset >= 0) {
-      result.push_back({{TopicName(p.topic), PartitionId(p.partition)}, Offset(p.offset)});
-    }
+    if (p.offset >= 0)
+      visit(p);
   }
+  return {};
+}
+
+TopicPartition topic_partition_of(const rd_kafka_topic_partition_t& p) {
+  return {TopicName(p.topic), PartitionId(p.partition)};
+}
+
+}  // namespace
+
+Result<std::vector<PartitionOffset>> Consumer::committed(
+    const std::vector<TopicPartition>& partitions, std::chrono::milliseconds timeout) {
+  std::vector<PartitionOffset> result;
+  auto fetched = fetch_committed(impl_->rk.get(), partitions, timeout, [&](const auto& p) {
+    result.push_back({topic_partition_of(p), Offset(p.offset)});
+  });
+  if (!fetched)
+    return fetched.error();
+  return result;
+}
+
+void Consumer::set_commit_metadata(std::string metadata) {
+  impl_->commit_metadata = std::move(metadata);
+}
+
+Result<std::map<TopicPartition, std::string>> Consumer::committed_metadata(
+    const std::vector<TopicPartition>& partitions, std::chrono::milliseconds timeout) const {
+  std::map<TopicPartition, std::string> result;
+  auto fetched = fetch_committed(impl_->rk.get(), partitions, timeout, [&](const auto& p) {
+    result[topic_partition_of(p)] =
+        p.metadata ? std::string(static_cast<const char*>(p.metadata), p.metadata_size) : "";
+  });
+  if (!fetched)
+    return fetched.error();
   return result;
 }
 

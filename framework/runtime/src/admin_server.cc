@@ -5,11 +5,14 @@
 #include <charconv>
 #include <cstring>
 #include <thread>
+#include <unistd.h>
 
 #include <fmt/format.h>
 #include <httplib.h>
 
 #include <streamrun/base/errc.h>
+
+#include "status_page.h"
 
 namespace streamrun::runtime {
 
@@ -50,6 +53,16 @@ bool is_loopback_listen(const std::string& listen) {
   if (!parts)
     return false;
   return parts->host == "localhost" || parts->host == "::1" || parts->host.starts_with("127.");
+}
+
+std::string advertised_address(const std::string& bound) {
+  const auto parts = split(bound);
+  if (!parts || (parts->host != "0.0.0.0" && parts->host != "::" && !parts->host.empty()))
+    return bound;
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0)
+    return bound;
+  return fmt::format("{}:{}", name, parts->port);
 }
 
 struct AdminServer::Impl {
@@ -96,6 +109,28 @@ Result<std::unique_ptr<AdminServer>> AdminServer::start(const std::string& liste
     const auto why = not_ready();
     response.status = why.empty() ? 200 : 503;
     response.set_content(why.empty() ? "ready\n" : why + "\n", "text/plain");
+  });
+  const auto send = [](httplib::Response& response, HttpAnswer answer) {
+    response.status = answer.status;
+    for (auto& [name, value] : answer.headers)
+      response.set_header(name, value);
+    response.set_content(std::move(answer.body), answer.content_type);
+  };
+  server.Get(
+      R"(/state/([^/]+)(?:/(.+))?)",
+      [state = handlers.state, send](const httplib::Request& request, httplib::Response& response) {
+        std::optional<std::string> key;
+        if (request.matches[2].matched)
+          key = request.matches[2].str();
+        send(response, state(request.matches[1].str(), key, request.params));
+      });
+  server.Get("/api/status",
+             [status = handlers.status](const httplib::Request&, httplib::Response& response) {
+               response.set_header("Cache-Control", "no-store");
+               response.set_content(status(), "application/json");
+             });
+  server.Get("/", [](const httplib::Request&, httplib::Response& response) {
+    response.set_content(std::string(status_page_html()), "text/html; charset=utf-8");
   });
   int port = parts->port;
   bool bound = port == 0 ? (port = server.bind_to_any_port(parts->host)) > 0

@@ -1,4 +1,5 @@
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <set>
 #include <thread>
@@ -7,9 +8,11 @@
 #include <boost/fiber/operations.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
 
 #include <streamrun/base/errc.h>
 #include <streamrun/base/log.h>
+#include <streamrun/core/partitioner.h>
 #include <streamrun/kafka/client_config.h>
 #include <streamrun/runtime/application.h>
 #include <streamrun/runtime/runtime_config.h>
@@ -18,6 +21,8 @@
 #include "metrics.h"
 #include "prefetch.h"
 #include "signal_handling.h"
+#include "state_query.h"
+#include "status_page.h"
 #include "stream_task.h"
 #include "topic_provisioning.h"
 #include "worker_pool.h"
@@ -93,6 +98,9 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
     std::map<TopicPartition, std::int64_t> pending_seeks;
     Clock::time_point assigned_at = Clock::now();
     Clock::time_point stall_reported_at{};
+    // The restored task's offsets are to be committed again with this instance's
+    // application.server, so that state queries find it before it commits any progress.
+    bool claim_pending = false;
   };
 
   void io_loop();
@@ -217,9 +225,30 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
     std::vector<std::pair<TopicPartition, std::int64_t>> lag;
   };
   void publish_slot_views();
+  // Records/s into each operator and through the application, over the last seconds; sampled
+  // with the views (the status page shows them).
+  struct Rates {
+    std::map<std::string, double> node_in;
+    double processed = 0;
+    double produced = 0;
+    double dead_lettered = 0;
+  };
+  void sample_rates(const ApplicationStats& stats);
   [[nodiscard]] std::string metrics_text() const;
   [[nodiscard]] std::string not_ready() const;
   Result<void> start_admin();
+  // GET /state/...: answered from a local task's committed state, or naming the instance whose
+  // commits say it owns the partition (owner_metadata()).
+  [[nodiscard]] HttpAnswer answer_state(const std::string& store,
+                                        const std::optional<std::string>& key,
+                                        const AdminServer::Params& params) const;
+  [[nodiscard]] Result<std::int32_t> partitions_of(int subtopology) const;
+  // GET /api/status: the status page's figures (JSON).
+  [[nodiscard]] std::string status_json() const;
+  // The instances named by the last commit of each partition of the sub-topology's tasks
+  // (nullopt: none, or a client that did not say).
+  [[nodiscard]] Result<std::map<std::int32_t, std::optional<std::string>>> owners_of(
+      int subtopology, const std::vector<std::int32_t>& partitions) const;
 
  public:
   std::optional<std::string> admin_address() const {
@@ -232,9 +261,19 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
   std::vector<SlotView> slot_views_;
   bool views_published_ = false;              // under views_mutex_: the I/O fiber has run
   std::optional<std::string> admin_address_;  // under views_mutex_
+  Rates rates_;                               // under views_mutex_
+  struct RateSample {
+    Clock::time_point at;
+    std::map<std::string, std::int64_t> node_in;
+    std::int64_t processed, produced, dead_lettered;
+  };
+  std::deque<RateSample> rate_samples_;       // I/O fiber
   LatencyHistogram commit_latency_;           // I/O fiber: from a commit's request to its result
   std::atomic<std::int64_t> lag_records_{0};  // published with the views
   std::atomic<std::int64_t> state_bytes_{0};
+  std::string application_server_;  // set before the I/O fiber starts; empty: no admin endpoint
+  mutable std::mutex partition_counts_mutex_;
+  mutable std::map<int, std::int32_t> partition_counts_;  // per sub-topology
   std::unique_ptr<AdminServer> admin_;
 };
 
@@ -631,6 +670,18 @@ void Application::Impl::commit_progress() {
     }
     slot.task->mark_commit_point();
     auto ready = slot.task->take_committable();
+    if (recommit && !slot.restoring && slot.task->ready())
+      slot.claim_pending = !application_server_.empty();
+    if (std::exchange(slot.claim_pending, false)) {
+      // The offsets the restored state reflects are committable as they are (their outputs
+      // were acknowledged before that state was committed).
+      for (const auto& tp : slot.partitions) {
+        const auto stored = slot.task->stored_offset(tp);
+        if (stored && std::none_of(ready.begin(), ready.end(),
+                                   [&](const auto& po) { return po.topic_partition == tp; }))
+          ready.push_back({tp, Offset(*stored)});
+      }
+    }
     offsets.insert(offsets.end(), ready.begin(), ready.end());
   }
   if (offsets.empty())
@@ -715,6 +766,7 @@ void Application::Impl::activate_restored_tasks() {
       slot.pending_seeks[tp] = *restored;
     }
     apply_pending_seeks(slot);
+    slot.claim_pending = !application_server_.empty();
     // drain_backlogs() hands over what waited and resumes the partitions once it is drained.
   }
 }
@@ -976,7 +1028,12 @@ Result<void> Application::Impl::start_admin() {
   const bool is_default = !config_.is_set(RuntimeProperties::admin_listen.key());
   auto server = AdminServer::start(
       listen, /*any_port_if_taken=*/is_default,
-      {.metrics = [this] { return metrics_text(); }, .not_ready = [this] { return not_ready(); }});
+      {.metrics = [this] { return metrics_text(); },
+       .not_ready = [this] { return not_ready(); },
+       .state = [this](
+                    const std::string& store, const std::optional<std::string>& key,
+                    const AdminServer::Params& params) { return answer_state(store, key, params); },
+       .status = [this] { return status_json(); }});
   if (!server)
     return server.error();
   admin_ = std::move(server).value();
@@ -984,6 +1041,11 @@ Result<void> Application::Impl::start_admin() {
     std::lock_guard lock(views_mutex_);
     admin_address_ = admin_->address();
   }
+  application_server_ = config_.get(RuntimeProperties::application_server);
+  if (application_server_.empty())
+    application_server_ = advertised_address(admin_->address());
+  // Every offset commit names this instance: others read it to send state queries here.
+  consumer_->set_commit_metadata(owner_metadata(application_server_));
   if (is_default && admin_->address() != listen) {
     logger_->info("admin endpoint on http://{} ({} is taken: another instance on this host?)",
                   admin_->address(), listen);
@@ -991,6 +1053,328 @@ Result<void> Application::Impl::start_admin() {
     logger_->info("admin endpoint on http://{} (/metrics, /healthz, /readyz)", admin_->address());
   }
   return {};
+}
+
+Result<std::int32_t> Application::Impl::partitions_of(int subtopology) const {
+  {
+    std::lock_guard lock(partition_counts_mutex_);
+    if (auto it = partition_counts_.find(subtopology); it != partition_counts_.end())
+      return it->second;
+  }
+  // Every source topic of a sub-topology has the same count (checked at start).
+  const auto topics = topology_.source_topics(subtopology);
+  auto count = producer_->partition_count(
+      topics.front(), std::chrono::milliseconds(config_.get(RuntimeProperties::admin_timeout_ms)));
+  if (!count)
+    return count.error();
+  std::lock_guard lock(partition_counts_mutex_);
+  partition_counts_[subtopology] = *count;
+  return *count;
+}
+
+Result<std::map<std::int32_t, std::optional<std::string>>> Application::Impl::owners_of(
+    int subtopology, const std::vector<std::int32_t>& partitions) const {
+  std::map<std::int32_t, std::optional<std::string>> owners;
+  if (partitions.empty())
+    return owners;
+  // A task commits all its input partitions together: the first source topic speaks for it.
+  const TopicName topic(topology_.source_topics(subtopology).front());
+  std::vector<TopicPartition> tps;
+  for (const auto partition : partitions) {
+    tps.push_back({topic, PartitionId(partition)});
+    owners[partition] = std::nullopt;
+  }
+  auto metadata = consumer_->committed_metadata(
+      tps, std::chrono::milliseconds(config_.get(RuntimeProperties::admin_timeout_ms)));
+  if (!metadata)
+    return metadata.error();
+  for (const auto& [tp, text] : *metadata)
+    owners[tp.partition.value()] = owner_of_metadata(text);
+  return owners;
+}
+
+HttpAnswer Application::Impl::answer_state(const std::string& store,
+                                           const std::optional<std::string>& key,
+                                           const AdminServer::Params& params) const {
+  auto parsed = parse_state_query(store, key, params);
+  if (!parsed)
+    return json_error(400, parsed.error().message());
+  const auto& query = *parsed;
+  int subtopology = -1;
+  std::vector<std::string> stores;
+  for (int i = 0; i < topology_.subtopology_count(); ++i) {
+    for (auto& name : topology_.stores(i)) {
+      if (name == query.store)
+        subtopology = i;
+      stores.push_back(std::move(name));
+    }
+  }
+  if (subtopology < 0) {
+    return json_error(
+        404, fmt::format("application '{}' has no state store '{}' (its stores: {})",
+                         application_id_, query.store,
+                         stores.empty() ? "none" : fmt::to_string(fmt::join(stores, ", "))));
+  }
+  auto counted = partitions_of(subtopology);
+  if (!counted) {
+    return json_error(503, fmt::format("cannot tell the partitions of store '{}': {}", query.store,
+                                       counted.error().message()));
+  }
+  const std::int32_t count = *counted;
+  if (query.partition && *query.partition >= count) {
+    return json_error(400, fmt::format("parameter 'partition' = {}: store '{}' has partitions 0 "
+                                       "to {}",
+                                       *query.partition, query.store, count - 1));
+  }
+  std::vector<std::int32_t> partitions;
+  if (query.partition) {
+    partitions.push_back(*query.partition);
+  } else if (query.key) {
+    partitions.push_back(partition_for_key(*query.key, count));
+  } else {
+    for (std::int32_t p = 0; p < count; ++p)
+      partitions.push_back(p);
+  }
+
+  // Local tasks first, under tasks_mutex_ (the I/O fiber destroys tasks under it).
+  RangeAnswer range;
+  std::optional<StateEntry> found;
+  std::string task_id;
+  std::vector<std::int32_t> elsewhere;
+  std::optional<std::string> read_error;
+  {
+    std::lock_guard lock(tasks_mutex_);
+    for (const auto partition : partitions) {
+      const auto it = tasks_.find({subtopology, partition});
+      if (it == tasks_.end()) {
+        elsewhere.push_back(partition);
+        continue;
+      }
+      const auto& task = *it->second.task;
+      const bool read = task.read_committed_state([&](const state::TaskState& state) {
+        if (query.key) {
+          task_id = task.id();
+          auto value = state.get_committed(query.store, *query.key);
+          if (!value)
+            read_error = value.error().message();
+          else if (*value)
+            found = StateEntry{*query.key, std::move(**value), partition};
+          return;
+        }
+        auto entries = state.range_committed(query.store, query.from, query.to, query.limit);
+        if (!entries) {
+          read_error = entries.error().message();
+          return;
+        }
+        for (auto& [k, v] : entries->entries)
+          range.entries.push_back({std::move(k), std::move(v), partition});
+        range.more = range.more || entries->more;
+      });
+      (read ? range.local : range.restoring).push_back(partition);
+    }
+  }
+  if (read_error)
+    return json_error(500, *read_error);
+
+  if (query.key || query.partition) {
+    const auto partition = partitions.front();
+    if (!range.restoring.empty()) {
+      return json_error(503, fmt::format("partition {} of store '{}' is restoring its state on "
+                                         "this instance; ask again shortly",
+                                         partition, query.store));
+    }
+    if (!elsewhere.empty()) {
+      auto owners = owners_of(subtopology, elsewhere);
+      if (!owners) {
+        return json_error(503, fmt::format("cannot tell which instance holds partition {} of "
+                                           "store '{}': {}",
+                                           partition, query.store, owners.error().message()));
+      }
+      const auto& owner = owners->at(partition);
+      if (!owner) {
+        return json_error(503, fmt::format("no instance holds partition {} of store '{}' yet "
+                                           "(none has committed it; the group may be forming)",
+                                           partition, query.store));
+      }
+      if (*owner == application_server_) {
+        return json_error(503, fmt::format("partition {} of store '{}' is moving to another "
+                                           "instance (a rebalance); ask again shortly",
+                                           partition, query.store));
+      }
+      return state_redirect(query, *owner, partition);
+    }
+    if (query.key) {
+      if (!found) {
+        return json_error(404, fmt::format("no key '{}' in store '{}' (partition {}, as of its "
+                                           "last commit)",
+                                           *query.key, query.store, partition));
+      }
+      return state_value_answer(query, *found, task_id);
+    }
+  }
+  // A range: what this instance holds, in key order, and where the rest is.
+  std::sort(range.entries.begin(), range.entries.end(),
+            [](const auto& a, const auto& b) { return a.key < b.key; });
+  if (range.entries.size() > query.limit) {
+    range.entries.resize(query.limit);
+    range.more = true;
+  }
+  if (!elsewhere.empty()) {
+    if (auto owners = owners_of(subtopology, elsewhere); owners) {
+      range.elsewhere = std::move(*owners);
+    } else {
+      for (const auto partition : elsewhere)
+        range.elsewhere[partition] = std::nullopt;
+    }
+  }
+  return state_range_answer(query, range);
+}
+
+std::string Application::Impl::status_json() const {
+  using nlohmann::json;
+  const auto stats = this->stats();
+  // The topology as a graph: operators, and topics between them.
+  json nodes = json::array();
+  json edges = json::array();
+  std::set<std::string> topics;
+  for (int i = 0; i < topology_.subtopology_count(); ++i) {
+    for (const int id : topology_.subtopology(i)) {
+      const auto& node = topology_.nodes().at(static_cast<std::size_t>(id));
+      nodes.push_back(
+          {{"name", node.name}, {"kind", node.kind}, {"subtopology", i}, {"stores", node.stores}});
+      for (const int parent : node.parents)
+        edges.push_back({topology_.nodes().at(static_cast<std::size_t>(parent)).name, node.name});
+      for (const auto& topic : node.topics) {
+        topics.insert(topic);
+        if (node.is_source())
+          edges.push_back({"topic:" + topic, node.name});
+        else
+          edges.push_back({node.name, "topic:" + topic});
+      }
+    }
+  }
+  const auto dead_letters = dead_letter_topics();
+  topics.insert(dead_letters.begin(), dead_letters.end());
+  for (const auto& topic : topics) {
+    nodes.push_back({{"name", "topic:" + topic},
+                     {"kind", dead_letters.contains(topic) ? "dead-letter topic" : "topic"},
+                     {"topic", topic}});
+  }
+
+  // Live figures: records into and out of each operator (over the tasks running here), and
+  // each task's partitions.
+  std::map<std::string, std::pair<std::int64_t, std::int64_t>> counts;
+  json tasks = json::array();
+  std::vector<SlotView> views;
+  Rates rates;
+  {
+    std::lock_guard lock(views_mutex_);
+    views = slot_views_;
+    rates = rates_;
+  }
+  {
+    std::lock_guard lock(tasks_mutex_);
+    for (const auto& [key, slot] : tasks_) {
+      for (const auto& count : slot.task->node_counts()) {
+        counts[count.name].first += count.in;
+        counts[count.name].second += count.out;
+      }
+      json task = {{"task", slot.task->id()},
+                   {"processed", slot.task->processed()},
+                   {"dead_lettered", slot.task->dead_lettered()},
+                   {"skipped", slot.task->skipped()},
+                   {"restored", slot.task->restored()},
+                   {"state_bytes", slot.task->state_figures().bytes}};
+      for (const auto& view : views) {
+        if (view.task != task["task"])
+          continue;
+        task["paused"] = view.paused;
+        task["restoring"] = view.restoring;
+        task["buffered"] = view.backlog + slot.task->depth();
+        json partitions = json::array();
+        for (const auto& tp : view.partitions) {
+          json partition = {{"topic", tp.topic.value()}, {"partition", tp.partition.value()}};
+          for (const auto& [lag_tp, lag] : view.lag) {
+            if (lag_tp == tp)
+              partition["lag"] = lag;
+          }
+          partitions.push_back(std::move(partition));
+        }
+        task["partitions"] = std::move(partitions);
+      }
+      tasks.push_back(std::move(task));
+    }
+  }
+  json node_counts = json::object();
+  for (const auto& [name, in_out] : counts) {
+    const auto rate = rates.node_in.find(name);
+    node_counts[name] = {{"in", in_out.first},
+                         {"out", in_out.second},
+                         {"in_per_second", rate == rates.node_in.end() ? 0.0 : rate->second}};
+  }
+  return json{{"application_id", application_id_},
+              {"instance", application_server_},
+              {"now_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count()},
+              {"ready", not_ready().empty()},
+              {"not_ready", not_ready()},
+              {"topology", {{"nodes", std::move(nodes)}, {"edges", std::move(edges)}}},
+              {"node_counts", std::move(node_counts)},
+              {"tasks", std::move(tasks)},
+              {"rates",
+               {{"processed", rates.processed},
+                {"produced", rates.produced},
+                {"dead_lettered", rates.dead_lettered}}},
+              {"totals",
+               {{"processed", stats.records_processed},
+                {"produced", stats.records_produced},
+                {"skipped", stats.records_skipped},
+                {"dead_lettered", stats.records_dead_lettered},
+                {"dropped", stats.records_dropped},
+                {"restored", stats.records_restored},
+                {"retries", stats.retries},
+                {"commits", stats.commits},
+                {"commit_failures", stats.commit_failures},
+                {"lag", stats.lag_records},
+                {"state_bytes", stats.state_bytes},
+                {"active_tasks", stats.active_tasks},
+                {"partitions_paused", stats.partitions_paused}}}}
+      .dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+void Application::Impl::sample_rates(const ApplicationStats& stats) {
+  RateSample sample{Clock::now(),
+                    {},
+                    stats.records_processed,
+                    stats.records_produced,
+                    stats.records_dead_lettered};
+  for (const auto& [key, slot] : tasks_) {
+    for (const auto& count : slot.task->node_counts())
+      sample.node_in[count.name] += count.in;
+  }
+  // Over about two seconds: steady enough to read, recent enough to follow a burst.
+  while (rate_samples_.size() > 1 && sample.at - rate_samples_[1].at >= std::chrono::seconds(2))
+    rate_samples_.pop_front();
+  rate_samples_.push_back(std::move(sample));
+  const auto& oldest = rate_samples_.front();
+  const auto& newest = rate_samples_.back();
+  const double seconds = std::chrono::duration<double>(newest.at - oldest.at).count();
+  Rates rates;
+  // Counts fall when a task closes (a rebalance): no negative rates.
+  const auto per_second = [&](std::int64_t now, std::int64_t before) {
+    return seconds > 0 ? static_cast<double>(std::max<std::int64_t>(0, now - before)) / seconds
+                       : 0.0;
+  };
+  for (const auto& [name, in] : newest.node_in) {
+    const auto before = oldest.node_in.find(name);
+    rates.node_in[name] = per_second(in, before == oldest.node_in.end() ? in : before->second);
+  }
+  rates.processed = per_second(newest.processed, oldest.processed);
+  rates.produced = per_second(newest.produced, oldest.produced);
+  rates.dead_lettered = per_second(newest.dead_lettered, oldest.dead_lettered);
+  std::lock_guard lock(views_mutex_);
+  rates_ = std::move(rates);
 }
 
 void Application::Impl::publish_slot_views() {
@@ -1013,6 +1397,8 @@ void Application::Impl::publish_slot_views() {
   }
   lag_records_ = lag;
   state_bytes_ = state_bytes;
+  if (admin_)
+    sample_rates(stats());
   std::lock_guard lock(views_mutex_);
   slot_views_ = std::move(views);
   views_published_ = true;

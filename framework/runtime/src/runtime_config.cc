@@ -199,6 +199,22 @@ const Property<bool> RuntimeProperties::admin_allow_remote{
      .doc = "Allow admin.listen on an address other hosts can reach (the endpoint has no "
             "authentication)"}};
 
+const Property<std::string> RuntimeProperties::application_server{
+    {.key = "application.server",
+     .type = ValueType::string,
+     .default_value = "",
+     .doc = "HOST:PORT other instances give to clients for the state this instance holds (GET "
+            "/state/...), stored with its offset commits; empty: the admin endpoint's address "
+            "(this host's name for a wildcard address)",
+     .validate = [](std::string_view server) {
+       if (server.empty() ||
+           (server != "0" && !server.ends_with(":0") && invalid_admin_listen(server).empty()))
+         return std::string();
+       return std::string(
+           "must be HOST:PORT (where others reach this instance's admin endpoint; "
+           "port 1 to 65535) or empty");
+     }}};
+
 const Property<std::int64_t> RuntimeProperties::metrics_latency_sample_records{
     {.key = "metrics.latency.sample.records",
      .type = ValueType::integer,
@@ -244,6 +260,7 @@ const config::ConfigDef& RuntimeProperties::definition() {
                                      &errors_dead_letter_topic.spec(),
                                      &admin_listen.spec(),
                                      &admin_allow_remote.spec(),
+                                     &application_server.spec(),
                                      &metrics_latency_sample_records.spec()};
   return def;
 }

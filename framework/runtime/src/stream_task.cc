@@ -145,11 +145,27 @@ void StreamTask::request_stop(bool lost) {
   channel_.close();
 }
 
+bool StreamTask::read_committed_state(
+    const std::function<void(const state::TaskState&)>& read) const {
+  if (!ready() || finished())
+    return false;
+  std::lock_guard lock(state_release_mutex_);
+  if (!state_)
+    return false;
+  read(*state_);
+  return true;
+}
+
+void StreamTask::release_state() {
+  std::lock_guard lock(state_release_mutex_);
+  state_.reset();
+}
+
 void StreamTask::run() {
   try {
     if (state_ && !restore()) {
       instance_.close();
-      state_.reset();
+      release_state();
       finished_ = true;
       return;
     }
@@ -188,7 +204,7 @@ void StreamTask::run() {
     instance_.close();
     // Release the RocksDB instance (and its lock) now: this object may live on until its last
     // delivery report, and the partition may come back to this process before that.
-    state_.reset();
+    release_state();
   } catch (const std::exception& e) {
     // Whatever escapes (an operator's close(), a store read) fails the task visibly; the I/O
     // fiber learns of the end through finished_.

@@ -147,6 +147,13 @@ class StreamTask final : public RecordCollector {
             state_pending_compaction_bytes_.load(std::memory_order_relaxed)};
   }
 
+  // --- interactive queries (any thread) ----------------------------------------------------
+  // Runs `read` on the task's state as of its last commit (TaskState::get_committed() and
+  // range_committed() only) and returns true; false, without calling it, when the task has no
+  // state to show: stateless, still restoring, or stopped. The task fiber waits to release the
+  // state until `read` returns: keep it short.
+  bool read_committed_state(const std::function<void(const state::TaskState&)>& read) const;
+
   // --- task fiber ---------------------------------------------------------------------------
   void run();
 
@@ -198,6 +205,8 @@ class StreamTask final : public RecordCollector {
   // send `record`: too large for message.max.bytes. Outputs and changelog records alike.
   void check_fits(const kafka::ProducerRecord& record) const;
   void fail(const std::string& reason);
+  // Closes the RocksDB instance (and frees its lock), waiting for a read_committed_state().
+  void release_state();
   // Thrown out of a retry's wait when the task stops: the record stays unprocessed.
   struct RetryInterrupted {};
   void wait_before_retry(std::chrono::milliseconds delay);
@@ -220,8 +229,10 @@ class StreamTask final : public RecordCollector {
   // Whether the task has state. Fixed at construction: state_ itself is released on the task
   // fiber when it ends, while the I/O fiber still asks which commit rule applies.
   const bool stateful_;
-  // Before instance_: its operators use the stores.
+  // Before instance_: its operators use the stores. Released on the task fiber under
+  // state_release_mutex_, which read_committed_state() holds while it reads.
   std::unique_ptr<state::TaskState> state_;
+  mutable std::mutex state_release_mutex_;
   ChangelogOptions changelog_options_;
   std::vector<StoreChangelog> changelogs_;  // one per store; the first carries commit markers
   std::vector<TopicPartition> inputs_;      // the partitions the task reads

@@ -131,6 +131,7 @@ class RocksStore final : public KeyValueStore {
       : name_(std::move(name)), state_(state), family_(family), cache_capacity_(cache_bytes) {}
 
   const std::string& name() const override { return name_; }
+  [[nodiscard]] rocksdb::ColumnFamilyHandle* family() const noexcept { return family_; }
 
   std::optional<std::string> get(std::string_view key) const override {
     if (auto it = cache_.find(key); it != cache_.end())
@@ -538,6 +539,61 @@ TaskState::Figures TaskState::figures() const {
       figures.pending_compaction_bytes += static_cast<std::int64_t>(value);
   }
   return figures;
+}
+
+namespace {
+
+Error committed_read_failed(const TaskState::Impl& impl, std::string_view store,
+                            const rocksdb::Status& status) {
+  return Error(errc::io_error,
+               fmt::format("state store '{}' of task {} in '{}': read failed: {}", store,
+                           impl.task_id, impl.directory.string(), status.ToString()));
+}
+
+}  // namespace
+
+// Reads go to the DB (thread-safe) through the store's column family handle, which lives as
+// long as the TaskState: nothing a task fiber changes (caches, batch) is touched.
+Result<std::optional<std::string>> TaskState::get_committed(std::string_view store,
+                                                            std::string_view key) const {
+  const auto it = impl_->stores.find(store);
+  if (it == impl_->stores.end())
+    return Error(errc::unknown_store,
+                 fmt::format("task {} has no state store '{}'", impl_->task_id, store));
+  std::string value;
+  const auto status = impl_->db->Get(rocksdb::ReadOptions(), it->second->family(),
+                                     rocksdb::Slice(key.data(), key.size()), &value);
+  if (status.IsNotFound())
+    return std::optional<std::string>();
+  if (!status.ok())
+    return committed_read_failed(*impl_, store, status);
+  return std::optional<std::string>(std::move(value));
+}
+
+Result<TaskState::Entries> TaskState::range_committed(std::string_view store, std::string_view from,
+                                                      std::string_view to,
+                                                      std::size_t limit) const {
+  const auto it = impl_->stores.find(store);
+  if (it == impl_->stores.end())
+    return Error(errc::unknown_store,
+                 fmt::format("task {} has no state store '{}'", impl_->task_id, store));
+  Entries result;
+  std::unique_ptr<rocksdb::Iterator> cursor(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), it->second->family()));
+  for (cursor->Seek(rocksdb::Slice(from.data(), from.size())); cursor->Valid(); cursor->Next()) {
+    const auto key = cursor->key();
+    const std::string_view key_view(key.data(), key.size());
+    if (!to.empty() && key_view >= to)
+      break;
+    if (result.entries.size() == limit) {
+      result.more = true;
+      break;
+    }
+    result.entries.emplace_back(std::string(key_view), cursor->value().ToString());
+  }
+  if (!cursor->status().ok())
+    return committed_read_failed(*impl_, store, cursor->status());
+  return result;
 }
 
 const std::filesystem::path& TaskState::directory() const noexcept {

@@ -90,6 +90,15 @@ class Consumer {
   // The group's committed offsets; partitions without one are left out.
   [[nodiscard]] Result<std::vector<PartitionOffset>> committed(
       const std::vector<TopicPartition>& partitions, std::chrono::milliseconds timeout);
+  // Text stored with every offset this consumer commits from now on (Kafka's commit metadata,
+  // at most offset.metadata.max.bytes: 4096 by default); the group keeps it until the next
+  // commit of the partition. Empty: none.
+  void set_commit_metadata(std::string metadata);
+  // The metadata stored with each partition's committed offset; partitions never committed are
+  // left out. Blocks up to `timeout` for the group coordinator. Any thread (it only asks the
+  // broker).
+  [[nodiscard]] Result<std::map<TopicPartition, std::string>> committed_metadata(
+      const std::vector<TopicPartition>& partitions, std::chrono::milliseconds timeout) const;
 
   // Stops (resumes) fetching from the partitions; the position is kept.
   [[nodiscard]] Result<void> pause(const std::vector<TopicPartition>& partitions);

@@ -32,6 +32,7 @@ struct RuntimeProperties {
   static const config::Property<std::string> errors_dead_letter_topic;
   static const config::Property<std::string> admin_listen;
   static const config::Property<bool> admin_allow_remote;
+  static const config::Property<std::string> application_server;
   static const config::Property<std::int64_t> metrics_latency_sample_records;
 
   // admin.listen's default; when it is taken (a second instance on the host), the endpoint

@@ -125,6 +125,22 @@ class TaskState {
   };
   [[nodiscard]] Figures figures() const;
 
+  // --- reads for other threads (interactive queries) ------------------------------------------
+  // The state as of the last commit(): RocksDB alone, without the record caches and the batch,
+  // so never a change that a crash could still take back. Any thread, concurrently with the
+  // task's fiber; the caller keeps the TaskState alive meanwhile. Fails with errc::unknown_store
+  // for a store the task does not have, errc::io_error when RocksDB cannot read.
+  [[nodiscard]] Result<std::optional<std::string>> get_committed(std::string_view store,
+                                                                 std::string_view key) const;
+  // Up to `limit` entries with from <= key < to (empty `to`: no upper bound), in byte order.
+  // `more` is set when entries beyond the limit exist.
+  struct Entries {
+    std::vector<std::pair<std::string, std::string>> entries;
+    bool more = false;
+  };
+  [[nodiscard]] Result<Entries> range_committed(std::string_view store, std::string_view from,
+                                                std::string_view to, std::size_t limit) const;
+
   struct Impl;
 
  private:

@@ -1,0 +1,77 @@
+#pragma once
+
+// Interactive queries over HTTP (GET /state/...): what a request asks and how answers are
+// written. Which task holds the data, and which instance, the application decides.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <streamrun/base/result.h>
+
+#include "admin_server.h"
+
+namespace streamrun::runtime {
+
+struct StateQuery {
+  std::string store;
+  // GET /state/<store>/<key>: one key. Else a range: keys in [from, to) (to empty: no bound).
+  std::optional<std::string> key;
+  std::string from;
+  std::string to;
+  // ?partition=N: the input partition whose task holds the key(s), for stores not keyed by the
+  // record key; else the key's partition by Kafka's murmur2 partitioner (range: every one).
+  std::optional<std::int32_t> partition;
+  std::size_t limit = 100;  // range: entries at most (?limit=, 1 to kMaxLimit)
+
+  static constexpr std::size_t kDefaultLimit = 100;
+  static constexpr std::size_t kMaxLimit = 10'000;
+};
+
+// Reads a query from its path and parameters (?prefix=, ?from=, ?to=, ?limit=, ?partition=);
+// errc::invalid_argument naming the parameter when one is malformed or unknown.
+[[nodiscard]] Result<StateQuery> parse_state_query(const std::string& store,
+                                                   const std::optional<std::string>& key,
+                                                   const AdminServer::Params& params);
+
+// The smallest string greater than every string that starts with `prefix` (empty: none).
+[[nodiscard]] std::string prefix_end(std::string_view prefix);
+
+// One entry read from a task's state.
+struct StateEntry {
+  std::string key;
+  std::string value;
+  std::int32_t partition = 0;
+};
+
+// 200: {"store", "key", "value", "partition", "task"}; a JSON value is embedded as JSON, other
+// UTF-8 text as a string, anything else as "value_hex".
+[[nodiscard]] HttpAnswer state_value_answer(const StateQuery& query, const StateEntry& entry,
+                                            std::string_view task);
+// 200: {"store", "entries": [{"key", "value", "partition"}], "more", "partitions": {"local",
+// "restoring", "elsewhere": {"<partition>": "HOST:PORT" or null}}}.
+struct RangeAnswer {
+  std::vector<StateEntry> entries;
+  bool more = false;
+  std::vector<std::int32_t> local;
+  std::vector<std::int32_t> restoring;
+  std::map<std::int32_t, std::optional<std::string>> elsewhere;
+};
+[[nodiscard]] HttpAnswer state_range_answer(const StateQuery& query, const RangeAnswer& range);
+// 307 to the same query on `owner` (HOST:PORT), with {"owner", "partition"} for clients that do
+// not follow redirects.
+[[nodiscard]] HttpAnswer state_redirect(const StateQuery& query, const std::string& owner,
+                                        std::int32_t partition);
+// {"error": message} with `status`; 503s carry Retry-After: 1.
+[[nodiscard]] HttpAnswer json_error(int status, std::string_view message);
+
+// What an instance stores with its offset commits so that others can name it (application.server),
+// and back; nullopt for metadata another client wrote.
+[[nodiscard]] std::string owner_metadata(std::string_view application_server);
+[[nodiscard]] std::optional<std::string> owner_of_metadata(std::string_view metadata);
+
+}  // namespace streamrun::runtime
