@@ -1117,8 +1117,9 @@ HttpAnswer Application::Impl::answer_state(const std::string& store,
   }
   auto counted = partitions_of(subtopology);
   if (!counted) {
-    return json_error(503, fmt::format("cannot tell the partitions of store '{}': {}", query.store,
-                                       counted.error().message()));
+    return json_error(503, fmt::format("cannot tell the partitions of store '{}' ({}); ask again "
+                                       "shortly",
+                                       query.store, counted.error().message()));
   }
   const std::int32_t count = *counted;
   if (query.partition && *query.partition >= count) {
@@ -1187,14 +1188,15 @@ HttpAnswer Application::Impl::answer_state(const std::string& store,
       auto owners = owners_of(subtopology, elsewhere);
       if (!owners) {
         return json_error(503, fmt::format("cannot tell which instance holds partition {} of "
-                                           "store '{}': {}",
+                                           "store '{}' ({}); ask again shortly",
                                            partition, query.store, owners.error().message()));
       }
       const auto& owner = owners->at(partition);
       if (!owner) {
-        return json_error(503, fmt::format("no instance holds partition {} of store '{}' yet "
-                                           "(none has committed it; the group may be forming)",
-                                           partition, query.store));
+        return json_error(
+            503, fmt::format("no instance holds partition {} of store '{}' yet "
+                             "(none has committed it since it was assigned); ask again shortly",
+                             partition, query.store));
       }
       if (*owner == application_server_) {
         return json_error(503, fmt::format("partition {} of store '{}' is moving to another "

@@ -16,7 +16,12 @@ using nlohmann::json;
 
 constexpr std::string_view kOwnerPrefix = "streamrun application.server=";
 
-bool valid_utf8(std::string_view text) {
+// Text a person can read: valid UTF-8 without control characters (but tabs and line breaks).
+bool readable_text(std::string_view text) {
+  for (const unsigned char c : text) {
+    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)
+      return false;
+  }
   try {
     static_cast<void>(json(std::string(text)).dump());
     return true;
@@ -33,11 +38,12 @@ std::string hex(std::string_view bytes) {
   return out;
 }
 
-// Puts `bytes` into `object` under `name` (JSON as JSON, text as a string) or `name`_hex.
+// Puts `bytes` into `object` under `name` (JSON as JSON, readable text as a string) or, for
+// anything else (binary numbers, keys joined with NUL bytes), as hex under `name`_hex.
 void put_bytes(json& object, const std::string& name, std::string_view bytes, bool parse_json) {
   if (parse_json && json::accept(bytes)) {
     object[name] = json::parse(bytes);
-  } else if (valid_utf8(bytes)) {
+  } else if (readable_text(bytes)) {
     object[name] = std::string(bytes);
   } else {
     object[name + "_hex"] = hex(bytes);

@@ -49,7 +49,8 @@ struct StateEntry {
 };
 
 // 200: {"store", "key", "value", "partition", "task"}; a JSON value is embedded as JSON, other
-// UTF-8 text as a string, anything else as "value_hex".
+// readable UTF-8 text as a string, anything else (e.g. an int64 count) as "value_hex" (keys
+// likewise: "key_hex").
 [[nodiscard]] HttpAnswer state_value_answer(const StateQuery& query, const StateEntry& entry,
                                             std::string_view task);
 // 200: {"store", "entries": [{"key", "value", "partition"}], "more", "partitions": {"local",

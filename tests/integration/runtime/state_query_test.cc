@@ -1,0 +1,267 @@
+// Interactive queries (GET /state/...) against a running two-instance application: a key held
+// here, a key held by the other instance (307 naming it), a missing key, ranges, bad requests,
+// and the answers after one instance leaves.
+
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include <streamrun/core/stream_builder.h>
+#include <streamrun/kafka/producer.h>
+#include <streamrun/runtime/application.h>
+#include <streamrun/testing/broker_fixture.h>
+
+#include "support/kafka_test_util.h"
+#include "support/running_app.h"
+
+namespace streamrun::runtime {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+using testing::send_waiting;
+
+const Serdes<std::string, std::string> kStrings{serdes::string(), serdes::string()};
+const Serdes<std::string, std::int64_t> kCounts{serdes::string(), serdes::int64()};
+constexpr int kPartitions = 4;
+constexpr int kKeys = 20;
+constexpr int kPerKey = 5;
+
+Topology count_topology() {
+  StreamBuilder builder;
+  builder.stream("orders", kStrings)
+      .group_by_key(kStrings)
+      .count("counts")
+      .to_stream()
+      .to("counts", kCounts);
+  return builder.build();
+}
+
+// The count store's value for kPerKey: an int64, big-endian, shown as hex (not text).
+const std::string kCountHex = fmt::format("{:016x}", kPerKey);
+
+class StateQueryTest : public testing::BrokerFixture {
+ protected:
+  std::vector<kafka::TopicSpec> topics() const override {
+    return {{"orders", kPartitions},
+            {"counts", kPartitions},
+            {"state-query-counts-changelog", kPartitions}};
+  }
+
+  static std::filesystem::path state_dir(int instance) {
+    return std::filesystem::temp_directory_path() /
+           fmt::format("state-query-test-{}-{}", instance, ::getpid());
+  }
+  void TearDown() override {
+    for (int i = 0; i < 2; ++i)
+      std::filesystem::remove_all(state_dir(i));
+    BrokerFixture::TearDown();
+  }
+
+  config::Properties properties(int instance) const {
+    return {{"application.id", "state-query"},       {"bootstrap.servers", bootstrap_servers()},
+            {"consumer.session.timeout.ms", "6000"}, {"admin.timeout.ms", "500"},
+            {"admin.listen", "127.0.0.1:0"},         {"state.dir", state_dir(instance).string()}};
+  }
+
+  void produce() {
+    auto producer = kafka::Producer::create(producer_properties()).value();
+    for (int i = 0; i < kKeys * kPerKey; ++i) {
+      send_waiting(*producer,
+                   {"orders", std::nullopt, fmt::format("k{}", i % kKeys), "o", {}, std::nullopt});
+    }
+    ASSERT_TRUE(producer->flush(10s).ok());
+  }
+
+  static std::string address_of(Application& app) {
+    const auto started = std::chrono::steady_clock::now();
+    while (!app.admin_address() && std::chrono::steady_clock::now() - started < 30s)
+      std::this_thread::sleep_for(10ms);
+    return app.admin_address().value_or("127.0.0.1:1");
+  }
+  static httplib::Result get(const std::string& address, const std::string& path) {
+    httplib::Client client("http://" + address);
+    client.set_connection_timeout(5s);
+    client.set_read_timeout(10s);
+    return client.Get(path);  // redirects are not followed: the test looks at them
+  }
+  // The number of tasks running on the instance (its status figures).
+  static std::size_t tasks_of(const std::string& address) {
+    auto status = get(address, "/api/status");
+    if (!status || status->status != 200)
+      return 0;
+    return json::parse(status->body)["tasks"].size();
+  }
+
+  // Asks `address` for `key`, following one redirect: the final answer and who gave it. Asks
+  // again after a 503 (Retry-After), as a client should: an instance learns who holds a
+  // partition from that instance's offset commits, which follow its state's by up to a commit
+  // interval.
+  struct Answer {
+    int status = 0;
+    json body;
+    std::string answered_by;
+    bool redirected = false;
+  };
+  static Answer ask(const std::string& address, const std::string& key) {
+    Answer answer;
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    do {
+      answer = ask_once(address, key);
+      if (answer.status != 503)
+        break;
+      EXPECT_NE(answer.body.value("error", "").find("ask again"), std::string::npos)
+          << answer.body.dump();
+      std::this_thread::sleep_for(50ms);
+    } while (std::chrono::steady_clock::now() < deadline);
+    return answer;
+  }
+  static Answer ask_once(const std::string& address, const std::string& key) {
+    Answer answer;
+    auto response = get(address, "/state/counts/" + key);
+    if (!response)
+      return answer;
+    answer.answered_by = address;
+    if (response->status == 307) {
+      answer.redirected = true;
+      const auto location = response->get_header_value("Location");
+      const auto owner = json::parse(response->body)["owner"].get<std::string>();
+      EXPECT_EQ(location, "http://" + owner + "/state/counts/" + key);
+      response = get(owner, "/state/counts/" + key);
+      if (!response)
+        return answer;
+      answer.answered_by = owner;
+    }
+    answer.status = response->status;
+    answer.body = json::parse(response->body);
+    return answer;
+  }
+
+  // Waits until every key reads kPerKey through `address`; the last answers.
+  static std::map<std::string, Answer> await_all_counted(const std::string& address) {
+    std::map<std::string, Answer> answers;
+    const auto deadline = std::chrono::steady_clock::now() + 90s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      answers.clear();
+      bool all = true;
+      for (int k = 0; k < kKeys; ++k) {
+        const auto key = fmt::format("k{}", k);
+        answers[key] = ask(address, key);
+        all = all && answers[key].status == 200 &&
+              answers[key].body.value("value_hex", "") == kCountHex;
+      }
+      if (all)
+        break;
+      std::this_thread::sleep_for(100ms);
+    }
+    return answers;
+  }
+};
+
+TEST_F(StateQueryTest, TwoInstancesAnswerLocalRemoteAndMissingKeys) {
+  testing::RunningApp first(count_topology(), properties(0));
+  const auto a = address_of(first.app());
+  testing::RunningApp second(count_topology(), properties(1));
+  const auto b = address_of(second.app());
+  ASSERT_NE(a, b);
+  // Both members hold tasks before the records come, so that both have state to show.
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while ((tasks_of(a) == 0 || tasks_of(b) == 0 || tasks_of(a) + tasks_of(b) != kPartitions) &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(50ms);
+  ASSERT_GT(tasks_of(a), 0u);
+  ASSERT_GT(tasks_of(b), 0u);
+  produce();
+
+  // Every key, asked of the first instance: answered by it, or by the one it names.
+  const auto answers = await_all_counted(a);
+  std::set<std::string> answered_by;
+  for (const auto& [key, answer] : answers) {
+    ASSERT_EQ(answer.status, 200) << key << ": " << answer.body.dump();
+    EXPECT_EQ(answer.body["value_hex"], kCountHex) << key;
+    EXPECT_EQ(answer.body["key"], key);
+    EXPECT_EQ(answer.body["store"], "counts");
+    EXPECT_EQ(answer.redirected, answer.answered_by == b) << key;
+    answered_by.insert(answer.answered_by);
+    // The other instance agrees on who holds it.
+    const auto again = ask(b, key);
+    EXPECT_EQ(again.answered_by, answer.answered_by) << key;
+    EXPECT_EQ(again.body["partition"], answer.body["partition"]) << key;
+  }
+  EXPECT_EQ(answered_by, (std::set<std::string>{a, b}))
+      << "both instances hold some of the keys: local and remote answers";
+
+  // A key no record had: 404 from the instance that would hold it.
+  const auto missing = ask(a, "never-seen");
+  EXPECT_EQ(missing.status, 404) << missing.body.dump();
+  EXPECT_NE(missing.body["error"].get<std::string>().find("no key 'never-seen' in store 'counts'"),
+            std::string::npos)
+      << missing.body.dump();
+
+  // Ranges: each instance shows what it holds and names the other for the rest; together,
+  // every key once.
+  std::set<std::string> keys;
+  for (const auto& [self, other] : {std::pair{a, b}, std::pair{b, a}}) {
+    json body;
+    // Until the other instance's commits name it for each of its partitions (see ask()).
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    do {
+      auto range = get(self, "/state/counts?prefix=k&limit=1000");
+      ASSERT_TRUE(range);
+      ASSERT_EQ(range->status, 200) << range->body;
+      body = json::parse(range->body);
+    } while (body["partitions"]["elsewhere"].dump().find("null") != std::string::npos &&
+             std::chrono::steady_clock::now() < until);
+    EXPECT_FALSE(body["more"].get<bool>());
+    for (const auto& entry : body["entries"]) {
+      EXPECT_TRUE(keys.insert(entry["key"].get<std::string>()).second) << entry.dump();
+      EXPECT_EQ(entry["value_hex"], kCountHex);
+    }
+    EXPECT_FALSE(body["partitions"]["local"].empty());
+    for (const auto& [partition, owner] : body["partitions"]["elsewhere"].items())
+      EXPECT_EQ(owner, other) << "partition " << partition;
+    EXPECT_EQ(body["partitions"]["local"].size() + body["partitions"]["elsewhere"].size(),
+              static_cast<std::size_t>(kPartitions));
+  }
+  EXPECT_EQ(keys.size(), static_cast<std::size_t>(kKeys));
+  // A bounded range says there is more.
+  auto bounded = get(a, "/state/counts?from=k1&to=k2&limit=1");
+  ASSERT_TRUE(bounded);
+  const auto bounded_body = json::parse(bounded->body);
+  EXPECT_LE(bounded_body["entries"].size(), 1u);
+
+  // Bad requests name what is wrong.
+  const std::map<std::string, std::pair<int, std::string>> bad = {
+      {"/state/nope/k1", {404, "no state store 'nope' (its stores: counts)"}},
+      {"/state/counts?limit=0", {400, "parameter 'limit' = '0'"}},
+      {"/state/counts?limit=x", {400, "parameter 'limit' = 'x'"}},
+      {"/state/counts?colour=red", {400, "unknown parameter 'colour'"}},
+      {"/state/counts?from=b&to=a", {400, "empty range"}},
+      {"/state/counts/k1?partition=99", {400, "has partitions 0 to 3"}},
+      {"/state/counts/k1?limit=3", {400, "unknown parameter 'limit' for a key lookup"}},
+  };
+  for (const auto& [path, expected] : bad) {
+    auto response = get(a, path);
+    ASSERT_TRUE(response) << path;
+    EXPECT_EQ(response->status, expected.first) << path << ": " << response->body;
+    EXPECT_NE(response->body.find(expected.second), std::string::npos)
+        << path << ": " << response->body;
+  }
+
+  // One instance leaves: the other takes its partitions (restoring them from the changelog)
+  // and answers every key itself.
+  ASSERT_TRUE(second.stop().ok());
+  const auto after = await_all_counted(a);
+  for (const auto& [key, answer] : after) {
+    EXPECT_EQ(answer.status, 200) << key << ": " << answer.body.dump();
+    EXPECT_FALSE(answer.redirected) << key;
+  }
+}
+
+}  // namespace
+}  // namespace streamrun::runtime
