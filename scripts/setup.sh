@@ -17,7 +17,7 @@ packages=(
   libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   liblua5.4-dev kcat clang-format clang libclang-rt-14-dev
-  prometheus
+  prometheus chromium fonts-dejavu-core libpng-dev
 )
 
 sudo_cmd=()

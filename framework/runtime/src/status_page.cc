@@ -181,7 +181,10 @@ function drawTopology(graph) {
     const topic = n.kind === "topic" || n.kind === "dead-letter topic";
     const g = el("g", {class: topic ? (n.kind === "topic" ? "topic" : "topic dead") : "op",
                        "data-node": n.name, transform: `translate(${p.x},${p.y})`});
-    g.appendChild(el("title", {}, topic ? n.topic : n.name));
+    // The whole of what the box may cut short, on hover.
+    g.appendChild(el("title", {}, topic ? n.topic + " (" + n.kind + ")"
+                                        : n.name + " (" + n.kind + ")" +
+                                              (n.stores && n.stores.length ? ", stores: " + n.stores.join(", ") : "")));
     g.appendChild(el("rect", {width: W, height: H, rx: topic ? 18 : 6}));
     const label = topic ? n.topic : n.name;
     g.appendChild(el("text", {x: 8, y: 17, "font-weight": "bold"},
