@@ -7,6 +7,11 @@
 //     503 {"error": "..."} + Retry-After      Kafka is slow or down, or too many orders are in
 //                                             flight: retry with the same order_id (decided once)
 //   GET /orders/{id}    200 the decision once made, else {"order_id", "status": "pending"}
+//   GET /items/{sku}    200 {"sku", "units", "reserved", "remaining"}: the stock and what the
+//                       pipeline has reserved of it as of its last commit, read from the
+//                       pipeline's state stores (GET /state/... on its admin endpoint,
+//                       --pipeline-admin; redirects to the instance holding the SKU are followed)
+//                       404 the SKU has no stock row; 503 + Retry-After the pipeline cannot say
 //   GET /health         200 {"in_flight", "decisions_known"}
 //
 // Orders are keyed by user and carry "ts" (ms since the epoch). The gateway keeps at most
@@ -148,6 +153,58 @@ void reply(httplib::Response& response, int status, const json& body) {
   response.set_content(body.dump(), "application/json");
 }
 
+void unavailable(httplib::Response& response, const std::string& why);
+
+// GET /items/{sku}: the stock table's row and the units reserved, as the pipeline's state
+// stores hold them (stores "stock" and "reserved", both keyed by SKU).
+void answer_item(const std::string& pipeline_admin, const std::string& sku,
+                 httplib::Response& response) {
+  httplib::Client pipeline("http://" + pipeline_admin);
+  pipeline.set_follow_location(true);  // to the instance that holds the SKU
+  pipeline.set_connection_timeout(std::chrono::seconds(2));
+  pipeline.set_read_timeout(std::chrono::seconds(5));
+  // httplib's own encoder, which leaves only unreserved characters as they are.
+  const auto key = httplib::detail::encode_query_param(sku);
+  json figures[2];
+  const char* stores[2] = {"stock", "reserved"};
+  for (int i = 0; i < 2; ++i) {
+    auto answer = pipeline.Get(fmt::format("/state/{}/{}", stores[i], key));
+    if (!answer) {
+      unavailable(response, fmt::format("the pipeline's admin endpoint at {} does not answer ({})",
+                                        pipeline_admin, httplib::to_string(answer.error())));
+      return;
+    }
+    const auto body = json::parse(answer->body, nullptr, /*allow_exceptions=*/false);
+    if (answer->status == 404 && i == 0) {
+      reply(response, 404,
+            {{"error", fmt::format("no item '{}': the stock table has no row "
+                                   "for it",
+                                   sku)}});
+      return;
+    }
+    if (answer->status != 200 && answer->status != 404) {
+      unavailable(response,
+                  fmt::format("the pipeline cannot say yet: {}",
+                              body.is_object() ? body.value("error", answer->body) : answer->body));
+      return;
+    }
+    figures[i] = answer->status == 200 && body.is_object() ? body.value("value", json()) : json();
+  }
+  const auto units = figures[0].is_object() ? figures[0].value("units", json()) : json();
+  if (!units.is_number_integer()) {
+    reply(response, 502,
+          {{"error", fmt::format("the stock row of '{}' has no integer 'units': {}", sku,
+                                 figures[0].dump())}});
+    return;
+  }
+  const auto reserved = figures[1].is_number_integer() ? figures[1].get<std::int64_t>() : 0;
+  reply(response, 200,
+        {{"sku", sku},
+         {"units", units},
+         {"reserved", reserved},
+         {"remaining", std::max<std::int64_t>(0, units.get<std::int64_t>() - reserved)}});
+}
+
 void unavailable(httplib::Response& response, const std::string& why) {
   response.set_header("Retry-After", "1");
   reply(response, 503, {{"error", why}});
@@ -203,6 +260,7 @@ int main(int argc, char** argv) {
   int threads = 16;
   int timeout_ms = 5'000;
   std::vector<std::string> client_settings;
+  std::string pipeline_admin = "127.0.0.1:9095";
   CLI::App cli{
       "The flash sale's HTTP gateway: POST /orders hands orders to Kafka, GET "
       "/orders/{id} answers with the decision once the pipeline made it."};
@@ -224,6 +282,9 @@ int main(int argc, char** argv) {
                  "how long an order may wait for Kafka's acknowledgement before 503")
       ->capture_default_str()
       ->check(CLI::Range(100, 600'000));
+  cli.add_option("--pipeline-admin", pipeline_admin,
+                 "HOST:PORT of an inventory pipeline instance's admin endpoint, for GET /items")
+      ->capture_default_str();
   cli.add_option("--set", client_settings,
                  "Kafka client property KEY=VALUE for its producer and consumer (librdkafka's "
                  "names, e.g. security.protocol; repeatable)");
@@ -328,7 +389,9 @@ int main(int argc, char** argv) {
     if (response.status == 413)
       why = "the body is larger than 64 KiB";
     else if (response.status == 404)
-      why = "no such resource: POST /orders, GET /orders/{id} and GET /health are served";
+      why =
+          "no such resource: POST /orders, GET /orders/{id}, GET /items/{sku} and GET /health "
+          "are served";
     else if (response.status == 400)
       why = "the request could not be read";
     reply(response, response.status, {{"error", why}});
@@ -389,6 +452,11 @@ int main(int argc, char** argv) {
         }
         reply(response, 200, {{"order_id", id}, {"status", "pending"}});
       });
+  server.Get(R"(/items/([^/]+))",
+             [&](const httplib::Request& request, httplib::Response& response) {
+               const std::string sku = request.matches[1];
+               answer_item(pipeline_admin, sku, response);
+             });
   server.Get("/health", [&](const httplib::Request&, httplib::Response& response) {
     reply(response, reader_failed ? 503 : 200,
           {{"in_flight", in_flight.load()},

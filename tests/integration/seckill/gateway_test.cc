@@ -2,8 +2,11 @@
 // with the order id once Kafka has the order, the decision on GET once the pipeline wrote it,
 // and 503 with Retry-After — within bounded memory — while the broker is down.
 
+#include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 #include <gmock/gmock.h>
@@ -159,6 +162,80 @@ TEST_F(GatewayTest, AStoppedBrokerGets503WithRetryAfterAndTheGatewayStaysSmall) 
   auto health = c.Get("/health");
   ASSERT_TRUE(health) << "the gateway still answers";
   EXPECT_EQ(health->status, 200);
+}
+
+// GET /items/{sku}: the gateway reads the stock row and the units reserved from a running
+// inventory pipeline's state stores (its admin endpoint's GET /state/...).
+TEST(GatewayItemsTest, StockAndReservationsComeFromThePipelinesState) {
+  auto broker = BrokerProcess::start(
+      STREAMRUN_CLI_PATH,
+      {{"orders", 4}, {"stock", 4}, {"decisions", 4}, {"inventory-dead-letter", 1}});
+  ASSERT_TRUE(broker.ok()) << broker.error().message();
+  const auto state_dir =
+      std::filesystem::temp_directory_path() / ("gateway-items-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(state_dir);
+  auto pipeline = ChildProcess::spawn(
+      STREAMRUN_CLI_PATH,
+      {STREAMRUN_SOURCE_DIR "/pipelines/inventory.yaml", "--set",
+       "bootstrap.servers=" + broker->bootstrap_servers(), "--set",
+       "state.dir=" + state_dir.string(), "--set", "consumer.session.timeout.ms=6000", "--set",
+       "admin.timeout.ms=500", "--set", "admin.listen=127.0.0.1:0"},
+      /*merge_stderr=*/true);  // its log names the admin address (a few lines at info level)
+  ASSERT_TRUE(pipeline.ok()) << pipeline.error().message();
+  const auto admin_line = pipeline->wait_for_line("admin endpoint on http://", 60s);
+  ASSERT_TRUE(admin_line) << "the pipeline did not serve its admin endpoint";
+  const auto from = admin_line->find("http://") + 7;
+  const auto pipeline_admin = admin_line->substr(from, admin_line->find(' ', from) - from);
+  auto gateway = ChildProcess::spawn(
+      SECKILL_GATEWAY_PATH, {"--bootstrap", broker->bootstrap_servers(), "--listen", "127.0.0.1:0",
+                             "--pipeline-admin", pipeline_admin});
+  ASSERT_TRUE(gateway.ok()) << gateway.error().message();
+  const auto line = gateway->wait_for_line("listening on", 30s);
+  ASSERT_TRUE(line.has_value());
+  httplib::Client c("127.0.0.1", std::stoi(line->substr(line->rfind(':') + 1)));
+  c.set_read_timeout(30, 0);
+
+  auto producer = kafka::Producer::create({{"bootstrap.servers", broker->bootstrap_servers()}});
+  ASSERT_TRUE(producer.ok());
+  ASSERT_TRUE((*producer)
+                  ->send({"stock", std::nullopt, "sku-7", R"({"units": 5})", {}, std::nullopt})
+                  .ok());
+  ASSERT_TRUE((*producer)->flush(10s).ok());
+  for (const auto* user : {"ann", "bob"}) {
+    auto placed =
+        c.Post("/orders", json{{"user_id", user}, {"sku", "sku-7"}}.dump(), "application/json");
+    ASSERT_TRUE(placed);
+    ASSERT_EQ(placed->status, 202) << placed->body;
+  }
+  // Until the pipeline has decided both orders and committed its state (a client polls).
+  json item = json::object();
+  for (int attempt = 0; attempt < 600 && item.value("reserved", -1) != 2; ++attempt) {
+    auto answer = c.Get("/items/sku-7");
+    ASSERT_TRUE(answer);
+    if (answer->status == 200)
+      item = json::parse(answer->body);
+    else
+      EXPECT_THAT(answer->status, ::testing::AnyOf(404, 503)) << answer->body;
+    if (item.value("reserved", -1) != 2)
+      std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(item, (json{{"sku", "sku-7"}, {"units", 5}, {"reserved", 2}, {"remaining", 3}}));
+
+  auto unknown = c.Get("/items/no-such-sku");
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404) << unknown->body;
+  EXPECT_THAT(json::parse(unknown->body)["error"].get<std::string>(),
+              HasSubstr("no item 'no-such-sku'"));
+
+  // The pipeline gone: 503 naming its endpoint, with Retry-After.
+  pipeline->signal(SIGTERM);
+  ASSERT_TRUE(pipeline->wait(60s).has_value());
+  auto gone = c.Get("/items/sku-7");
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(gone->status, 503) << gone->body;
+  EXPECT_TRUE(gone->has_header("Retry-After"));
+  EXPECT_THAT(gone->body, HasSubstr(pipeline_admin));
+  std::filesystem::remove_all(state_dir);
 }
 
 }  // namespace

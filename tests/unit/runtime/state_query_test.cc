@@ -1,9 +1,9 @@
 // GET /state/... requests as the admin endpoint reads them, and its answers' shape.
 
+#include "state_query.h"
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
-
-#include "state_query.h"
 
 namespace streamrun::runtime {
 namespace {
@@ -52,8 +52,7 @@ TEST(StateQueryParseTest, MalformedParametersAreNamed) {
   for (const auto& [params, expected] : bad) {
     auto query = parse_state_query("s", std::nullopt, params);
     ASSERT_FALSE(query.ok()) << expected;
-    EXPECT_NE(query.error().message().find(expected), std::string::npos)
-        << query.error().message();
+    EXPECT_NE(query.error().message().find(expected), std::string::npos) << query.error().message();
   }
 }
 
@@ -68,7 +67,8 @@ TEST(StateQueryAnswerTest, ValuesAreJsonTextOrHex) {
   StateQuery query;
   query.store = "s";
   const auto body = [&](std::string key, std::string value) {
-    return json::parse(state_value_answer(query, {std::move(key), std::move(value), 1}, "0_1").body);
+    return json::parse(
+        state_value_answer(query, {std::move(key), std::move(value), 1}, "0_1").body);
   };
   EXPECT_EQ(body("k", R"({"units":3})")["value"]["units"], 3);
   EXPECT_EQ(body("k", "plain text")["value"], "plain text");
