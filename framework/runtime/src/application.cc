@@ -391,9 +391,21 @@ Result<void> Application::Impl::connect() {
   producer_ = std::move(producer).value();
   const auto startup_timeout =
       std::chrono::milliseconds(config_.get(RuntimeProperties::startup_timeout_ms));
-  if (auto reachable = producer_->check_connection(startup_timeout); !reachable) {
+  // A cluster that is starting (or down) answers late: say what the wait is for once it is
+  // longer than a moment, then keep trying until startup.timeout.ms.
+  const auto connect_deadline = Clock::now() + startup_timeout;
+  auto reachable = producer_->check_connection(std::min(startup_timeout, 3000ms));
+  if (!reachable && Clock::now() < connect_deadline) {
+    logger_->info("waiting for the Kafka cluster at '{}' (up to startup.timeout.ms = {} ms): {}",
+                  consumer_client_properties().at("bootstrap.servers"), startup_timeout.count(),
+                  reachable.error().message());
+    reachable = producer_->check_connection(std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::max<Clock::duration>(connect_deadline - Clock::now(), 1ms)));
+  }
+  if (!reachable) {
     return Error(reachable.error().code(),
                  reachable.error().message() +
+                     fmt::format(" ({} ms in all)", startup_timeout.count()) +
                      "; check bootstrap.servers and that the cluster is up (start-up waits "
                      "startup.timeout.ms for it)");
   }
@@ -533,12 +545,17 @@ void Application::Impl::io_loop() {
     } else if (Clock::now() >= next_unassigned_report) {
       // Silence here looks like a hang: a group waits for members that left without saying so
       // (killed) until their session times out, and other members may hold every partition.
+      const auto consumer_properties = consumer_client_properties();
+      const auto session = consumer_properties.find("session.timeout.ms");
       logger_->info(
-          "no partitions assigned to this member of group '{}' after {} s; waiting (a rebalance "
-          "waits up to consumer session.timeout.ms for members that stopped without leaving)",
+          "no partitions assigned to this member of group '{}' after {} s; waiting for the "
+          "group's assignment. A rebalance waits for members that stopped without leaving until "
+          "their session times out (consumer.session.timeout.ms = {} ms); a restarted instance "
+          "without consumer.group.instance.id is a new member, so its old self is such a member. "
+          "Other members may also hold every partition (more instances than partitions)",
           application_id_,
-          std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - unassigned_since)
-              .count());
+          std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - unassigned_since).count(),
+          session == consumer_properties.end() ? "45000 (librdkafka's default)" : session->second);
       next_unassigned_report = Clock::now() + 30s;
     }
     // Before polling: a seek must not leave records fetched from the old position in hand.

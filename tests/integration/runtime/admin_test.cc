@@ -138,6 +138,31 @@ class AdminTest : public testing::BrokerFixture {
   }
 };
 
+TEST_F(AdminTest, SecretsAppearNowhereTheEndpointServes) {
+  auto props = properties("admin-secrets");
+  props.set("sasl.password", "hunter2-secret");
+  props.set("producer.ssl.key.password", "hunter3-secret");
+  testing::RunningApp running(count_topology(), props);
+  produce(20);
+  // Until the page's figures show the records: everything below then has content to leak.
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  for (;;) {
+    auto status = get(running.app(), "/api/status");
+    ASSERT_TRUE(status);
+    if (status->body.find("\"processed\":20") != std::string::npos ||
+        std::chrono::steady_clock::now() > deadline)
+      break;
+    std::this_thread::sleep_for(50ms);
+  }
+  for (const auto* path :
+       {"/metrics", "/api/status", "/", "/readyz", "/state/counts?limit=100", "/state/counts/k1"}) {
+    auto response = get(running.app(), path);
+    ASSERT_TRUE(response) << path;
+    EXPECT_LT(response->status, 500) << path << ": " << response->body;
+    EXPECT_EQ(response->body.find("hunter"), std::string::npos) << path << ": " << response->body;
+  }
+}
+
 TEST_F(AdminTest, MetricsCountWhatWasConsumedAndProducedAndPassPromtool) {
   testing::RunningApp running(filter_topology(), properties("admin-filter"));
   auto health = get(running.app(), "/healthz");
