@@ -2,7 +2,9 @@
 
 // An Application running on its own thread for the length of a test.
 
+#include <chrono>
 #include <memory>
+#include <string>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -36,6 +38,16 @@ class RunningApp {
     return result_ ? *result_ : Result<void>();
   }
   runtime::Application& app() { return *app_; }
+  // The admin endpoint's address once run() serves it ("127.0.0.1:1", which refuses, when it
+  // does not within 30 s).
+  std::string admin_address() {
+    using namespace std::chrono_literals;
+    const auto started = std::chrono::steady_clock::now();
+    while (!app_->admin_address() && std::chrono::steady_clock::now() - started < 30s)
+      std::this_thread::sleep_for(10ms);
+    EXPECT_TRUE(app_->admin_address().has_value()) << "no admin endpoint";
+    return app_->admin_address().value_or("127.0.0.1:1");
+  }
 
  private:
   std::unique_ptr<runtime::Application> app_;

@@ -20,15 +20,16 @@
 
 #include "support/kafka_test_util.h"
 #include "support/running_app.h"
+#include "support/topologies.h"
 
 namespace streamrun::runtime {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::count_topology;
 using testing::send_waiting;
 
 const Serdes<std::string, std::string> kStrings{serdes::string(), serdes::string()};
-const Serdes<std::string, std::int64_t> kCounts{serdes::string(), serdes::int64()};
 constexpr int kPartitions = 4;
 
 // Values are numbers; odd ones are dropped by the filter.
@@ -38,16 +39,6 @@ Topology filter_topology() {
       .filter(
           [](const std::string&, const std::string& value) { return std::stoi(value) % 2 == 0; })
       .to("even", kStrings);
-  return builder.build();
-}
-
-Topology count_topology() {
-  StreamBuilder builder;
-  builder.stream("orders", kStrings)
-      .group_by_key(kStrings)
-      .count("counts")
-      .to_stream()
-      .to("counts", kCounts);
   return builder.build();
 }
 

@@ -18,6 +18,7 @@
 
 #include "support/kafka_test_util.h"
 #include "support/running_app.h"
+#include "support/topologies.h"
 
 namespace streamrun::runtime {
 namespace {
@@ -26,21 +27,10 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 using testing::send_waiting;
 
-const Serdes<std::string, std::string> kStrings{serdes::string(), serdes::string()};
-const Serdes<std::string, std::int64_t> kCounts{serdes::string(), serdes::int64()};
+using testing::count_topology;
 constexpr int kPartitions = 4;
 constexpr int kKeys = 20;
 constexpr int kPerKey = 5;
-
-Topology count_topology() {
-  StreamBuilder builder;
-  builder.stream("orders", kStrings)
-      .group_by_key(kStrings)
-      .count("counts")
-      .to_stream()
-      .to("counts", kCounts);
-  return builder.build();
-}
 
 // The count store's value for kPerKey: an int64, big-endian, shown as hex (not text).
 const std::string kCountHex = fmt::format("{:016x}", kPerKey);
@@ -78,12 +68,6 @@ class StateQueryTest : public testing::BrokerFixture {
     ASSERT_TRUE(producer->flush(10s).ok());
   }
 
-  static std::string address_of(Application& app) {
-    const auto started = std::chrono::steady_clock::now();
-    while (!app.admin_address() && std::chrono::steady_clock::now() - started < 30s)
-      std::this_thread::sleep_for(10ms);
-    return app.admin_address().value_or("127.0.0.1:1");
-  }
   static httplib::Result get(const std::string& address, const std::string& path) {
     httplib::Client client("http://" + address);
     client.set_connection_timeout(5s);
@@ -165,9 +149,9 @@ class StateQueryTest : public testing::BrokerFixture {
 
 TEST_F(StateQueryTest, TwoInstancesAnswerLocalRemoteAndMissingKeys) {
   testing::RunningApp first(count_topology(), properties(0));
-  const auto a = address_of(first.app());
+  const auto a = first.admin_address();
   testing::RunningApp second(count_topology(), properties(1));
-  const auto b = address_of(second.app());
+  const auto b = second.admin_address();
   ASSERT_NE(a, b);
   // Both members hold tasks before the records come, so that both have state to show.
   const auto deadline = std::chrono::steady_clock::now() + 60s;
