@@ -263,7 +263,8 @@ int main(int argc, char** argv) {
   std::string pipeline_admin = "127.0.0.1:9095";
   CLI::App cli{
       "The flash sale's HTTP gateway: POST /orders hands orders to Kafka, GET "
-      "/orders/{id} answers with the decision once the pipeline made it."};
+      "/orders/{id} answers with the decision once the pipeline made it, GET /items/{sku} with "
+      "the stock and units reserved (from the pipeline's state, --pipeline-admin)."};
   cli.add_option("--bootstrap", bootstrap, "bootstrap.servers")->capture_default_str();
   cli.add_option("--listen", listen, "HOST:PORT to serve (port 0: any free one)")
       ->capture_default_str();
@@ -452,11 +453,10 @@ int main(int argc, char** argv) {
         }
         reply(response, 200, {{"order_id", id}, {"status", "pending"}});
       });
-  server.Get(R"(/items/([^/]+))",
-             [&](const httplib::Request& request, httplib::Response& response) {
-               const std::string sku = request.matches[1];
-               answer_item(pipeline_admin, sku, response);
-             });
+  server.Get(R"(/items/(.+))", [&](const httplib::Request& request, httplib::Response& response) {
+    const std::string sku = request.matches[1];
+    answer_item(pipeline_admin, sku, response);
+  });
   server.Get("/health", [&](const httplib::Request&, httplib::Response& response) {
     reply(response, reader_failed ? 503 : 200,
           {{"in_flight", in_flight.load()},

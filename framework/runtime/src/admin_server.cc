@@ -31,6 +31,9 @@ std::optional<HostPort> split(std::string_view listen) {
   std::string_view host = listen.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
     host = host.substr(1, host.size() - 2);
+  // A host name or address only: "http://h:1" would make redirects to "http://http://h:1".
+  if (host.empty() || host.find_first_of("/?#@ \t") != std::string_view::npos)
+    return std::nullopt;
   const auto port_text = listen.substr(colon + 1);
   int port = -1;
   const auto [end, ec] =
@@ -131,6 +134,17 @@ Result<std::unique_ptr<AdminServer>> AdminServer::start(const std::string& liste
              });
   server.Get("/", [](const httplib::Request&, httplib::Response& response) {
     response.set_content(std::string(status_page_html()), "text/html; charset=utf-8");
+  });
+  // What httplib leaves without a body (an unknown path, another method): say what is served.
+  server.set_error_handler([](const httplib::Request& request, httplib::Response& response) {
+    if (!response.body.empty())
+      return;
+    response.set_content(
+        fmt::format("{} {}: not served here. GET: / (status page), /api/status, /metrics, "
+                    "/healthz, /readyz, /state/<store>/<key>, /state/<store>?prefix=|from=&to="
+                    "&limit= (docs/operations.md)\n",
+                    request.method, request.path),
+        "text/plain");
   });
   int port = parts->port;
   bool bound = port == 0 ? (port = server.bind_to_any_port(parts->host)) > 0

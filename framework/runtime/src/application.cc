@@ -99,7 +99,7 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
     Clock::time_point assigned_at = Clock::now();
     Clock::time_point stall_reported_at{};
     // The restored task's offsets are to be committed again with this instance's
-    // application.server, so that state queries find it before it commits any progress.
+    // application.server (or none), so that state queries find it before it commits progress.
     bool claim_pending = false;
   };
 
@@ -117,6 +117,15 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
                                                    bool lost = false);
   void close_tasks_of(const std::vector<TopicPartition>& partitions, bool lost);
   void shutdown();
+  // Commits the last offsets of partitions this instance gives up, saying so in their metadata:
+  // state queries then answer "moving" instead of naming this instance until the next owner
+  // commits.
+  Result<void> commit_released(const std::vector<kafka::PartitionOffset>& offsets) {
+    consumer_->set_commit_metadata(released_metadata());
+    auto committed = consumer_->commit(offsets);
+    consumer_->set_commit_metadata(owner_metadata(application_server_));
+    return committed;
+  }
   void reposition(StreamTask& task, const std::set<TopicPartition>& partitions);
   // Hands restored tasks their partitions, from the offsets their state records.
   void activate_restored_tasks();
@@ -245,9 +254,9 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
   [[nodiscard]] Result<std::int32_t> partitions_of(int subtopology) const;
   // GET /api/status: the status page's figures (JSON).
   [[nodiscard]] std::string status_json() const;
-  // The instances named by the last commit of each partition of the sub-topology's tasks
-  // (nullopt: none, or a client that did not say).
-  [[nodiscard]] Result<std::map<std::int32_t, std::optional<std::string>>> owners_of(
+  // Who the last commit of each partition of the sub-topology's tasks names (nullopt: no commit,
+  // or a client that did not say).
+  [[nodiscard]] Result<std::map<std::int32_t, std::optional<PartitionOwner>>> owners_of(
       int subtopology, const std::vector<std::int32_t>& partitions) const;
 
  public:
@@ -507,6 +516,9 @@ Result<void> Application::Impl::run() {
     signals.emplace(stop_requested_);
   if (auto admin = start_admin(); !admin)
     return admin.error();
+  // Every offset commit names this instance (or says it serves no queries): others read it to
+  // send state queries here.
+  consumer_->set_commit_metadata(owner_metadata(application_server_));
 
   {
     WorkerPool pool(static_cast<int>(threads));
@@ -688,7 +700,7 @@ void Application::Impl::commit_progress() {
     slot.task->mark_commit_point();
     auto ready = slot.task->take_committable();
     if (recommit && !slot.restoring && slot.task->ready())
-      slot.claim_pending = !application_server_.empty();
+      slot.claim_pending = true;
     if (std::exchange(slot.claim_pending, false)) {
       // The offsets the restored state reflects are committable as they are (their outputs
       // were acknowledged before that state was committed).
@@ -783,7 +795,7 @@ void Application::Impl::activate_restored_tasks() {
       slot.pending_seeks[tp] = *restored;
     }
     apply_pending_seeks(slot);
-    slot.claim_pending = !application_server_.empty();
+    slot.claim_pending = true;
     // drain_backlogs() hands over what waited and resumes the partitions once it is drained.
   }
 }
@@ -1016,7 +1028,7 @@ void Application::Impl::close_tasks_of(const std::vector<TopicPartition>& partit
   }
   auto offsets = finish_tasks({keys.begin(), keys.end()}, lost);
   if (!offsets.empty())
-    record_commit(consumer_->commit(offsets), "commit on revocation");
+    record_commit(commit_released(offsets), "commit on revocation");
   for (const auto& [key, tps] : keep) {
     if (auto* task = start_task(key, tps))
       reposition(*task, tps);
@@ -1030,7 +1042,7 @@ void Application::Impl::shutdown() {
     keys.push_back(key);
   auto offsets = finish_tasks(keys);
   if (!offsets.empty())
-    record_commit(consumer_->commit(offsets), "final commit");
+    record_commit(commit_released(offsets), "final commit");
   if (auto closed = consumer_->close(); !closed)
     logger_->warn("{}", closed.error().message());
   if (auto flushed = producer_->flush(shutdown_timeout_); !flushed) {
@@ -1061,13 +1073,14 @@ Result<void> Application::Impl::start_admin() {
   application_server_ = config_.get(RuntimeProperties::application_server);
   if (application_server_.empty())
     application_server_ = advertised_address(admin_->address());
-  // Every offset commit names this instance: others read it to send state queries here.
-  consumer_->set_commit_metadata(owner_metadata(application_server_));
   if (is_default && admin_->address() != listen) {
     logger_->info("admin endpoint on http://{} ({} is taken: another instance on this host?)",
                   admin_->address(), listen);
   } else {
-    logger_->info("admin endpoint on http://{} (/metrics, /healthz, /readyz)", admin_->address());
+    logger_->info(
+        "admin endpoint on http://{} (/ status page, /metrics, /healthz, /readyz, "
+        "/state/<store>/<key>)",
+        admin_->address());
   }
   return {};
 }
@@ -1089,24 +1102,30 @@ Result<std::int32_t> Application::Impl::partitions_of(int subtopology) const {
   return *count;
 }
 
-Result<std::map<std::int32_t, std::optional<std::string>>> Application::Impl::owners_of(
+Result<std::map<std::int32_t, std::optional<PartitionOwner>>> Application::Impl::owners_of(
     int subtopology, const std::vector<std::int32_t>& partitions) const {
-  std::map<std::int32_t, std::optional<std::string>> owners;
+  std::map<std::int32_t, std::optional<PartitionOwner>> owners;
   if (partitions.empty())
     return owners;
-  // A task commits all its input partitions together: the first source topic speaks for it.
-  const TopicName topic(topology_.source_topics(subtopology).front());
+  // A task commits its input partitions together (and a restored one claims every partition
+  // its state has an offset for): whichever of them was committed names the owner. A topic the
+  // task has read nothing from yet has no commit.
   std::vector<TopicPartition> tps;
-  for (const auto partition : partitions) {
-    tps.push_back({topic, PartitionId(partition)});
-    owners[partition] = std::nullopt;
+  for (const auto& topic : topology_.source_topics(subtopology)) {
+    for (const auto partition : partitions)
+      tps.push_back({TopicName(topic), PartitionId(partition)});
   }
+  for (const auto partition : partitions)
+    owners[partition] = std::nullopt;
   auto metadata = consumer_->committed_metadata(
       tps, std::chrono::milliseconds(config_.get(RuntimeProperties::admin_timeout_ms)));
   if (!metadata)
     return metadata.error();
-  for (const auto& [tp, text] : *metadata)
-    owners[tp.partition.value()] = owner_of_metadata(text);
+  for (const auto& [tp, text] : *metadata) {
+    auto& owner = owners[tp.partition.value()];
+    if (!owner)
+      owner = owner_of_metadata(text);
+  }
   return owners;
 }
 
@@ -1210,17 +1229,25 @@ HttpAnswer Application::Impl::answer_state(const std::string& store,
       }
       const auto& owner = owners->at(partition);
       if (!owner) {
-        return json_error(
-            503, fmt::format("no instance holds partition {} of store '{}' yet "
-                             "(none has committed it since it was assigned); ask again shortly",
-                             partition, query.store));
+        return json_error(503, fmt::format("no instance holds partition {} of store '{}' yet "
+                                           "(none has committed it since it was assigned); ask "
+                                           "again shortly",
+                                           partition, query.store));
       }
-      if (*owner == application_server_) {
+      if (owner->kind == PartitionOwner::Kind::no_endpoint) {
+        auto answer = json_error(
+            503, fmt::format("partition {} of store '{}' is held by an instance that serves no "
+                             "state queries (its admin.listen is 0)",
+                             partition, query.store));
+        answer.headers.clear();  // asking again will not help
+        return answer;
+      }
+      if (owner->kind == PartitionOwner::Kind::released || owner->address == application_server_) {
         return json_error(503, fmt::format("partition {} of store '{}' is moving to another "
                                            "instance (a rebalance); ask again shortly",
                                            partition, query.store));
       }
-      return state_redirect(query, *owner, partition);
+      return state_redirect(query, owner->address, partition);
     }
     if (query.key) {
       if (!found) {
@@ -1240,7 +1267,12 @@ HttpAnswer Application::Impl::answer_state(const std::string& store,
   }
   if (!elsewhere.empty()) {
     if (auto owners = owners_of(subtopology, elsewhere); owners) {
-      range.elsewhere = std::move(*owners);
+      for (const auto& [partition, owner] : *owners) {
+        range.elsewhere[partition] = owner && owner->kind == PartitionOwner::Kind::serving &&
+                                             owner->address != application_server_
+                                         ? std::optional<std::string>(owner->address)
+                                         : std::nullopt;
+      }
     } else {
       for (const auto partition : elsewhere)
         range.elsewhere[partition] = std::nullopt;
@@ -1283,6 +1315,7 @@ std::string Application::Impl::status_json() const {
   // Live figures: records into and out of each operator (over the tasks running here), and
   // each task's partitions.
   std::map<std::string, std::pair<std::int64_t, std::int64_t>> counts;
+  std::set<int> local_subtopologies;  // those this instance runs tasks of
   json tasks = json::array();
   std::vector<SlotView> views;
   Rates rates;
@@ -1294,6 +1327,7 @@ std::string Application::Impl::status_json() const {
   {
     std::lock_guard lock(tasks_mutex_);
     for (const auto& [key, slot] : tasks_) {
+      local_subtopologies.insert(key.first);
       for (const auto& count : slot.task->node_counts()) {
         counts[count.name].first += count.in;
         counts[count.name].second += count.out;
@@ -1339,6 +1373,7 @@ std::string Application::Impl::status_json() const {
               {"ready", not_ready().empty()},
               {"not_ready", not_ready()},
               {"topology", {{"nodes", std::move(nodes)}, {"edges", std::move(edges)}}},
+              {"local_subtopologies", local_subtopologies},
               {"node_counts", std::move(node_counts)},
               {"tasks", std::move(tasks)},
               {"rates",

@@ -15,6 +15,7 @@ namespace {
 using nlohmann::json;
 
 constexpr std::string_view kOwnerPrefix = "streamrun application.server=";
+constexpr std::string_view kReleased = "streamrun released";
 
 // Text a person can read: valid UTF-8 without control characters (but tabs and line breaks).
 bool readable_text(std::string_view text) {
@@ -126,9 +127,9 @@ Result<StateQuery> parse_state_query(const std::string& store,
     return Error(errc::invalid_argument,
                  "parameter 'prefix' cannot be combined with 'from' or 'to'");
   }
-  if (!query.to.empty() && query.to <= query.from) {
+  if (!query.to.empty() && query.to < query.from) {
     return Error(errc::invalid_argument,
-                 fmt::format("empty range: 'to' ('{}') must come after 'from' ('{}')", query.to,
+                 fmt::format("reversed range: 'to' ('{}') comes before 'from' ('{}')", query.to,
                              query.from));
   }
   return query;
@@ -207,10 +208,19 @@ std::string owner_metadata(std::string_view application_server) {
   return fmt::format("{}{}", kOwnerPrefix, application_server);
 }
 
-std::optional<std::string> owner_of_metadata(std::string_view metadata) {
-  if (!metadata.starts_with(kOwnerPrefix) || metadata.size() == kOwnerPrefix.size())
+std::string released_metadata() {
+  return std::string(kReleased);
+}
+
+std::optional<PartitionOwner> owner_of_metadata(std::string_view metadata) {
+  if (metadata == kReleased)
+    return PartitionOwner{PartitionOwner::Kind::released, {}};
+  if (!metadata.starts_with(kOwnerPrefix))
     return std::nullopt;
-  return std::string(metadata.substr(kOwnerPrefix.size()));
+  if (metadata.size() == kOwnerPrefix.size())
+    return PartitionOwner{PartitionOwner::Kind::no_endpoint, {}};
+  return PartitionOwner{PartitionOwner::Kind::serving,
+                        std::string(metadata.substr(kOwnerPrefix.size()))};
 }
 
 }  // namespace streamrun::runtime

@@ -70,9 +70,22 @@ struct RangeAnswer {
 // {"error": message} with `status`; 503s carry Retry-After: 1.
 [[nodiscard]] HttpAnswer json_error(int status, std::string_view message);
 
-// What an instance stores with its offset commits so that others can name it (application.server),
-// and back; nullopt for metadata another client wrote.
+// Who holds a partition, as the metadata of its last offset commit says (see owner_metadata()).
+struct PartitionOwner {
+  enum class Kind {
+    serving,      // an instance whose admin endpoint answers at `address`
+    no_endpoint,  // an instance with admin.listen=0: it answers no state queries
+    released,     // the last committer gave the partition up (revoked, stopped)
+  };
+  Kind kind = Kind::serving;
+  std::string address;  // serving: HOST:PORT (application.server)
+};
+// What an instance stores with the offsets it commits so that others can name it: its
+// application.server (empty: it serves no queries) ...
 [[nodiscard]] std::string owner_metadata(std::string_view application_server);
-[[nodiscard]] std::optional<std::string> owner_of_metadata(std::string_view metadata);
+// ... and with the last offsets of partitions it gives up.
+[[nodiscard]] std::string released_metadata();
+// nullopt for metadata another client wrote (or none).
+[[nodiscard]] std::optional<PartitionOwner> owner_of_metadata(std::string_view metadata);
 
 }  // namespace streamrun::runtime

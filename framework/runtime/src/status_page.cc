@@ -27,6 +27,11 @@ constexpr std::string_view kPage = R"html(<!doctype html>
   svg text { font: 12px "DejaVu Sans", sans-serif; }
   .op rect { fill: #dbeafe; stroke: #1e40af; stroke-width: 1.5; }
   .op.flowing rect { fill: #bbf7d0; stroke: #166534; }
+  .op.elsewhere rect { fill: #f3f4f6; stroke: #9ca3af; stroke-dasharray: 4 3; }
+  .op.elsewhere text { fill: #6b7280; }
+  .legend { color: #4b5563; font-size: 12px; margin-bottom: 6px; }
+  .legend span { display: inline-block; width: 12px; height: 12px; border: 1px solid #6b7280;
+                 vertical-align: -2px; margin: 0 4px 0 12px; border-radius: 2px; }
   .topic rect { fill: #fef3c7; stroke: #92400e; stroke-width: 1.5; }
   .topic.dead rect { fill: #fecaca; stroke: #991b1b; }
   .edge { fill: none; stroke: #6b7280; stroke-width: 1.5; }
@@ -45,11 +50,18 @@ constexpr std::string_view kPage = R"html(<!doctype html>
 <div class="banner" id="banner"></div>
 <div class="figures" id="figures"></div>
 <h2>Topology</h2>
+<div class="legend">
+<span style="background:#bbf7d0"></span>records flowing (records/s into the operator)
+<span style="background:#dbeafe"></span>idle
+<span style="background:#f3f4f6"></span>runs on other instances
+<span style="background:#fef3c7;border-radius:6px"></span>topic
+<span style="background:#fecaca;border-radius:6px"></span>dead-letter topic
+</div>
 <svg id="topology" width="100" height="100" role="img" aria-label="topology"></svg>
 <h2>Tasks and partitions</h2>
-<table id="tasks"><thead><tr><th>task</th><th>partitions (lag)</th><th>state</th>
+<table id="tasks"><thead><tr><th>task</th><th>partitions (lag)</th><th>status</th>
 <th class="n">processed</th><th class="n">buffered</th><th class="n">restored</th>
-<th class="n">dead-lettered</th><th class="n">state</th></tr></thead><tbody></tbody></table>
+<th class="n">dead-lettered</th><th class="n">state size</th></tr></thead><tbody></tbody></table>
 <script>
 "use strict";
 const SVG = "http://www.w3.org/2000/svg";
@@ -194,7 +206,7 @@ function drawTopology(graph) {
     const rate = el("text", {x: 8, y: 47, class: "rate"}, topic ? "" : "0 rec/s");
     g.appendChild(rate);
     svg.appendChild(g);
-    boxes[n.name] = {group: g, rate: rate, topic: topic};
+    boxes[n.name] = {group: g, rate: rate, topic: topic, subtopology: n.subtopology};
   }
 }
 
@@ -216,13 +228,16 @@ function show(status) {
   const key = JSON.stringify(status.topology);
   if (key !== drawnFor) { drawTopology(status.topology); drawnFor = key; }
 
+  const local = new Set(status.local_subtopologies);
   for (const name in boxes) {
     const box = boxes[name];
     if (box.topic) continue;
     const counts = status.node_counts[name];
     const r = counts ? counts.in_per_second : 0;
-    box.rate.textContent = fmt(r) + " rec/s";
-    box.group.classList.toggle("flowing", r > 0);
+    const elsewhere = !local.has(box.subtopology);
+    box.rate.textContent = elsewhere ? "on other instances" : fmt(r) + " rec/s";
+    box.group.classList.toggle("flowing", !elsewhere && r > 0);
+    box.group.classList.toggle("elsewhere", elsewhere);
   }
 
   const t = status.totals, rates = status.rates;

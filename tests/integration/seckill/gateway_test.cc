@@ -221,6 +221,22 @@ TEST(GatewayItemsTest, StockAndReservationsComeFromThePipelinesState) {
   }
   EXPECT_EQ(item, (json{{"sku", "sku-7"}, {"units", 5}, {"reserved", 2}, {"remaining", 3}}));
 
+  // A SKU with a slash, percent-encoded as a client must.
+  ASSERT_TRUE((*producer)
+                  ->send({"stock", std::nullopt, "kit/2 x", R"({"units": 9})", {}, std::nullopt})
+                  .ok());
+  ASSERT_TRUE((*producer)->flush(10s).ok());
+  json kit = json::object();
+  for (int attempt = 0; attempt < 600 && !kit.contains("units"); ++attempt) {
+    auto answer = c.Get("/items/kit%2F2%20x");
+    ASSERT_TRUE(answer);
+    if (answer->status == 200)
+      kit = json::parse(answer->body);
+    else
+      std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(kit, (json{{"sku", "kit/2 x"}, {"units", 9}, {"reserved", 0}, {"remaining", 9}}));
+
   auto unknown = c.Get("/items/no-such-sku");
   ASSERT_TRUE(unknown);
   EXPECT_EQ(unknown->status, 404) << unknown->body;

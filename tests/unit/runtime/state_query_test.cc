@@ -45,8 +45,7 @@ TEST(StateQueryParseTest, MalformedParametersAreNamed) {
       {{{"limit", "5x"}}, "parameter 'limit' = '5x'"},
       {{{"partition", "-1"}}, "parameter 'partition' = '-1'"},
       {{{"prefix", "a"}, {"from", "b"}}, "'prefix' cannot be combined"},
-      {{{"from", "b"}, {"to", "a"}}, "empty range"},
-      {{{"from", "a"}, {"to", "a"}}, "empty range"},
+      {{{"from", "b"}, {"to", "a"}}, "reversed range"},
       {{{"sort", "desc"}}, "unknown parameter 'sort'"},
   };
   for (const auto& [params, expected] : bad) {
@@ -91,7 +90,16 @@ TEST(StateQueryAnswerTest, RedirectNamesTheOwnerAndKeepsTheQuery) {
 }
 
 TEST(StateQueryOwnerTest, MetadataRoundTripsAndIgnoresOthers) {
-  EXPECT_EQ(owner_of_metadata(owner_metadata("host-a:9095")), "host-a:9095");
+  const auto serving = owner_of_metadata(owner_metadata("host-a:9095"));
+  ASSERT_TRUE(serving.has_value());
+  EXPECT_EQ(serving->kind, PartitionOwner::Kind::serving);
+  EXPECT_EQ(serving->address, "host-a:9095");
+  const auto silent = owner_of_metadata(owner_metadata(""));
+  ASSERT_TRUE(silent.has_value());
+  EXPECT_EQ(silent->kind, PartitionOwner::Kind::no_endpoint);
+  const auto released = owner_of_metadata(released_metadata());
+  ASSERT_TRUE(released.has_value());
+  EXPECT_EQ(released->kind, PartitionOwner::Kind::released);
   EXPECT_EQ(owner_of_metadata(""), std::nullopt);
   EXPECT_EQ(owner_of_metadata("written by another client"), std::nullopt);
 }
