@@ -123,7 +123,7 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
   Result<void> commit_released(const std::vector<kafka::PartitionOffset>& offsets) {
     consumer_->set_commit_metadata(released_metadata());
     auto committed = consumer_->commit(offsets);
-    consumer_->set_commit_metadata(owner_metadata(application_server_));
+    consumer_->set_commit_metadata(owner_metadata(application_server()));
     return committed;
   }
   void reposition(StreamTask& task, const std::set<TopicPartition>& partitions);
@@ -280,7 +280,13 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
   LatencyHistogram commit_latency_;           // I/O fiber: from a commit's request to its result
   std::atomic<std::int64_t> lag_records_{0};  // published with the views
   std::atomic<std::int64_t> state_bytes_{0};
-  std::string application_server_;  // set before the I/O fiber starts; empty: no admin endpoint
+  // Under views_mutex_ (the admin endpoint serves before start_admin() has set it); empty: no
+  // admin endpoint.
+  std::string application_server_;
+  [[nodiscard]] std::string application_server() const {
+    std::lock_guard lock(views_mutex_);
+    return application_server_;
+  }
   mutable std::mutex partition_counts_mutex_;
   mutable std::map<int, std::int32_t> partition_counts_;  // per sub-topology
   std::unique_ptr<AdminServer> admin_;
@@ -518,7 +524,7 @@ Result<void> Application::Impl::run() {
     return admin.error();
   // Every offset commit names this instance (or says it serves no queries): others read it to
   // send state queries here.
-  consumer_->set_commit_metadata(owner_metadata(application_server_));
+  consumer_->set_commit_metadata(owner_metadata(application_server()));
 
   {
     WorkerPool pool(static_cast<int>(threads));
@@ -1070,9 +1076,13 @@ Result<void> Application::Impl::start_admin() {
     std::lock_guard lock(views_mutex_);
     admin_address_ = admin_->address();
   }
-  application_server_ = config_.get(RuntimeProperties::application_server);
-  if (application_server_.empty())
-    application_server_ = advertised_address(admin_->address());
+  auto advertised = config_.get(RuntimeProperties::application_server);
+  if (advertised.empty())
+    advertised = advertised_address(admin_->address());
+  {
+    std::lock_guard lock(views_mutex_);
+    application_server_ = std::move(advertised);
+  }
   if (is_default && admin_->address() != listen) {
     logger_->info("admin endpoint on http://{} ({} is taken: another instance on this host?)",
                   admin_->address(), listen);
@@ -1242,7 +1252,7 @@ HttpAnswer Application::Impl::answer_state(const std::string& store,
         answer.headers.clear();  // asking again will not help
         return answer;
       }
-      if (owner->kind == PartitionOwner::Kind::released || owner->address == application_server_) {
+      if (owner->kind == PartitionOwner::Kind::released || owner->address == application_server()) {
         return json_error(503, fmt::format("partition {} of store '{}' is moving to another "
                                            "instance (a rebalance); ask again shortly",
                                            partition, query.store));
@@ -1269,7 +1279,7 @@ HttpAnswer Application::Impl::answer_state(const std::string& store,
     if (auto owners = owners_of(subtopology, elsewhere); owners) {
       for (const auto& [partition, owner] : *owners) {
         range.elsewhere[partition] = owner && owner->kind == PartitionOwner::Kind::serving &&
-                                             owner->address != application_server_
+                                             owner->address != application_server()
                                          ? std::optional<std::string>(owner->address)
                                          : std::nullopt;
       }
@@ -1366,7 +1376,7 @@ std::string Application::Impl::status_json() const {
                          {"in_per_second", rate == rates.node_in.end() ? 0.0 : rate->second}};
   }
   return json{{"application_id", application_id_},
-              {"instance", application_server_},
+              {"instance", application_server()},
               {"now_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
                              std::chrono::system_clock::now().time_since_epoch())
                              .count()},

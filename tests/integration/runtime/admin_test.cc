@@ -283,22 +283,20 @@ TEST_F(AdminTest, AnExplicitTakenPortIsAnErrorNamingIt) {
 }
 
 TEST_F(AdminTest, BadAdminListenIsAConfigurationError) {
-  for (const auto* bad : {"9095", "localhost:99999", "host:port", "http://127.0.0.1:9095"}) {
-    auto props = properties("admin-bad");
-    props.set("admin.listen", bad);
-    auto app = Application::create(filter_topology(), props);
-    ASSERT_FALSE(app.ok()) << bad;
-    EXPECT_NE(app.error().message().find("admin.listen"), std::string::npos)
-        << app.error().message();
-  }
-  // Where others are sent: a host and port, never a URL (its redirects would be broken).
-  for (const auto* bad : {"http://x:1", "x:0", "0", "x", "x:1/state"}) {
-    auto props = properties("admin-bad");
-    props.set("application.server", bad);
-    auto app = Application::create(filter_topology(), props);
-    ASSERT_FALSE(app.ok()) << bad;
-    EXPECT_NE(app.error().message().find("application.server"), std::string::npos)
-        << app.error().message();
+  // application.server is where others are sent: a host and port, never a URL (its redirects
+  // would be broken).
+  const std::map<std::string, std::vector<std::string>> bad = {
+      {"admin.listen", {"9095", "localhost:99999", "host:port", "http://127.0.0.1:9095"}},
+      {"application.server", {"http://x:1", "x:0", "0", "x", "x:1/state"}},
+  };
+  for (const auto& [key, values] : bad) {
+    for (const auto& value : values) {
+      auto props = properties("admin-bad");
+      props.set(key, value);
+      auto app = Application::create(filter_topology(), props);
+      ASSERT_FALSE(app.ok()) << key << "=" << value;
+      EXPECT_NE(app.error().message().find(key), std::string::npos) << app.error().message();
+    }
   }
 }
 
