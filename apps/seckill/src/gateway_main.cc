@@ -48,6 +48,7 @@
 #include <streamrun/kafka/consumer.h>
 #include <streamrun/kafka/producer.h>
 
+#include "http_serve.h"
 #include "orders.h"
 
 namespace {
@@ -297,29 +298,11 @@ int main(int argc, char** argv) {
   if (!settings)
     return 2;
   const auto& common = *settings;
-  const auto colon = listen.rfind(':');
-  if (colon == std::string::npos) {
-    std::fprintf(stderr, "seckill-gateway: --listen must be HOST:PORT (got '%s')\n",
-                 listen.c_str());
+  if (const auto why = seckill::invalid_listen(listen); !why.empty()) {
+    std::fprintf(stderr, "seckill-gateway: %s\n", why.c_str());
     return 2;
   }
-  int wanted_port = -1;
-  const auto port_text = std::string_view(listen).substr(colon + 1);
-  if (auto [end, error] =
-          std::from_chars(port_text.data(), port_text.data() + port_text.size(), wanted_port);
-      error != std::errc() || end != port_text.data() + port_text.size() || wanted_port < 0 ||
-      wanted_port > 65535) {
-    std::fprintf(stderr,
-                 "seckill-gateway: --listen must be HOST:PORT, PORT 0 to 65535 (got '%s')\n",
-                 listen.c_str());
-    return 2;
-  }
-
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  const sigset_t stop_signals = seckill::block_stop_signals();
 
   // Batching and compression; an order not acknowledged within the timeout fails, so that a
   // down broker turns into 503s instead of a queue that grows.
@@ -464,36 +447,7 @@ int main(int argc, char** argv) {
            {"decisions_readable", !reader_failed.load()}});
   });
 
-  const std::string host = listen.substr(0, colon);
-  const int port = wanted_port == 0 ? server.bind_to_any_port(host)
-                                    : (server.bind_to_port(host, wanted_port) ? wanted_port : -1);
-  if (port < 0) {
-    logger->error("cannot listen on {}", listen);
-    stopping = true;
-    poller.join();
-    reader.join();
-    return 1;
-  }
-  // Tests and scripts wait for this line.
-  std::printf("seckill-gateway: listening on %s:%d\n", host.c_str(), port);
-  std::fflush(stdout);
-  // SIGINT/SIGTERM stop the server (blocked in every thread; one waits for them).
-  std::atomic<bool> serving_ended{false};
-  std::thread signals([&] {
-    int signo = 0;
-    sigwait(&stop_signals, &signo);
-    // A signal right after the line above may come before the server runs: stop() would miss it.
-    while (!server.is_running() && !serving_ended)
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    server.stop();
-  });
-  const bool served = server.listen_after_bind();
-  serving_ended = true;
-  if (!served) {
-    logger->error("serving on {} failed", listen);
-    ::kill(::getpid(), SIGTERM);  // wakes the signal thread
-  }
-  signals.join();
+  const bool served = seckill::serve_until_stopped(server, listen, "seckill-gateway", stop_signals);
   stopping = true;
   poller.join();
   reader.join();

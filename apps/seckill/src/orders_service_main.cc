@@ -30,6 +30,8 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include "http_serve.h"
+
 namespace {
 
 using nlohmann::json;
@@ -84,25 +86,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
   CLI11_PARSE(cli, argc, argv);
-  const auto colon = listen.rfind(':');
-  int wanted_port = -1;
-  if (colon != std::string::npos) {
-    try {
-      wanted_port = std::stoi(listen.substr(colon + 1));
-    } catch (const std::exception&) {
-      wanted_port = -1;
-    }
-  }
-  if (colon == std::string::npos || wanted_port < 0 || wanted_port > 65535) {
-    std::fprintf(stderr, "seckill-orders: --listen must be HOST:PORT (got '%s')\n", listen.c_str());
+  if (const auto why = seckill::invalid_listen(listen); !why.empty()) {
+    std::fprintf(stderr, "seckill-orders: %s\n", why.c_str());
     return 2;
   }
-
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  const sigset_t stop_signals = seckill::block_stop_signals();
 
   std::mutex mutex;  // guards everything below
   Chaos chaos = initial;
@@ -231,28 +219,5 @@ int main(int argc, char** argv) {
            {"slow_ms", chaos.slow_ms}});
   });
 
-  const std::string host = listen.substr(0, colon);
-  const int port = wanted_port == 0 ? server.bind_to_any_port(host)
-                                    : (server.bind_to_port(host, wanted_port) ? wanted_port : -1);
-  if (port < 0) {
-    std::fprintf(stderr, "seckill-orders: cannot listen on %s\n", listen.c_str());
-    return 1;
-  }
-  // Tests and scripts wait for this line.
-  std::printf("seckill-orders: listening on %s:%d\n", host.c_str(), port);
-  std::fflush(stdout);
-  std::atomic<bool> serving_ended{false};
-  std::thread signals([&] {
-    int signo = 0;
-    sigwait(&stop_signals, &signo);
-    while (!server.is_running() && !serving_ended)
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    server.stop();
-  });
-  const bool served = server.listen_after_bind();
-  serving_ended = true;
-  if (!served)
-    ::kill(::getpid(), SIGTERM);  // wakes the signal thread
-  signals.join();
-  return served ? 0 : 1;
+  return seckill::serve_until_stopped(server, listen, "seckill-orders", stop_signals) ? 0 : 1;
 }
