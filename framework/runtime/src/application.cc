@@ -1368,6 +1368,7 @@ std::string Application::Impl::status_json() const {
       tasks.push_back(std::move(task));
     }
   }
+  const auto why_not_ready = not_ready();
   json node_counts = json::object();
   for (const auto& [name, in_out] : counts) {
     const auto rate = rates.node_in.find(name);
@@ -1380,8 +1381,8 @@ std::string Application::Impl::status_json() const {
               {"now_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
                              std::chrono::system_clock::now().time_since_epoch())
                              .count()},
-              {"ready", not_ready().empty()},
-              {"not_ready", not_ready()},
+              {"ready", why_not_ready.empty()},
+              {"not_ready", why_not_ready},
               {"topology", {{"nodes", std::move(nodes)}, {"edges", std::move(edges)}}},
               {"local_subtopologies", local_subtopologies},
               {"node_counts", std::move(node_counts)},
