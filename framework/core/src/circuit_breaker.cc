@@ -54,13 +54,14 @@ void CircuitBreaker::move_to(State to, std::string why, std::vector<Transition>&
   if (to == state_)
     return;
   pending.push_back({state_, to, std::move(why)});
+  const State from = state_;
   state_ = to;
   consecutive_ = 0;
   probes_started_ = 0;
   probes_succeeded_ = 0;
   if (to == State::open) {
     opened_at_ = clock_();
-    ++opened_;
+    ++(from == State::closed ? opened_ : reopened_);
   }
   if (to == State::closed) {
     ++closed_;
@@ -112,6 +113,12 @@ bool CircuitBreaker::try_acquire() {
   }
   notify(pending);
   return allowed;
+}
+
+void CircuitBreaker::release() {
+  std::lock_guard lock(mutex_);
+  if (state_ == State::half_open && probes_started_ > 0)
+    --probes_started_;
 }
 
 void CircuitBreaker::on_success() {
@@ -190,6 +197,11 @@ std::chrono::milliseconds CircuitBreaker::retry_after() {
 std::int64_t CircuitBreaker::times_opened() const {
   std::lock_guard lock(mutex_);
   return opened_;
+}
+
+std::int64_t CircuitBreaker::times_reopened() const {
+  std::lock_guard lock(mutex_);
+  return reopened_;
 }
 
 std::int64_t CircuitBreaker::times_closed() const {

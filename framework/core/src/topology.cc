@@ -4,6 +4,7 @@
 #include <set>
 #include <sstream>
 
+#include <streamrun/core/detail/async_node.h>
 #include <streamrun/core/topology.h>
 
 namespace streamrun {
@@ -195,6 +196,26 @@ class TaskInstance::Environment final : public detail::TaskEnvironment {
         stores_(std::move(stores)) {}
   const TaskInfo& task() const override { return info_; }
   std::int64_t now_ms() const override { return clock_(); }
+  std::function<std::int64_t()> clock() const override { return clock_; }
+  std::shared_ptr<const RawRecord> current_record() override {
+    if (!current_copy_ && current_record_ != nullptr) {
+      // RawRecord views the input's bytes, which go when the record is processed: own them.
+      struct Owned {
+        std::optional<std::string> key;
+        std::optional<std::string> value;
+        RawRecord record;
+      };
+      auto owned = std::make_shared<Owned>();
+      owned->key = current_record_->key;
+      owned->value = current_record_->value;
+      owned->record = *current_record_;
+      owned->record.key = owned->key;
+      owned->record.value = owned->value;
+      current_copy_ = std::shared_ptr<const RawRecord>(owned, &owned->record);
+    }
+    return current_copy_;
+  }
+  std::shared_ptr<detail::CallWaker> call_waker() override { return waker_; }
   RecordCollector& collector() override { return outputs_; }
   KeyValueStore& store(std::string_view name) override {
     if (!stores_) {
@@ -216,9 +237,12 @@ class TaskInstance::Environment final : public detail::TaskEnvironment {
       drop_listener_(node, reason, current_origin_ ? *current_origin_ : RecordOrigin{});
   }
 
-  // A record starts: forget what the previous one changed.
-  void begin_record(const RecordOrigin& origin) {
-    current_origin_ = &origin;
+  // A record starts (`record`: the input record, read again by a finished async call, copied
+  // only when an async call keeps it): forget what the previous one changed.
+  void begin_record(const RawRecord& record, std::shared_ptr<const RawRecord> copy = nullptr) {
+    current_origin_ = &record.origin;
+    current_record_ = &record;
+    current_copy_ = std::move(copy);
     for (auto& store : journaled_)
       store->clear_journal();
     outputs_.discard();
@@ -237,6 +261,7 @@ class TaskInstance::Environment final : public detail::TaskEnvironment {
 
   std::int64_t dropped() const noexcept { return dropped_; }
   DropListener drop_listener_;
+  std::shared_ptr<detail::CallWaker> waker_ = std::make_shared<detail::CallWaker>();
 
  private:
   // Holds a record's outputs back until the record has gone through every operator.
@@ -332,6 +357,8 @@ class TaskInstance::Environment final : public detail::TaskEnvironment {
   StoreProvider stores_;
   std::int64_t dropped_ = 0;
   const RecordOrigin* current_origin_ = nullptr;
+  const RawRecord* current_record_ = nullptr;
+  std::shared_ptr<const RawRecord> current_copy_;
 };
 
 TaskInstance::TaskInstance(const Topology& topology, TaskInfo info, RecordCollector& collector,
@@ -353,6 +380,8 @@ TaskInstance::TaskInstance(const Topology& topology, TaskInfo info, RecordCollec
       for (const auto& topic : spec.topics)
         sink_of_topic_.emplace(topic, spec.name);
     }
+    if (auto* calls = dynamic_cast<detail::AsyncCallBase*>(nodes_.back().get()))
+      calls_.push_back(calls);
   }
   std::map<int, std::size_t> index_of;
   for (std::size_t i = 0; i < ids.size(); ++i)
@@ -374,6 +403,7 @@ TaskInstance::TaskInstance(const Topology& topology, TaskInfo info, RecordCollec
 }
 
 TaskInstance::~TaskInstance() {
+  environment_->waker_->set(nullptr);
   close();
 }
 
@@ -382,7 +412,7 @@ const TaskInfo& TaskInstance::info() const noexcept {
 }
 
 void TaskInstance::process(const RawRecord& record) {
-  environment_->begin_record(record.origin);
+  environment_->begin_record(record);
   bool read = false;
   try {
     // Every source of the topic sees the record (a topic read as a stream twice, or as a
@@ -394,9 +424,9 @@ void TaskInstance::process(const RawRecord& record) {
       }
     }
     if (read)
-      environment_->send_outputs(sink_of_topic_);
+      end_record();
   } catch (...) {
-    environment_->roll_back_record();
+    roll_back_record();
     throw;
   }
   if (!read) {
@@ -430,36 +460,154 @@ void TaskInstance::set_drop_listener(DropListener listener) {
 }
 
 RecordOutcome TaskInstance::process(const RawRecord& record, const FailureHandling& handling) {
+  return under_policy(record, handling, [&] { process(record); });
+}
+
+void TaskInstance::end_record() {
+  environment_->send_outputs(sink_of_topic_);
+  for (auto* calls : calls_)
+    calls->commit_staged();
+}
+
+void TaskInstance::roll_back_record() {
+  environment_->roll_back_record();
+  for (auto* calls : calls_)
+    calls->discard_staged();
+}
+
+const ErrorPolicy& TaskInstance::policy_of(const std::string& node,
+                                           const FailureHandling& handling) const {
+  auto own = policies_.find(node);
+  return own != policies_.end() ? own->second : handling.default_policy;
+}
+
+RecordOutcome TaskInstance::give_up(const RawRecord& record, const OperatorFailure& failure,
+                                    int attempts, const ErrorPolicy& policy,
+                                    const FailureHandling& handling) {
+  switch (policy.action) {
+    case ErrorPolicy::Action::fail:
+      throw failure;
+    case ErrorPolicy::Action::skip:
+      handling.skipped(record, failure);
+      return RecordOutcome::skipped;
+    case ErrorPolicy::Action::dead_letter:
+      handling.dead_letter(make_dead_letter(record, failure, attempts, info().application_id,
+                                            environment_->now_ms()),
+                           detail::resolve_topic(policy.dead_letter_topic, info().application_id));
+      return RecordOutcome::dead_lettered;
+  }
+  throw failure;
+}
+
+RecordOutcome TaskInstance::under_policy(const RawRecord& record, const FailureHandling& handling,
+                                         const std::function<void()>& attempt_once) {
   std::chrono::milliseconds waited{0};
   for (int attempt = 1;; ++attempt) {
     try {
-      process(record);
+      attempt_once();
       return RecordOutcome::processed;
     } catch (const OperatorFailure& failure) {
-      auto own = policies_.find(failure.operator_name());
-      const ErrorPolicy& policy = own != policies_.end() ? own->second : handling.default_policy;
+      const ErrorPolicy& policy = policy_of(failure.operator_name(), handling);
       if (policy.may_retry(attempt - 1, waited)) {
         const auto delay = policy.retry_delay(attempt, waited, handling.unit_random());
         waited += delay;
         handling.wait(delay);
         continue;
       }
-      switch (policy.action) {
-        case ErrorPolicy::Action::fail:
-          throw;
-        case ErrorPolicy::Action::skip:
-          handling.skipped(record, failure);
-          return RecordOutcome::skipped;
-        case ErrorPolicy::Action::dead_letter:
-          handling.dead_letter(
-              make_dead_letter(record, failure, attempt, info().application_id,
-                               environment_->now_ms()),
-              detail::resolve_topic(policy.dead_letter_topic, info().application_id));
-          return RecordOutcome::dead_lettered;
-      }
-      throw;
+      return give_up(record, failure, attempt, policy, handling);
     }
   }
+}
+
+bool TaskInstance::calls_full() const noexcept {
+  return std::any_of(calls_.begin(), calls_.end(), [](const auto* calls) { return calls->full(); });
+}
+
+bool TaskInstance::calls_blocked() const noexcept {
+  return std::any_of(calls_.begin(), calls_.end(),
+                     [](const auto* calls) { return calls->blocked(); });
+}
+
+std::size_t TaskInstance::calls_held() const noexcept {
+  std::size_t held = 0;
+  for (const auto* calls : calls_)
+    held += calls->held();
+  return held;
+}
+
+std::chrono::steady_clock::time_point TaskInstance::calls_deadline() const noexcept {
+  auto next = std::chrono::steady_clock::time_point::max();
+  for (const auto* calls : calls_)
+    next = std::min(next, calls->next_deadline());
+  return next;
+}
+
+void TaskInstance::set_call_listener(std::function<void()> listener) {
+  environment_->waker_->set(std::move(listener));
+}
+
+std::vector<RecordOrigin> TaskInstance::oldest_call_offsets() const {
+  std::vector<RecordOrigin> oldest;
+  for (const auto* calls : calls_)
+    calls->oldest_offsets(oldest);
+  return oldest;
+}
+
+TaskInstance::CallOutcomes TaskInstance::run_calls(const FailureHandling& handling) {
+  CallOutcomes outcomes;
+  bool progress = true;
+  while (progress) {
+    progress = false;
+    for (auto* calls : calls_) {
+      calls->poll(handling.unit_random);
+      while (const auto* finished = calls->next_finished()) {
+        progress = true;
+        // The input record again: its phase after the call is a record of its own for held
+        // outputs, store undo and the error policy.
+        const auto record = finished->record;
+        RecordOutcome outcome = RecordOutcome::processed;
+        using Kind = detail::AsyncCallBase::Finished::Kind;
+        switch (finished->kind) {
+          case Kind::result:
+          case Kind::fallback:
+            outcome = under_policy(*record, handling, [&] {
+              environment_->begin_record(*record, record);
+              try {
+                calls->finish_next();
+                end_record();
+              } catch (...) {
+                roll_back_record();
+                throw;
+              }
+            });
+            break;
+          case Kind::failure:
+          case Kind::fail:
+          case Kind::skip:
+          case Kind::dead_letter: {
+            // Retried already (or never worth it): the policy's last word, or what when_open
+            // says.
+            const OperatorFailure failure(calls->name(), finished->error_class, finished->message,
+                                          nullptr);
+            ErrorPolicy policy = policy_of(calls->name(), handling);
+            if (finished->kind == Kind::fail)
+              policy.action = ErrorPolicy::Action::fail;
+            else if (finished->kind == Kind::skip)
+              policy.action = ErrorPolicy::Action::skip;
+            else if (finished->kind == Kind::dead_letter)
+              policy.action = ErrorPolicy::Action::dead_letter;
+            outcome = give_up(*record, failure, finished->attempts, policy, handling);
+            break;
+          }
+        }
+        calls->drop_next();
+        ++(outcome == RecordOutcome::processed ? outcomes.processed
+           : outcome == RecordOutcome::skipped ? outcomes.skipped
+                                               : outcomes.dead_lettered);
+      }
+    }
+  }
+  return outcomes;
 }
 
 void TaskInstance::close() {

@@ -110,6 +110,8 @@ StreamTask::StreamTask(const Topology& topology, TaskInfo info, kafka::Producer&
         logger_->debug("task {}: operator '{}' dropped {}[{}] offset {}: {}", id(), node,
                        record.topic, record.partition, record.offset, reason);
       });
+  if (instance_.has_calls())
+    instance_.set_call_listener([this] { call_completed(); });
   if (stateful_) {
     stored_offsets_ = state_->committed_offsets();
     changelog_ends_.assign(changelogs_.size(), 0);
@@ -122,7 +124,9 @@ StreamTask::StreamTask(const Topology& topology, TaskInfo info, kafka::Producer&
 }
 
 StreamTask::~StreamTask() {
+  instance_.set_call_listener(nullptr);  // clients may complete calls after this
   channel_.close();
+  call_wakes_.close();
   instance_.close();
 }
 
@@ -143,6 +147,7 @@ void StreamTask::request_stop(bool lost) {
     lost_ = true;
   stop_requested_ = true;
   channel_.close();
+  call_wakes_.close();
 }
 
 bool StreamTask::read_committed_state(
@@ -170,27 +175,60 @@ void StreamTask::run() {
       return;
     }
     kafka::Message message(nullptr);
+    const bool calls = instance_.has_calls();
     while (!stop_requested_ && !failed_) {
-      // A commit in progress moves on with acknowledgements, which do not wake the task: look
-      // again every millisecond while it waits for records.
-      const auto status = in_progress_
-                              ? channel_.pop_wait_for(message, std::chrono::milliseconds(1))
-                              : channel_.pop(message);
-      if (status == boost::fibers::channel_op_status::closed)
-        break;
-      if (status == boost::fibers::channel_op_status::success) {
-        if (message.is_null()) {
-          // A wake-up from the I/O fiber: a commit is due while no record arrives.
-        } else {
-          depth_.fetch_sub(1, std::memory_order_relaxed);
-          process(message);
-          message = kafka::Message(nullptr);  // give the fetch buffer back early
+      if (calls)
+        run_calls();
+      // A stateful task commits only while no call is held: its state then holds exactly the
+      // records before the offsets it stores. Until then it takes no new record.
+      const bool draining = calls && state_ && commit_due_ && instance_.calls_held() > 0;
+      if (calls && (draining || instance_.calls_full())) {
+        auto until = instance_.calls_deadline();
+        if (in_progress_)
+          until = std::min(until, std::chrono::steady_clock::now() + std::chrono::milliseconds(1));
+        bool token = false;
+        if (call_wakes_.pop_wait_until(token, until) == boost::fibers::channel_op_status::closed)
+          break;
+      } else {
+        // A commit in progress moves on with acknowledgements, which do not wake the task: look
+        // again every millisecond while it waits for records. Held calls wake it (a null
+        // message) when they complete, and have deadlines of their own.
+        auto until =
+            calls ? instance_.calls_deadline() : std::chrono::steady_clock::time_point::max();
+        if (in_progress_)
+          until = std::min(until, std::chrono::steady_clock::now() + std::chrono::milliseconds(1));
+        const auto status = until == std::chrono::steady_clock::time_point::max()
+                                ? channel_.pop(message)
+                                : channel_.pop_wait_until(message, until);
+        if (status == boost::fibers::channel_op_status::closed)
+          break;
+        if (status == boost::fibers::channel_op_status::success) {
+          if (message.is_null()) {
+            // A wake-up: a commit is due, or a call completed, while no record arrives.
+          } else {
+            depth_.fetch_sub(1, std::memory_order_relaxed);
+            process(message);
+            message = kafka::Message(nullptr);  // give the fetch buffer back early
+          }
         }
       }
       if (in_progress_ && acked_below_.load(std::memory_order_acquire) >= in_progress_->awaited)
         advance_commit();
-      if (state_ && commit_due_.exchange(false))
+      if (state_ && commit_due_ && (!calls || instance_.calls_held() == 0)) {
+        commit_due_ = false;
         begin_commit();
+      }
+    }
+    if (calls && !failed_ && !lost_)
+      drain_calls(std::chrono::steady_clock::now() + final_commit_timeout_);
+    if (state_ && !lost_ && calls && instance_.calls_held() > 0) {
+      // Held calls keep their records uncommitted, but their first phase is in the state:
+      // committing it would apply them twice after a restore. Keep the last commit instead.
+      logger_->warn(
+          "task {}: {} async calls still held at stop; its state since the last commit is not "
+          "committed, and whoever reads its partitions next processes those records again",
+          id(), instance_.calls_held());
+      lost_ = true;
     }
     if (state_ && lost_) {
       // Another member may own the partition and write its changelog already: keep nothing.
@@ -515,7 +553,10 @@ void StreamTask::process(const kafka::Message& message) {
                      raw.origin.partition, raw.origin.offset, e.what()));
     return;
   }
-  {
+  if (instance_.has_calls()) {
+    taken_[message.topic_partition()] = message.offset().value() + 1;
+    update_positions();
+  } else {
     std::lock_guard lock(progress_mutex_);
     processed_[message.topic_partition()] = message.offset().value() + 1;
   }
@@ -530,6 +571,51 @@ void StreamTask::process(const kafka::Message& message) {
       end_to_end_latency_.observe(
           static_cast<double>(std::max<std::int64_t>(0, now_ms - raw.timestamp_ms)) / 1000.0);
     }
+  }
+}
+
+void StreamTask::call_completed() {
+  if (call_wake_pending_.exchange(true))
+    return;  // the task has not looked since the last wake-up
+  static_cast<void>(call_wakes_.try_push(true));
+  static_cast<void>(channel_.try_push(kafka::Message(nullptr)));
+}
+
+void StreamTask::run_calls() {
+  call_wake_pending_ = false;
+  TaskInstance::CallOutcomes outcomes;
+  try {
+    outcomes = instance_.run_calls(failure_handling_);
+  } catch (const RetryInterrupted&) {
+    return;  // stopping: the record stays held, uncommitted
+  } catch (const std::exception& e) {
+    fail(fmt::format("task {} failed after an async call: {}", id(), e.what()));
+    return;
+  }
+  if (outcomes.dead_lettered > 0)
+    dead_lettered_.fetch_add(outcomes.dead_lettered, std::memory_order_relaxed);
+  update_positions();
+}
+
+void StreamTask::update_positions() {
+  const auto oldest = instance_.oldest_call_offsets();
+  calls_held_.store(static_cast<std::int64_t>(instance_.calls_held()), std::memory_order_relaxed);
+  calls_blocked_.store(instance_.calls_blocked(), std::memory_order_relaxed);
+  std::lock_guard lock(progress_mutex_);
+  for (const auto& [tp, next] : taken_)
+    processed_[tp] = next;
+  for (const auto& origin : oldest) {
+    auto& next = processed_[{TopicName(origin.topic), PartitionId(origin.partition)}];
+    next = std::min(next, origin.offset);
+  }
+}
+
+void StreamTask::drain_calls(std::chrono::steady_clock::time_point deadline) {
+  while (instance_.calls_held() > 0 && !failed_ && !instance_.calls_blocked() &&
+         std::chrono::steady_clock::now() < deadline) {
+    // Both channels are closed once stopping: wait on the clock, in short slices.
+    boost::this_fiber::sleep_for(std::chrono::milliseconds(1));
+    run_calls();
   }
 }
 

@@ -114,8 +114,11 @@ class StreamTask final : public RecordCollector {
   [[nodiscard]] std::int64_t produced() const noexcept { return produced_.load(); }
   // Records operators dropped on purpose (null keys or values in keyed operators).
   [[nodiscard]] std::int64_t dropped() const noexcept { return dropped_.load(); }
-  // A record is waiting to be retried: the I/O fiber pauses the task's partitions meanwhile.
-  [[nodiscard]] bool retrying() const noexcept { return retrying_.load(); }
+  // A record is waiting to be retried, or its async call waits for an open circuit breaker: the
+  // I/O fiber pauses the task's partitions meanwhile.
+  [[nodiscard]] bool retrying() const noexcept { return retrying_.load() || calls_blocked_.load(); }
+  // Async calls the task holds (in flight, waiting for a retry or to be passed on in order).
+  [[nodiscard]] std::int64_t calls_held() const noexcept { return calls_held_.load(); }
 
   // True once run() has returned.
   [[nodiscard]] bool finished() const noexcept { return finished_.load(); }
@@ -166,6 +169,14 @@ class StreamTask final : public RecordCollector {
 
  private:
   void process(const kafka::Message& message);
+  // Async calls: settles what finished (run_calls) and moves the committable positions; a call
+  // held keeps its input offset, and everything after it, uncommitted.
+  void run_calls();
+  void update_positions();
+  // Before the final commit: lets held calls finish, until `deadline` or an open breaker.
+  void drain_calls(std::chrono::steady_clock::time_point deadline);
+  // Any thread: a call completed.
+  void call_completed();
   // Stateful tasks: waits for acknowledgements, writes the commit marker to the changelog, then
   // makes state and offsets durable together. `force` commits even without new progress. For
   // the final commit and the restore's; the periodic commit does not wait (begin_commit()).
@@ -256,6 +267,12 @@ class StreamTask final : public RecordCollector {
   std::atomic<std::int64_t> reports_pending_{0};
   std::atomic<bool> ready_{false};
   std::atomic<bool> retrying_{false};
+  std::atomic<bool> calls_blocked_{false};
+  std::atomic<std::int64_t> calls_held_{0};
+  std::atomic<bool> call_wake_pending_{false};
+  // Wakes the task fiber when it waits for calls only (not for records).
+  boost::fibers::buffered_channel<bool> call_wakes_{2};
+  std::map<TopicPartition, std::int64_t> taken_;  // task fiber: after the last record taken
   std::atomic<std::int64_t> skipped_{0};
   std::atomic<std::int64_t> dead_lettered_{0};
   std::atomic<std::int64_t> retries_{0};

@@ -110,6 +110,11 @@ class TopologyTestDriver::Impl final : public RecordCollector {
                                   std::to_string(record.partition) + " does not exist");
     }
     append(topic, std::move(record));
+    drain();
+  }
+
+  // Processes what is queued, and what finished async calls pass on, until neither is left.
+  void drain() {
     if (running_)
       return;  // the outer pipe() drains the queue
     running_ = true;
@@ -122,6 +127,19 @@ class TopologyTestDriver::Impl final : public RecordCollector {
     } reset{*this};
     while (!pending_.empty()) {
       auto [subtopology, topic_name, index] = pending_.front();
+      {
+        // A task whose async calls are at capacity takes no record (the runtime's backpressure):
+        // it waits, in order, until run_calls() made room.
+        const auto& stored = topics_[topic_name];
+        const std::pair<int, std::int32_t> id{subtopology, stored.records[index].partition};
+        if (tasks_.at(id)->calls_full() ||
+            std::any_of(waiting_.begin(), waiting_.end(),
+                        [&](const auto& w) { return w.first == id; })) {
+          waiting_.emplace_back(id, pending_.front());
+          pending_.pop_front();
+          continue;
+        }
+      }
       pending_.pop_front();
       // A copy: processing may append to this very topic and move its records.
       const auto& stored_topic = topics_[topic_name];
@@ -135,7 +153,41 @@ class TopologyTestDriver::Impl final : public RecordCollector {
       raw.timestamp_ms = stored.timestamp_ms;
       raw.origin = {topic_name, stored.partition, stored_topic.offsets[index]};
       tasks_.at({subtopology, stored.partition})->process(raw, handling_);
+      if (pending_.empty()) {
+        for (auto& [id, task] : tasks_) {
+          if (task->has_calls())
+            task->run_calls(handling_);  // may queue what finished calls passed on
+        }
+      }
     }
+  }
+
+  void run_calls() {
+    if (running_)
+      return;  // inside pipe(): it runs them
+    for (auto& [id, task] : tasks_) {
+      if (task->has_calls())
+        task->run_calls(handling_);
+    }
+    std::set<std::pair<int, std::int32_t>> still_full;
+    std::deque<std::pair<std::pair<int, std::int32_t>, Pending>> waiting;
+    for (auto& [id, entry] : waiting_) {
+      if (still_full.contains(id) || tasks_.at(id)->calls_full()) {
+        still_full.insert(id);
+        waiting.emplace_back(id, std::move(entry));
+      } else {
+        pending_.push_back(std::move(entry));
+      }
+    }
+    waiting_ = std::move(waiting);
+    drain();
+  }
+
+  [[nodiscard]] std::size_t calls_held() const {
+    std::size_t held = 0;
+    for (const auto& [id, task] : tasks_)
+      held += task->calls_held();
+    return held;
   }
 
   void set_error_policy(ErrorPolicy policy) {
@@ -240,6 +292,8 @@ class TopologyTestDriver::Impl final : public RecordCollector {
   std::map<std::pair<int, std::int32_t>, std::unique_ptr<TaskInstance>> tasks_;
   std::map<std::string, StoredTopic, std::less<>> topics_;
   std::deque<Pending> pending_;
+  // Records for tasks whose async calls are at capacity, in arrival order.
+  std::deque<std::pair<std::pair<int, std::int32_t>, Pending>> waiting_;
   bool running_ = false;
   FailureHandling handling_;
 };
@@ -282,6 +336,15 @@ const std::vector<TestRecord>& TopologyTestDriver::topic_contents(std::string_vi
 
 void TopologyTestDriver::advance_time(std::chrono::milliseconds by) {
   impl_->now_ms_ += by.count();
+  run_calls();
+}
+
+void TopologyTestDriver::run_calls() {
+  impl_->run_calls();
+}
+
+std::size_t TopologyTestDriver::calls_held() const {
+  return impl_->calls_held();
 }
 
 std::int64_t TopologyTestDriver::now_ms() const {

@@ -126,7 +126,8 @@ TEST(CircuitBreakerTest, AFailedProbeOpensItForAnotherCoolDown) {
   ASSERT_TRUE(breaker.try_acquire());
   breaker.on_failure();
   EXPECT_EQ(breaker.state(), State::open);
-  EXPECT_EQ(breaker.times_opened(), 2);
+  EXPECT_EQ(breaker.times_opened(), 1);
+  EXPECT_EQ(breaker.times_reopened(), 1);
   EXPECT_EQ(breaker.retry_after(), 5000ms);
   EXPECT_FALSE(breaker.try_acquire());
 }

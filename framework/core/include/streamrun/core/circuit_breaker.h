@@ -51,13 +51,16 @@ class CircuitBreaker {
   [[nodiscard]] bool try_acquire();
   void on_success();
   void on_failure();
+  // A call try_acquire() let through did not go out after all: gives back its probe.
+  void release();
 
   // The state now (an open breaker whose cool-down is over reads as half-open).
   [[nodiscard]] State state();
   // While open: how long until probes may start (zero otherwise).
   [[nodiscard]] std::chrono::milliseconds retry_after();
-  // Transitions so far, by the state entered.
+  // Transitions so far: closed -> open, half-open -> open (a probe failed), -> closed.
   [[nodiscard]] std::int64_t times_opened() const;
+  [[nodiscard]] std::int64_t times_reopened() const;
   [[nodiscard]] std::int64_t times_closed() const;
 
   void set_listener(Listener listener);
@@ -90,6 +93,7 @@ class CircuitBreaker {
   int probes_succeeded_ = 0;
   std::vector<Bucket> buckets_;  // the window, in kBuckets slices
   std::int64_t opened_ = 0;
+  std::int64_t reopened_ = 0;
   std::int64_t closed_ = 0;
   Listener listener_;
 };

@@ -22,6 +22,8 @@
 #include <utility>
 #include <vector>
 
+#include <streamrun/core/async_call.h>
+#include <streamrun/core/detail/async_node.h>
 #include <streamrun/core/detail/nodes.h>
 #include <streamrun/core/processor.h>
 #include <streamrun/core/record.h>
@@ -244,6 +246,31 @@ class KStream {
           emit(std::move(record).template with<K2, V>(std::move(key), std::move(value)));
         },
         /*changes_key=*/true);
+  }
+
+  // Calls another service per record without blocking the task (see async_call.h): `call(record,
+  // completion)` runs on the task's fiber, starts a request on an I/O client and returns at once;
+  // the client completes it later from its own thread (completion.succeed(result), reject(why)
+  // or fail(why)). The result becomes the record's value. Up to options.capacity calls per task
+  // are in flight; results go on in input order unless options.ordered is false. `fallback`
+  // gives the value instead of a call while the endpoint's breaker is open, when
+  // options.when_open is WhenOpen::fallback. Throws std::invalid_argument for invalid options.
+  template <typename R>
+  KStream<K, R> call_async(std::function<void(const Record<K, V>&, CallCompletion<R>)> call,
+                           AsyncCallOptions options = {}, std::string name = {},
+                           std::function<R(const Record<K, V>&)> fallback = {}) const {
+    if (auto why = options.invalid(); !why.empty())
+      throw std::invalid_argument("call_async: " + why);
+    if (options.when_open == WhenOpen::fallback && !fallback)
+      throw std::invalid_argument("call_async: when_open is fallback, but no fallback was given");
+    const int id =
+        builder_->add_node("call", std::move(name), {node_}, {},
+                           [call = std::move(call), options = std::move(options),
+                            fallback = std::move(fallback)](const std::string& node_name) {
+                             return std::make_unique<detail::AsyncCallNode<K, V, R>>(
+                                 node_name, options, call, fallback);
+                           });
+    return KStream<K, R>(builder_, id, key_changed_);
   }
 
   // A custom operator; `supplier` makes one Processor per task.

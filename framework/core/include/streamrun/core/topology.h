@@ -12,6 +12,9 @@
 #include <streamrun/core/error_policy.h>
 
 namespace streamrun {
+namespace detail {
+class AsyncCallBase;
+}
 
 // One operator in the blueprint.
 struct NodeSpec {
@@ -113,6 +116,36 @@ class TaskInstance {
   // Calls close() on every operator, once.
   void close();
 
+  // --- async calls (KStream::call_async), on the task's fiber --------------------------------
+  // A record that reaches an async call operator is processed in two phases: up to the call
+  // (process() above; it starts the call) and after it (run_calls(), once the call finished;
+  // the record's outputs, store changes and error policy there are a record of their own).
+  [[nodiscard]] bool has_calls() const noexcept { return !calls_.empty(); }
+  // Calls held by the task's operators (in flight, waiting for a retry, or finished but not yet
+  // passed on).
+  [[nodiscard]] std::size_t calls_held() const noexcept;
+  // An operator holds `capacity` calls: take no new record until run_calls() passed some on.
+  [[nodiscard]] bool calls_full() const noexcept;
+  // An open circuit breaker holds calls back: the task's input should pause.
+  [[nodiscard]] bool calls_blocked() const noexcept;
+  // When run_calls() must run again at the latest (timeouts, retries, rate limits, the
+  // breaker's cool-down); time_point::max() when only a completion can change anything.
+  [[nodiscard]] std::chrono::steady_clock::time_point calls_deadline() const noexcept;
+  // Called from any thread (a client's) when a call completes; empty to stop. Set before the
+  // first record.
+  void set_call_listener(std::function<void()> listener);
+  // Settles completions, timeouts and retries, starts what may start, and passes finished
+  // calls on, under the error policies. Throws like process(record, handling).
+  struct CallOutcomes {
+    std::int64_t processed = 0;
+    std::int64_t skipped = 0;
+    std::int64_t dead_lettered = 0;
+  };
+  CallOutcomes run_calls(const FailureHandling& handling);
+  // Per input partition with held calls, the oldest input offset among them: a commit must not
+  // pass it.
+  [[nodiscard]] std::vector<RecordOrigin> oldest_call_offsets() const;
+
   // Records into and out of each operator so far, in the sub-topology's order. A node's input is
   // what its parents passed on (for a source: the records it read). Any thread.
   struct NodeCount {
@@ -128,7 +161,19 @@ class TaskInstance {
 
  private:
   class Environment;
+  // The record went through (its outputs go out, its calls start) or failed (both dropped).
+  void end_record();
+  void roll_back_record();
+  [[nodiscard]] const ErrorPolicy& policy_of(const std::string& node,
+                                             const FailureHandling& handling) const;
+  // Runs `attempt_once` under the failing operator's policy: retries, then skips,
+  // dead-letters or throws.
+  RecordOutcome under_policy(const RawRecord& record, const FailureHandling& handling,
+                             const std::function<void()>& attempt_once);
+  RecordOutcome give_up(const RawRecord& record, const OperatorFailure& failure, int attempts,
+                        const ErrorPolicy& policy, const FailureHandling& handling);
   std::unique_ptr<Environment> environment_;
+  std::vector<detail::AsyncCallBase*> calls_;
   std::vector<std::unique_ptr<detail::NodeInstance>> nodes_;
   std::vector<std::vector<std::size_t>> parents_;  // per node: indices into nodes_
   std::vector<std::pair<std::string, detail::SourceInstance*>> sources_;

@@ -98,7 +98,15 @@ class TopologyTestDriver {
   // Records skipped by a skip policy so far.
   [[nodiscard]] std::int64_t skipped() const;
 
+  // Moves the clock on, then runs async calls (their timeouts, retries, rate limits and circuit
+  // breakers follow this clock).
   void advance_time(std::chrono::milliseconds by);
+  // Async calls (KStream::call_async): passes on what completed calls produced (and whatever
+  // that causes). pipe() does this after each record; call it after completing calls from a
+  // test's fake client.
+  void run_calls();
+  // Async calls held by the tasks (in flight, waiting for a retry or to go on in order).
+  [[nodiscard]] std::size_t calls_held() const;
   [[nodiscard]] std::int64_t now_ms() const;
 
  private:

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -22,12 +23,21 @@
 
 namespace streamrun::detail {
 
+class CallWaker;
+
 // What every operator instance of a task can reach.
 class TaskEnvironment {
  public:
   virtual ~TaskEnvironment() = default;
   [[nodiscard]] virtual const TaskInfo& task() const = 0;
   [[nodiscard]] virtual std::int64_t now_ms() const = 0;
+  // The clock behind now_ms() (the wall clock, or the test driver's), to share with what
+  // outlives the task.
+  [[nodiscard]] virtual std::function<std::int64_t()> clock() const = 0;
+  // The input record being processed, as read (async calls keep it for dead letters).
+  [[nodiscard]] virtual std::shared_ptr<const RawRecord> current_record() = 0;
+  // Wakes the task when one of its async calls completes (any thread).
+  [[nodiscard]] virtual std::shared_ptr<CallWaker> call_waker() = 0;
   [[nodiscard]] virtual RecordCollector& collector() = 0;
   // The task's instance of a store the topology declared.
   [[nodiscard]] virtual KeyValueStore& store(std::string_view name) = 0;
