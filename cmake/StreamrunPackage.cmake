@@ -55,7 +55,7 @@ set(CPACK_DEBIAN_PACKAGE_SECTION libdevel)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_STRIP_FILES ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS
-    "cmake (>= 3.25), pkg-config, librdkafka-dev (>= 2.0), librocksdb-dev, libyaml-cpp-dev, libboost-fiber-dev, libboost-context-dev, libspdlog-dev, libfmt-dev, nlohmann-json3-dev (>= 3.10), liblua5.4-dev, libcpp-httplib-dev")
+    "cmake (>= 3.25), pkg-config, librdkafka-dev (>= 2.0), librocksdb-dev, libyaml-cpp-dev, libboost-fiber-dev, libboost-context-dev, libspdlog-dev, libfmt-dev, nlohmann-json3-dev (>= 3.10), liblua5.4-dev, libcpp-httplib-dev, libcurl4-openssl-dev")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_COMPONENTS_ALL development)
 set(CPACK_DEB_COMPONENT_INSTALL OFF)

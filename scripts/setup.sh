@@ -14,7 +14,7 @@ read -r -a extra_cmake_args <<<"${CMAKE_ARGS:-}"
 packages=(
   build-essential cmake ninja-build pkg-config
   librdkafka-dev librocksdb-dev libyaml-cpp-dev libboost-fiber-dev libboost-context-dev
-  libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev
+  libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   liblua5.4-dev kcat clang-format clang libclang-rt-14-dev
   prometheus chromium fonts-dejavu-core libpng-dev
