@@ -82,5 +82,6 @@ dsl::OperatorSpec sum_spec();
 dsl::OperatorSpec reduce_spec();
 dsl::OperatorSpec aggregate_spec();
 dsl::OperatorSpec dedupe_spec();
+dsl::OperatorSpec call_spec();
 
 }  // namespace streamrun::operators::detail

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <thread>
 #include <unistd.h>
 
@@ -52,12 +53,24 @@ bool serve_until_stopped(httplib::Server& server, const std::string& listen, con
     return false;
   }
   const std::string host = listen.substr(0, listen.rfind(':'));
+  // The packaged cpp-httplib listens with a backlog of 5 and closes a connection after 5
+  // requests: under a burst of callers (a pipeline's calls in flight) connections would be
+  // refused or time out. Keep connections, and listen again with the system's backlog.
+  server.set_keep_alive_max_count(1'000'000);
+  server.set_keep_alive_timeout(60);
+  int listening = -1;
+  server.set_socket_options([&listening](socket_t sock) {
+    httplib::default_socket_options(sock);
+    listening = sock;
+  });
   const int port = wanted == 0 ? server.bind_to_any_port(host)
                                : (server.bind_to_port(host, wanted) ? wanted : -1);
   if (port < 0) {
     std::fprintf(stderr, "%s: cannot listen on %s\n", program, listen.c_str());
     return false;
   }
+  if (listening >= 0)
+    ::listen(listening, SOMAXCONN);  // a listening socket takes a new backlog
   std::printf("%s: listening on %s:%d\n", program, host.c_str(), port);
   std::fflush(stdout);
   std::atomic<bool> serving_ended{false};

@@ -9,7 +9,8 @@
 //     500 {"error"}                               an injected failure (--fail-share)
 //     503 {"error"} + Retry-After                 the service is down (POST /chaos down_for_ms)
 //   GET  /confirmations/{order_id}   200 the confirmation, 404 unknown
-//   GET  /stats                      200 {"confirmed", "calls", "failed", "rejected", "repeats"}
+//   GET  /stats                      200 {"confirmed", "calls", "failed", "rejected", "repeats",
+//                                         "max_in_flight"} (calls served at once, at most)
 //   POST /chaos  {"fail_share", "slow_share", "slow_ms", "down_for_ms"} (any subset): changes the
 //                behaviour from now on; down_for_ms makes every call 503 for that long
 //
@@ -98,11 +99,21 @@ int main(int argc, char** argv) {
   std::unordered_map<std::string, std::string> by_key;         // idempotency key -> order id
   std::mt19937_64 random(std::random_device{}());
   std::atomic<std::int64_t> calls{0}, failed{0}, rejected{0}, repeats{0};
+  // Confirmation calls being served now, and the most at once: how far callers overlap.
+  std::atomic<std::int64_t> in_flight{0}, max_in_flight{0};
 
   httplib::Server server;
   server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   server.Post("/confirmations", [&](const httplib::Request& request, httplib::Response& response) {
     ++calls;
+    const auto now_in_flight = ++in_flight;
+    for (auto seen = max_in_flight.load();
+         now_in_flight > seen && !max_in_flight.compare_exchange_weak(seen, now_in_flight);) {
+    }
+    struct Leave {
+      std::atomic<std::int64_t>& count;
+      ~Leave() { --count; }
+    } leave{in_flight};
     bool slow = false;
     bool fail = false;
     int slow_ms = 0;
@@ -175,7 +186,8 @@ int main(int argc, char** argv) {
            {"calls", calls.load()},
            {"failed", failed.load()},
            {"rejected", rejected.load()},
-           {"repeats", repeats.load()}});
+           {"repeats", repeats.load()},
+           {"max_in_flight", max_in_flight.load()}});
   });
   server.Post("/chaos", [&](const httplib::Request& request, httplib::Response& response) {
     const auto body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);

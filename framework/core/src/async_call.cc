@@ -389,6 +389,9 @@ void AsyncCallBase::settle(Entry& entry, CallSlot::Outcome outcome,
   if (breaker)
     breaker->on_failure();
   ++endpoint_->failed_;
+  log::get("calls")->debug("endpoint '{}': the call for {}[{}] offset {} failed: {}",
+                           endpoint_->name(), entry.origin.topic, entry.origin.partition,
+                           entry.origin.offset, outcome.message);
   if (entry.failures++ == 0)
     entry.successes_at_first_failure = endpoint_->successes();
   entry.phase = Entry::Phase::waiting;

@@ -535,11 +535,17 @@ std::size_t TaskInstance::calls_held() const noexcept {
   return held;
 }
 
-std::chrono::steady_clock::time_point TaskInstance::calls_deadline() const noexcept {
+std::chrono::milliseconds TaskInstance::calls_due_in() const {
   auto next = std::chrono::steady_clock::time_point::max();
   for (const auto* calls : calls_)
     next = std::min(next, calls->next_deadline());
-  return next;
+  if (next == std::chrono::steady_clock::time_point::max())
+    return std::chrono::milliseconds::max();
+  // The nodes keep time by the task's clock (now_ms()), not by steady_clock::now().
+  const auto now =
+      std::chrono::steady_clock::time_point(std::chrono::milliseconds(environment_->now_ms()));
+  return std::max(std::chrono::milliseconds(0),
+                  std::chrono::ceil<std::chrono::milliseconds>(next - now));
 }
 
 void TaskInstance::set_call_listener(std::function<void()> listener) {

@@ -262,6 +262,15 @@ std::shared_ptr<Client> Client::shared() {
   return client;
 }
 
+std::string describe_failure(const Result<Response>& answer, std::string_view what) {
+  if (!answer)
+    return answer.error().message();
+  constexpr std::size_t kExcerpt = 200;
+  const auto& body = answer->body;
+  return fmt::format("HTTP {} from {}: {}{}", answer->status, what, body.substr(0, kExcerpt),
+                     body.size() > kExcerpt ? "..." : "");
+}
+
 CallStatus classify(int status) noexcept {
   if (status >= 200 && status < 300)
     return CallStatus::ok;

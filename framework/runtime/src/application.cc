@@ -12,6 +12,7 @@
 
 #include <streamrun/base/errc.h>
 #include <streamrun/base/log.h>
+#include <streamrun/core/async_call.h>
 #include <streamrun/core/partitioner.h>
 #include <streamrun/kafka/client_config.h>
 #include <streamrun/runtime/application.h>
@@ -244,6 +245,8 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
   };
   void sample_rates(const ApplicationStats& stats);
   [[nodiscard]] std::string metrics_text() const;
+  // Async call endpoints (KStream::call_async): breaker, outcomes, retries, in flight.
+  void render_call_metrics(PrometheusText& out) const;
   [[nodiscard]] std::string not_ready() const;
   Result<void> start_admin();
   // GET /state/...: answered from a local task's committed state, or naming the instance whose
@@ -1376,8 +1379,23 @@ std::string Application::Impl::status_json() const {
                          {"out", in_out.second},
                          {"in_per_second", rate == rates.node_in.end() ? 0.0 : rate->second}};
   }
+  auto calls = json::array();
+  for (const auto& e : call_endpoint_figures(application_id_)) {
+    calls.push_back({{"endpoint", e.endpoint},
+                     {"breaker", e.has_breaker ? to_string(e.state) : "none"},
+                     {"in_flight", e.in_flight},
+                     {"ok", e.succeeded},
+                     {"failed", e.failed},
+                     {"timed_out", e.timed_out},
+                     {"rejected", e.rejected},
+                     {"retried", e.retried},
+                     {"opened", e.opened},
+                     {"reopened", e.reopened},
+                     {"closed", e.closed}});
+  }
   return json{{"application_id", application_id_},
               {"instance", application_server()},
+              {"calls", std::move(calls)},
               {"now_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
                              std::chrono::system_clock::now().time_since_epoch())
                              .count()},
@@ -1660,7 +1678,64 @@ std::string Application::Impl::metrics_text() const {
     for (const auto& tp : view.partitions)
       out.sample("streamrun_partition_paused", partition_labels(view, tp), view.paused ? 1 : 0);
   }
+  render_call_metrics(out);
   return out.text();
+}
+
+void Application::Impl::render_call_metrics(PrometheusText& out) const {
+  const auto endpoints = call_endpoint_figures(application_id_);
+  if (endpoints.empty())
+    return;
+  const auto labels = [](const CallEndpointFigures& e, Labels more = {}) {
+    more.insert(more.begin(), {"endpoint", e.endpoint});
+    return more;
+  };
+  out.family("streamrun_call_breaker_state", "gauge",
+             "The endpoint's circuit breaker: 0 closed, 1 half-open (probing), 2 open");
+  for (const auto& e : endpoints) {
+    const double state = e.state == CircuitBreaker::State::closed      ? 0
+                         : e.state == CircuitBreaker::State::half_open ? 1
+                                                                       : 2;
+    out.sample("streamrun_call_breaker_state", labels(e), state);
+  }
+  out.family("streamrun_call_breaker_transitions_total", "counter",
+             "Breaker transitions: to=open (from closed), reopen (a probe failed), closed");
+  for (const auto& e : endpoints) {
+    out.sample("streamrun_call_breaker_transitions_total", labels(e, {{"to", "open"}}),
+               static_cast<double>(e.opened));
+    out.sample("streamrun_call_breaker_transitions_total", labels(e, {{"to", "reopen"}}),
+               static_cast<double>(e.reopened));
+    out.sample("streamrun_call_breaker_transitions_total", labels(e, {{"to", "closed"}}),
+               static_cast<double>(e.closed));
+  }
+  out.family("streamrun_calls_total", "counter",
+             "Call attempts by how they ended: ok, failed (timeouts included), rejected");
+  for (const auto& e : endpoints) {
+    out.sample("streamrun_calls_total", labels(e, {{"outcome", "ok"}}),
+               static_cast<double>(e.succeeded));
+    out.sample("streamrun_calls_total", labels(e, {{"outcome", "failed"}}),
+               static_cast<double>(e.failed));
+    out.sample("streamrun_calls_total", labels(e, {{"outcome", "rejected"}}),
+               static_cast<double>(e.rejected));
+  }
+  const auto counter = [&](const char* name, const char* help, auto field) {
+    out.family(name, "counter", help);
+    for (const auto& e : endpoints)
+      out.sample(name, labels(e), static_cast<double>(e.*field));
+  };
+  counter("streamrun_call_timeouts_total", "Call attempts that timed out",
+          &CallEndpointFigures::timed_out);
+  counter("streamrun_call_retries_total", "Call attempts after a failure",
+          &CallEndpointFigures::retried);
+  counter("streamrun_call_rate_limited_total", "Times a call waited for the rate limiter",
+          &CallEndpointFigures::rate_limited);
+  counter("streamrun_call_fallbacks_total",
+          "Records handled by when_open (fail, skip, dead_letter, fallback) instead of a call",
+          &CallEndpointFigures::fallbacks);
+  out.family("streamrun_calls_in_flight", "gauge",
+             "Calls held by tasks: in flight, waiting for a retry or to go on in order");
+  for (const auto& e : endpoints)
+    out.sample("streamrun_calls_in_flight", labels(e), static_cast<double>(e.in_flight));
 }
 
 ApplicationStats Application::Impl::stats() const {

@@ -13,6 +13,13 @@
 namespace streamrun::runtime {
 namespace {
 
+// The time point `wait` from now; time_point::max() for milliseconds::max().
+std::chrono::steady_clock::time_point deadline_in(std::chrono::milliseconds wait) {
+  if (wait == std::chrono::milliseconds::max())
+    return std::chrono::steady_clock::time_point::max();
+  return std::chrono::steady_clock::now() + wait;
+}
+
 // buffered_channel wants a power of two and keeps one slot free.
 std::size_t channel_capacity(std::size_t bound) {
   return std::bit_ceil(bound + 1);
@@ -183,7 +190,7 @@ void StreamTask::run() {
       // records before the offsets it stores. Until then it takes no new record.
       const bool draining = calls && state_ && commit_due_ && instance_.calls_held() > 0;
       if (calls && (draining || instance_.calls_full())) {
-        auto until = instance_.calls_deadline();
+        auto until = deadline_in(instance_.calls_due_in());
         if (in_progress_)
           until = std::min(until, std::chrono::steady_clock::now() + std::chrono::milliseconds(1));
         bool token = false;
@@ -193,8 +200,8 @@ void StreamTask::run() {
         // A commit in progress moves on with acknowledgements, which do not wake the task: look
         // again every millisecond while it waits for records. Held calls wake it (a null
         // message) when they complete, and have deadlines of their own.
-        auto until =
-            calls ? instance_.calls_deadline() : std::chrono::steady_clock::time_point::max();
+        auto until = calls ? deadline_in(instance_.calls_due_in())
+                           : std::chrono::steady_clock::time_point::max();
         if (in_progress_)
           until = std::min(until, std::chrono::steady_clock::now() + std::chrono::milliseconds(1));
         const auto status = until == std::chrono::steady_clock::time_point::max()

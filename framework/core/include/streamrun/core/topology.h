@@ -128,9 +128,10 @@ class TaskInstance {
   [[nodiscard]] bool calls_full() const noexcept;
   // An open circuit breaker holds calls back: the task's input should pause.
   [[nodiscard]] bool calls_blocked() const noexcept;
-  // When run_calls() must run again at the latest (timeouts, retries, rate limits, the
-  // breaker's cool-down); time_point::max() when only a completion can change anything.
-  [[nodiscard]] std::chrono::steady_clock::time_point calls_deadline() const noexcept;
+  // How soon run_calls() must run again at the latest (timeouts, retries, rate limits, the
+  // breaker's cool-down), by the task's clock; milliseconds::max() when only a completion can
+  // change anything.
+  [[nodiscard]] std::chrono::milliseconds calls_due_in() const;
   // Called from any thread (a client's) when a call completes; empty to stop. Set before the
   // first record.
   void set_call_listener(std::function<void()> listener);

@@ -34,8 +34,9 @@ struct Response {
 };
 
 struct ClientOptions {
-  // Connections per host at most (0: no limit); requests beyond wait in the client.
-  long max_host_connections = 0;
+  // Connections per host at most (0: no limit); requests beyond wait in the client for a
+  // connection to come free. Kept alive and reused.
+  long max_host_connections = 256;
   // Responses larger than this fail (bytes).
   std::size_t max_response_bytes = 16 * 1024 * 1024;
 };
@@ -71,5 +72,30 @@ class Client {
 // How an async call should take an HTTP status: 2xx ok; 408, 429 and 5xx failed (the service's
 // trouble: retried, counted by the breaker); any other status rejected (this request's fault).
 [[nodiscard]] CallStatus classify(int status) noexcept;
+
+// What an answer that is not a success says, for a completion's message: "HTTP 503 from POST
+// http://host/path: <the body's first 200 bytes>", or the transport error.
+[[nodiscard]] std::string describe_failure(const Result<Response>& answer, std::string_view what);
+
+// Completes an async call from an HTTP answer (a Client callback's argument): no answer, 408,
+// 429 and 5xx fail it (retried, counted by the breaker); other statuses but 2xx reject it (the
+// record's fault); a 2xx succeeds with `read(response)`, and a throw from `read` rejects it.
+// `what` names the request ("POST http://...") in messages.
+template <typename R, typename Read>
+void complete(const CallCompletion<R>& completion, const Result<Response>& answer,
+              std::string_view what, Read&& read) {
+  const auto status = answer ? classify(answer->status) : CallStatus::failed;
+  if (status == CallStatus::failed) {
+    completion.fail(describe_failure(answer, what));
+  } else if (status == CallStatus::rejected) {
+    completion.reject(describe_failure(answer, what));
+  } else {
+    try {
+      completion.succeed(read(answer.value()));
+    } catch (const std::exception& e) {
+      completion.reject(std::string(what) + ": cannot read the answer: " + e.what());
+    }
+  }
+}
 
 }  // namespace streamrun::http

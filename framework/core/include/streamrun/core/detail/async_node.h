@@ -42,7 +42,8 @@ class AsyncCallBase : public virtual NodeInstance {
   // and starts every call that may start.
   void poll(const std::function<double()>& unit_random);
   // When poll() has work at the latest (a timeout, a retry, a rate-limit wait, the breaker's
-  // cool-down); time_point::max() when only completions can change anything.
+  // cool-down), by the task's clock (TaskEnvironment::now_ms() as a time_point);
+  // time_point::max() when only completions can change anything.
   [[nodiscard]] std::chrono::steady_clock::time_point next_deadline() const noexcept {
     return next_deadline_;
   }
