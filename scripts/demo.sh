@@ -9,14 +9,21 @@
 #   scripts/demo.sh                    # the C++ app (apps/seckill), 1,000,000 orders
 #   scripts/demo.sh --yaml             # the same with pipelines/inventory.yaml
 #   scripts/demo.sh --orders 200000 --rate 0 --hot-share 0.9
+#   scripts/demo.sh --chaos-orders     # the order service goes down for 20 s during the burst
 #   DEMO_LISTEN=127.0.0.1:19092 scripts/demo.sh   # if port 9092 is taken
 #
+# Every accepted order is also confirmed with the order service (seckill-orders) over HTTP by a
+# second pipeline, pipelines/confirm-orders.yaml (docs/external-calls.md); the checker waits for
+# the confirmations too.
+#
 # Options: --yaml, --orders N, --rate R (orders/s, 0: as fast as possible), --skus N,
-# --hot-share S, --malformed-share S, --partitions N (of every topic; default 16).
+# --hot-share S, --malformed-share S, --partitions N (of every topic; default 16),
+# --chaos-orders (the order service fails every call for 20 s, starting 1 s into the burst).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 yaml=false
+chaos_orders=false
 orders=1000000
 # The development broker keeps about 5 MiB of (compressed) batches per partition and silently
 # drops older ones, and every order of the hot SKU goes through one partition of the
@@ -31,6 +38,7 @@ partitions=16
 while [ $# -gt 0 ]; do
   case "$1" in
     --yaml) yaml=true ;;
+    --chaos-orders) chaos_orders=true ;;
     --orders | --rate | --skus | --hot-share | --malformed-share | --partitions)
       if [ $# -lt 2 ]; then
         echo "demo: $1 needs a value" >&2
@@ -89,6 +97,8 @@ listen=${DEMO_LISTEN:-127.0.0.1:9092}
 work=$(mktemp -d)
 broker_pid=""
 pipeline_pid=""
+orders_pid=""
+confirmer_pid=""
 
 stop() {
   local pid=$1 name=$2
@@ -102,8 +112,10 @@ stop() {
   kill -KILL "$pid" 2>/dev/null || true
 }
 cleanup() {
-  # The pipeline first: it commits while the broker is still there.
+  # The pipelines first: they commit while the broker is still there.
+  stop "$confirmer_pid" "the confirmer"
   stop "$pipeline_pid" "the pipeline"
+  stop "$orders_pid" "the order service"
   stop "$broker_pid" "the broker"
   rm -rf "$work"
 }
@@ -119,10 +131,12 @@ else
   topics=$("$bin/seckill-inventory" --topics "$partitions")
   dead_letter=seckill-dead-letter
 fi
+# The confirmer's topics too (`decisions` is listed by both).
+topics+=$'\n'$("$bin/streamrun" topics pipelines/confirm-orders.yaml --partitions "$partitions")
 topic_args=()
 while IFS=$'\t' read -r topic _; do
   topic_args+=(--topic "$topic")
-done <<<"$topics"
+done < <(sort -u -t $'\t' -k1,1 <<<"$topics")
 
 echo "demo: starting the development broker on $listen"
 "$bin/streamrun" broker --listen "$listen" "${topic_args[@]}" >"$work/broker.log" 2>&1 &
@@ -159,30 +173,73 @@ else
     >"$work/pipeline.log" 2>&1 &
 fi
 pipeline_pid=$!
-# Ready once its group has handed out every partition of the orders topic.
-for _ in $(seq 1 600); do
-  started=$(grep -c "started for orders\[" "$work/pipeline.log" || true)
-  if [ "$started" -ge "$partitions" ]; then break; fi
-  if ! kill -0 "$pipeline_pid" 2>/dev/null; then
-    cat "$work/pipeline.log" >&2
-    echo "demo: the pipeline stopped (see above)" >&2
-    exit 1
-  fi
+# Ready once its group has handed out every partition of `topic` (the log says so per task).
+wait_for_tasks() {
+  local pid=$1 log=$2 topic=$3 name=$4 started=0
+  for _ in $(seq 1 600); do
+    started=$(grep -c "started for $topic\[" "$log" || true)
+    if [ "$started" -ge "$partitions" ]; then return 0; fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      cat "$log" >&2
+      echo "demo: $name stopped (see above)" >&2
+      exit 1
+    fi
+    sleep 0.1
+  done
+  tail -20 "$log" >&2
+  echo "demo: $name did not take all $partitions partitions of $topic within 60 s" >&2
+  exit 1
+}
+wait_for_tasks "$pipeline_pid" "$work/pipeline.log" orders "the pipeline"
+
+# The order service, and the pipeline that confirms every accepted order with it over HTTP.
+"$bin/seckill-orders" --listen "${DEMO_ORDERS_LISTEN:-127.0.0.1:0}" >"$work/orders.log" 2>&1 &
+orders_pid=$!
+for _ in $(seq 1 300); do
+  if grep -q "listening on" "$work/orders.log"; then break; fi
   sleep 0.1
 done
-if [ "$started" -lt "$partitions" ]; then
-  tail -20 "$work/pipeline.log" >&2
-  echo "demo: the pipeline did not take all $partitions partitions of orders within 60 s" >&2
-  exit 1
-fi
+orders_url="http://$(grep -m1 "listening on" "$work/orders.log" | awk '{print $NF}')"
+echo "demo: starting the confirmer: pipelines/confirm-orders.yaml, calling $orders_url"
+ORDERS_URL=$orders_url "$bin/streamrun" pipelines/confirm-orders.yaml \
+  --set "bootstrap.servers=$bootstrap" --set consumer.session.timeout.ms=6000 \
+  --set admin.timeout.ms=500 --set consumer.fetch.wait.max.ms=10 \
+  --set "state.dir=$work/confirmer-state" --set admin.listen=127.0.0.1:0 \
+  >"$work/confirmer.log" 2>&1 &
+confirmer_pid=$!
+wait_for_tasks "$confirmer_pid" "$work/confirmer.log" decisions "the confirmer"
 
+if $chaos_orders; then
+  # Accepted orders come early in the burst (the stock sells out first): the outage starts 1 s
+  # in, so that the calls for them meet it.
+  (
+    sleep 1
+    if curl -fsS -X POST "$orders_url/chaos" -d '{"down_for_ms": 20000}' >/dev/null; then
+      echo "demo: the order service fails every call for 20 s from now (--chaos-orders)"
+    fi
+  ) &
+fi
 "$bin/seckill-load" --bootstrap "$bootstrap" --no-stock --orders "$orders" --rate "$rate" \
   --skus "$skus" --hot-share "$hot_share" --malformed-share "$malformed_share" \
   --set compression.type=zstd
 echo "demo: checking (waits until every order is decided)"
 status=0
 "$bin/seckill-check" --bootstrap "$bootstrap" --dead-letter "$dead_letter" --wait 1800 \
-  --idle 120 || status=$?
+  --idle 120 --confirmations confirmations --confirm-dead-letter confirmer-dead-letter ||
+  status=$?
+# What the confirmer's circuit breaker went through, from its /metrics.
+confirmer_admin=$(grep -o "admin endpoint on http://[0-9.:]*" "$work/confirmer.log" | awk '{print $NF}')
+if [ -n "$confirmer_admin" ]; then
+  metrics=$(curl -fsS "$confirmer_admin/metrics" || true)
+  opened=$(grep -o 'streamrun_call_breaker_transitions_total{[^}]*to="open"} [0-9]*' <<<"$metrics" | awk '{print $NF}')
+  closed=$(grep -o 'streamrun_call_breaker_transitions_total{[^}]*to="closed"} [0-9]*' <<<"$metrics" | awk '{print $NF}')
+  echo "demo: order service: $(curl -fsS "$orders_url/stats" || echo unreachable);" \
+    "the confirmer's breaker opened ${opened:-0} and closed ${closed:-0} times"
+fi
+if ! kill -0 "$confirmer_pid" 2>/dev/null; then
+  echo "demo: the confirmer had stopped; its log:" >&2
+  tail -20 "$work/confirmer.log" >&2
+fi
 if ! kill -0 "$pipeline_pid" 2>/dev/null; then
   echo "demo: the pipeline had stopped; its log:" >&2
   tail -20 "$work/pipeline.log" >&2

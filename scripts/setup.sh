@@ -16,7 +16,7 @@ packages=(
   librdkafka-dev librocksdb-dev libyaml-cpp-dev libboost-fiber-dev libboost-context-dev
   libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  liblua5.4-dev kcat clang-format clang libclang-rt-14-dev
+  liblua5.4-dev kcat clang-format clang libclang-rt-14-dev curl
   prometheus chromium fonts-dejavu-core libpng-dev
 )
 

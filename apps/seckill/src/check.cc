@@ -120,6 +120,36 @@ void Checker::add_dead_letter(const std::map<std::string, std::optional<std::str
     dead_lettered_.emplace(static_cast<int>(*partition), *offset);
 }
 
+void Checker::add_confirmation(std::optional<std::string_view> value) {
+  confirmations_checked_ = true;
+  ++confirmation_records_;
+  const auto record = parse_object(value);
+  if (!record)
+    return;
+  const auto id = text_of(*record, "order_id");
+  const auto confirmation =
+      record->contains("confirmation") && (*record)["confirmation"].is_object()
+          ? text_of((*record)["confirmation"], "confirmation")
+          : std::string();
+  auto [it, first] = confirmed_.try_emplace(id, Confirmed{confirmation});
+  if (!first && it->second.confirmation != confirmation)
+    it->second.conflicting = true;
+}
+
+void Checker::add_confirmation_dead_letter() {
+  confirmations_checked_ = true;
+  ++confirmation_dead_letters_;
+}
+
+std::int64_t Checker::unconfirmed() const {
+  std::int64_t count = 0;
+  for (const auto& [id, decision] : decided_) {
+    if (decision.decision == "accepted" && !confirmed_.contains(id))
+      ++count;
+  }
+  return count;
+}
+
 std::int64_t Checker::undecided() const {
   std::int64_t count = 0;
   for (const auto& [id, order] : orders_) {
@@ -191,6 +221,26 @@ Report Checker::report() const {
     }
     r.skus.push_back(std::move(sku));
   }
+  r.confirmations_checked = confirmations_checked_;
+  r.confirmations = confirmation_records_;
+  r.confirmations_dead_lettered = confirmation_dead_letters_;
+  for (const auto& [id, decision] : decided_) {
+    if (decision.decision != "accepted")
+      continue;
+    auto it = confirmed_.find(id);
+    if (it == confirmed_.end()) {
+      ++r.unconfirmed;
+      continue;
+    }
+    ++r.confirmed;
+    if (it->second.conflicting || it->second.confirmation.empty())
+      ++r.confirmations_conflicting;
+  }
+  for (const auto& [id, confirmed] : confirmed_) {
+    auto it = decided_.find(id);
+    if (it == decided_.end() || it->second.decision != "accepted")
+      ++r.confirmations_unexpected;
+  }
   std::stable_sort(r.skus.begin(), r.skus.end(),
                    [](const SkuReport& a, const SkuReport& b) { return a.orders > b.orders; });
   std::sort(r.latencies_ms.begin(), r.latencies_ms.end());
@@ -200,7 +250,10 @@ Report Checker::report() const {
 bool Report::ok() const {
   return oversold.empty() && double_accepted == 0 && undecided == 0 && conflicting == 0 &&
          malformed_not_dead_lettered == 0 && dead_letters_without_source == 0 &&
-         orders_missing == 0 && decisions_missing == 0;
+         orders_missing == 0 && decisions_missing == 0 &&
+         (!confirmations_checked ||
+          (unconfirmed == 0 && confirmations_conflicting == 0 && confirmations_unexpected == 0 &&
+           confirmations_dead_lettered == 0));
 }
 
 std::string Report::to_text(std::size_t hot_skus) const {
@@ -266,6 +319,16 @@ std::string Report::to_text(std::size_t hot_skus) const {
                          "by the broker before they were read (a broker that keeps little per "
                          "partition: more partitions, a lower --rate)",
                          orders_missing, decisions_missing));
+  if (confirmations_checked) {
+    line(unconfirmed == 0 && confirmations_conflicting == 0 && confirmations_unexpected == 0 &&
+             confirmations_dead_lettered == 0,
+         fmt::format("every accepted order confirmed by the order service, once ({} confirmed "
+                     "from {} records; {} unconfirmed, {} confirmed differently or without an "
+                     "id, {} confirmations of orders not accepted, {} dead-lettered by the "
+                     "confirmer)",
+                     confirmed, confirmations, unconfirmed, confirmations_conflicting,
+                     confirmations_unexpected, confirmations_dead_lettered));
+  }
   return text;
 }
 

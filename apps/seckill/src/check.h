@@ -7,7 +7,11 @@
 //   3. every well-formed order has a decision, and repeated decisions of one order agree;
 //   4. every order that is not JSON is in the dead-letter topic, with the headers naming it;
 //   5. nothing the check needs was dropped from the log (the development broker keeps only a few
-//      MiB per partition and drops older records silently): reported apart from (3).
+//      MiB per partition and drops older records silently): reported apart from (3);
+//   6. with confirmations (pipelines/confirm-orders.yaml): every accepted order is confirmed by
+//      the order service, repeated confirmations of an order agree (the service was called at
+//      least once, idempotently), no other order is confirmed, and the confirmer dead-lettered
+//      nothing.
 
 #include <cstdint>
 #include <map>
@@ -51,6 +55,14 @@ struct Report {
   std::vector<SkuReport> skus;                   // most ordered first
   // From the order's ts to its decision's decided_ms, of decided orders; empty without them.
   std::vector<std::int64_t> latencies_ms;  // sorted
+  // Invariant 6, when checked.
+  bool confirmations_checked = false;
+  std::int64_t confirmations = 0;              // confirmation records read (repeats included)
+  std::int64_t confirmed = 0;                  // accepted orders with a confirmation
+  std::int64_t unconfirmed = 0;                // accepted orders without one
+  std::int64_t confirmations_conflicting = 0;  // orders with two different confirmations
+  std::int64_t confirmations_unexpected = 0;   // confirmations of orders not accepted
+  std::int64_t confirmations_dead_lettered = 0;
 
   [[nodiscard]] bool ok() const;
   // The table and the invariants, `hot_skus` SKUs shown.
@@ -69,6 +81,14 @@ class Checker {
   void add_dead_letter(const std::map<std::string, std::optional<std::string>>& headers);
   void add_orders_missing(std::int64_t records) { orders_missing_ += records; }
   void add_decisions_missing(std::int64_t records) { decisions_missing_ += records; }
+  // Invariant 6: a record of the confirmations topic (the decision plus "confirmation":
+  // {"order_id", "confirmation", "repeat"}), and a record of the confirmer's dead-letter topic.
+  // The first call makes the report check invariant 6.
+  void add_confirmation(std::optional<std::string_view> value);
+  void add_confirmation_dead_letter();
+  void expect_confirmations() { confirmations_checked_ = true; }
+  // Accepted orders without a confirmation so far.
+  [[nodiscard]] std::int64_t unconfirmed() const;
 
   // Well-formed orders without a decision so far (cheap: what waiting polls).
   [[nodiscard]] std::int64_t undecided() const;
@@ -98,6 +118,14 @@ class Checker {
   std::int64_t orders_missing_ = 0;
   std::unordered_map<std::string, Decided> decided_;  // by order id
   std::int64_t decision_records_ = 0;
+  bool confirmations_checked_ = false;
+  std::int64_t confirmation_records_ = 0;
+  std::int64_t confirmation_dead_letters_ = 0;
+  struct Confirmed {
+    std::string confirmation;
+    bool conflicting = false;
+  };
+  std::unordered_map<std::string, Confirmed> confirmed_;  // by order id
   std::int64_t decisions_without_id_ = 0;
   std::int64_t decisions_missing_ = 0;
   std::set<std::pair<int, std::int64_t>> dead_lettered_;

@@ -105,6 +105,8 @@ int main(int argc, char** argv) {
   std::string stock = "stock";
   std::string decisions = "decisions";
   std::string dead_letter = "seckill-dead-letter";
+  std::string confirmations;
+  std::string confirm_dead_letter = "confirmer-dead-letter";
   double wait_s = 0;
   double idle_s = 30;
   std::size_t hot_skus = 3;
@@ -117,9 +119,17 @@ int main(int argc, char** argv) {
   cli.add_option("--dead-letter", dead_letter,
                  "the dead-letter topic (inventory.yaml: inventory-dead-letter)")
       ->capture_default_str();
+  cli.add_option(
+      "--confirmations", confirmations,
+      "also check invariant 6: the topic of confirmations (pipelines/confirm-orders.yaml "
+      "writes `confirmations`)");
+  cli.add_option("--confirm-dead-letter", confirm_dead_letter,
+                 "the confirmer's dead-letter topic (with --confirmations)")
+      ->capture_default_str();
   cli.add_option("--wait", wait_s,
                  "keep reading decisions up to this many seconds until every order has one "
-                 "(0: read what is there once)")
+                 "(and, with --confirmations, every accepted order a confirmation; 0: read what "
+                 "is there once)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   cli.add_option("--idle", idle_s, "give up waiting after this many seconds without a new decision")
@@ -145,7 +155,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::map<std::string, int> partitions;
-  for (const auto* topic : {&orders, &stock, &decisions, &dead_letter}) {
+  std::vector<const std::string*> topics{&orders, &stock, &decisions, &dead_letter};
+  if (!confirmations.empty()) {
+    topics.push_back(&confirmations);
+    topics.push_back(&confirm_dead_letter);
+  }
+  for (const auto* topic : topics) {
     auto count = (*metadata)->partition_count(*topic, std::chrono::seconds(10));
     if (!count) {
       std::fprintf(stderr, "seckill-check: topic '%s': %s\n", topic->c_str(),
@@ -160,6 +175,14 @@ int main(int argc, char** argv) {
   TopicTail orders_tail(**reader, orders, partitions[orders]);
   TopicTail decisions_tail(**reader, decisions, partitions[decisions]);
   TopicTail letters_tail(**reader, dead_letter, partitions[dead_letter]);
+  std::optional<TopicTail> confirmations_tail;
+  std::optional<TopicTail> confirm_letters_tail;
+  if (!confirmations.empty()) {
+    checker.expect_confirmations();
+    confirmations_tail.emplace(**reader, confirmations, partitions[confirmations]);
+    confirm_letters_tail.emplace(**reader, confirm_dead_letter, partitions[confirm_dead_letter]);
+  }
+  std::int64_t confirmations_missing = 0;
   std::int64_t ignored = 0;
   std::int64_t orders_missing = 0;
   std::int64_t decisions_missing = 0;
@@ -189,13 +212,29 @@ int main(int argc, char** argv) {
       return fail(read.error());
     if (*read > 0)
       last_progress = Clock::now();
+    std::int64_t unconfirmed = 0;
+    if (confirmations_tail) {
+      auto confirmed = confirmations_tail->read_new(
+          [&](const Message& m) { checker.add_confirmation(m.value()); }, confirmations_missing);
+      if (!confirmed)
+        return fail(confirmed.error());
+      if (*confirmed > 0)
+        last_progress = Clock::now();
+      unconfirmed = checker.unconfirmed();
+    }
     const auto undecided = checker.undecided();
     const auto now = Clock::now();
-    if (undecided == 0 || std::chrono::duration<double>(now - started).count() >= wait_s ||
+    if ((undecided == 0 && unconfirmed == 0) ||
+        std::chrono::duration<double>(now - started).count() >= wait_s ||
         std::chrono::duration<double>(now - last_progress).count() >= idle_s)
       break;
-    std::fprintf(stderr, "seckill-check: %lld orders not decided yet, waiting\n",
-                 static_cast<long long>(undecided));
+    if (undecided > 0) {
+      std::fprintf(stderr, "seckill-check: %lld orders not decided yet, waiting\n",
+                   static_cast<long long>(undecided));
+    } else {
+      std::fprintf(stderr, "seckill-check: %lld accepted orders not confirmed yet, waiting\n",
+                   static_cast<long long>(unconfirmed));
+    }
     std::this_thread::sleep_for(std::chrono::seconds(1));
   }
   checker.add_decisions_missing(decisions_missing);
@@ -210,6 +249,12 @@ int main(int argc, char** argv) {
       !read)
     return fail(read.error());
 
+  if (confirm_letters_tail) {
+    if (auto read = confirm_letters_tail->read_new(
+            [&](const Message&) { checker.add_confirmation_dead_letter(); }, ignored);
+        !read)
+      return fail(read.error());
+  }
   const auto report = checker.report();
   std::printf("%s", report.to_text(hot_skus).c_str());
   std::printf("\nseckill-check: %s\n", report.ok() ? "every invariant holds" : "FAILED");

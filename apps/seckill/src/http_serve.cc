@@ -55,9 +55,9 @@ bool serve_until_stopped(httplib::Server& server, const std::string& listen, con
   const std::string host = listen.substr(0, listen.rfind(':'));
   // The packaged cpp-httplib listens with a backlog of 5 and closes a connection after 5
   // requests: under a burst of callers (a pipeline's calls in flight) connections would be
-  // refused or time out. Keep connections, and listen again with the system's backlog.
+  // refused or time out. Keep connections (each holds a server thread while open, idle ones
+  // for 5 s), and listen again with the system's backlog.
   server.set_keep_alive_max_count(1'000'000);
-  server.set_keep_alive_timeout(60);
   int listening = -1;
   server.set_socket_options([&listening](socket_t sock) {
     httplib::default_socket_options(sock);

@@ -68,7 +68,7 @@ std::string invalid_request(const json& body) {
 int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:8081";
   Chaos initial;
-  int threads = 64;
+  int threads = 128;
   CLI::App cli{
       "The flash sale's order service: confirms accepted orders (idempotently, by "
       "Idempotency-Key), and can be told to be slow, fail or go down (POST /chaos)."};

@@ -122,5 +122,41 @@ TEST(SeckillCheckTest, RecordsTheBrokerDroppedAreReportedApartFromUndecidedOnes)
   EXPECT_THAT(report.to_text(), HasSubstr("12 orders and 0 decisions were dropped by the broker"));
 }
 
+std::string confirmation(const std::string& id, const std::string& user, const std::string& sku,
+                         const std::string& confirmation_id) {
+  return R"({"order_id":")" + id + R"(","user_id":")" + user + R"(","sku":")" + sku +
+         R"(","decision":"accepted","confirmation":{"order_id":")" + id + R"(","confirmation":")" +
+         confirmation_id + R"("}})";
+}
+
+TEST(SeckillCheckTest, EveryAcceptedOrderMustBeConfirmedOnceAndOnlyThose) {
+  auto checker = honest_sale();
+  checker.expect_confirmations();
+  EXPECT_EQ(checker.unconfirmed(), 2);
+  checker.add_confirmation(confirmation("1", "ann", "sku-1", "c-1"));
+  checker.add_confirmation(confirmation("1", "ann", "sku-1", "c-1"));  // repeated after a crash
+  EXPECT_FALSE(checker.report().ok()) << "order 3 is not confirmed";
+  checker.add_confirmation(confirmation("3", "bob", "sku-1", "c-2"));
+  auto report = checker.report();
+  EXPECT_TRUE(report.ok()) << report.to_text();
+  EXPECT_EQ(report.confirmed, 2);
+  EXPECT_EQ(report.confirmations, 3);
+  EXPECT_THAT(report.to_text(), HasSubstr("every accepted order confirmed"));
+
+  auto twice = checker;
+  twice.add_confirmation(confirmation("3", "bob", "sku-1", "c-9"));  // a second confirmation
+  EXPECT_EQ(twice.report().confirmations_conflicting, 1);
+  EXPECT_FALSE(twice.report().ok());
+
+  auto unexpected = checker;
+  unexpected.add_confirmation(confirmation("4", "cat", "sku-1", "c-3"));  // cat was sold out
+  EXPECT_EQ(unexpected.report().confirmations_unexpected, 1);
+  EXPECT_FALSE(unexpected.report().ok());
+
+  auto lettered = checker;
+  lettered.add_confirmation_dead_letter();
+  EXPECT_FALSE(lettered.report().ok());
+}
+
 }  // namespace
 }  // namespace seckill

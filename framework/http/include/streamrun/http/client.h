@@ -35,8 +35,9 @@ struct Response {
 
 struct ClientOptions {
   // Connections per host at most (0: no limit); requests beyond wait in the client for a
-  // connection to come free. Kept alive and reused.
-  long max_host_connections = 256;
+  // connection to come free (their timeout runs meanwhile). Kept alive and reused. A server that
+  // serves each connection on a thread of its own (cpp-httplib) needs at least this many.
+  long max_host_connections = 64;
   // Responses larger than this fail (bytes).
   std::size_t max_response_bytes = 16 * 1024 * 1024;
 };
