@@ -10,7 +10,8 @@
 //     503 {"error"} + Retry-After                 the service is down (POST /chaos down_for_ms)
 //   GET  /confirmations/{order_id}   200 the confirmation, 404 unknown
 //   GET  /stats                      200 {"confirmed", "calls", "failed", "rejected", "repeats",
-//                                         "max_in_flight"} (calls served at once, at most)
+//                                         "in_flight", "max_in_flight"} (calls served now, and
+//                                         at most at once)
 //   POST /chaos  {"fail_share", "slow_share", "slow_ms", "down_for_ms"} (any subset): changes the
 //                behaviour from now on; down_for_ms makes every call 503 for that long
 //
@@ -187,6 +188,7 @@ int main(int argc, char** argv) {
            {"failed", failed.load()},
            {"rejected", rejected.load()},
            {"repeats", repeats.load()},
+           {"in_flight", in_flight.load()},
            {"max_in_flight", max_in_flight.load()}});
   });
   server.Post("/chaos", [&](const httplib::Request& request, httplib::Response& response) {
