@@ -39,17 +39,21 @@ Serdes<std::string, std::string> strings() {
   return {serdes::string(), serdes::string()};
 }
 
+// The call function of the tests: every call goes to `fake`.
+std::function<void(const Record<std::string, std::string>&, CallCompletion<std::string>)> calls_to(
+    const std::shared_ptr<FakeEndpoint>& fake) {
+  return [fake](const Record<std::string, std::string>& record,
+                CallCompletion<std::string> completion) {
+    fake->calls.push_back({record.value, std::move(completion)});
+  };
+}
+
 Topology call_topology(
     const std::shared_ptr<FakeEndpoint>& fake, AsyncCallOptions options,
     std::function<std::string(const Record<std::string, std::string>&)> fallback = {}) {
   StreamBuilder builder;
   builder.stream<std::string, std::string>("in", strings())
-      .call_async<std::string>(
-          [fake](const Record<std::string, std::string>& record,
-                 CallCompletion<std::string> completion) {
-            fake->calls.push_back({record.value, std::move(completion)});
-          },
-          std::move(options), "lookup", std::move(fallback))
+      .call_async<std::string>(calls_to(fake), std::move(options), "lookup", std::move(fallback))
       .to("out", strings());
   return builder.build();
 }
@@ -309,12 +313,7 @@ TEST(AsyncCallTest, AFailureAfterTheCallFollowsThatOperatorsPolicy) {
   auto fake = std::make_shared<FakeEndpoint>();
   StreamBuilder builder;
   builder.stream<std::string, std::string>("in", strings())
-      .call_async<std::string>(
-          [fake](const Record<std::string, std::string>& record,
-                 CallCompletion<std::string> completion) {
-            fake->calls.push_back({record.value, std::move(completion)});
-          },
-          no_breaker(), "lookup")
+      .call_async<std::string>(calls_to(fake), no_breaker(), "lookup")
       .map_values(
           [](const std::string& value) {
             if (value == "boom!")
