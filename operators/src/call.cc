@@ -200,7 +200,8 @@ dsl::OperatorSpec call_spec() {
                 "dead_letter, fallback",
                 {"wait", "fail", "skip", "dead_letter", "fallback"}},
                {"fallback", FieldType::string, false, std::nullopt,
-                "With when_open: fallback, what goes into `into` instead (a JSON literal)"},
+                "With when_open: fallback, what goes into `into` instead (a JSON literal, else "
+                "text)"},
                {"endpoint", FieldType::string, false, std::nullopt,
                 "Name that shares breaker and rate limit between steps (default: the step's "
                 "name)"}},
@@ -217,8 +218,11 @@ dsl::OperatorSpec call_spec() {
                                           settings.url + "')");
             for (auto open = settings.url.find('{'); open != std::string::npos;
                  open = settings.url.find('{', open + 1)) {
-              if (settings.url.find('}', open) == std::string::npos)
+              const auto close = settings.url.find('}', open);
+              if (close == std::string::npos)
                 throw std::invalid_argument("'url' has a '{' without its '}'");
+              if (close == open + 1)
+                throw std::invalid_argument("'url' has an empty placeholder '{}': name a field");
             }
             if (config.has("body"))
               settings.body = config.expression_map("body");
@@ -232,6 +236,9 @@ dsl::OperatorSpec call_spec() {
             options.endpoint =
                 config.has("endpoint") ? config.string("endpoint") : context.node_name;
             options.timeout = millis(config, "timeout_ms");
+            // Checked under their YAML names (AsyncCallOptions::invalid() names C++ fields).
+            if (options.timeout.count() <= 0)
+              throw std::invalid_argument("'timeout_ms' must be positive");
             const auto capacity = config.integer("capacity");
             if (capacity < 1)
               throw std::invalid_argument("'capacity' must be at least 1");
@@ -240,6 +247,10 @@ dsl::OperatorSpec call_spec() {
             options.retries = static_cast<int>(config.integer("retries"));
             options.backoff = millis(config, "backoff_ms");
             options.max_backoff = millis(config, "max_backoff_ms");
+            if (options.retries < 0)
+              throw std::invalid_argument("'retries' must not be negative");
+            if (options.backoff.count() < 0 || options.max_backoff.count() < 0)
+              throw std::invalid_argument("'backoff_ms' and 'max_backoff_ms' must not be negative");
             if (config.has("rate_limit")) {
               const auto rate = config.scalar("rate_limit");
               if (!rate.is_number() || rate.get<double>() <= 0)
@@ -248,13 +259,18 @@ dsl::OperatorSpec call_spec() {
                     "second");
               options.rate_limit = rate.get<double>();
             }
-            if (config.has("burst"))
+            if (config.has("burst")) {
+              if (!config.has("rate_limit"))
+                throw std::invalid_argument("'burst' is used only with 'rate_limit'");
+              if (config.integer("burst") < 1)
+                throw std::invalid_argument("'burst' must be at least 1");
               options.burst = static_cast<double>(config.integer("burst"));
+            }
             if (config.boolean("breaker")) {
               CircuitBreakerOptions breaker;
               breaker.consecutive_failures = static_cast<int>(config.integer("breaker_failures"));
               const auto rate = config.scalar("breaker_failure_rate");
-              if (!rate.is_number())
+              if (!rate.is_number() || rate.get<double>() <= 0 || rate.get<double>() > 1)
                 throw std::invalid_argument("'breaker_failure_rate' must be a number in (0, 1]");
               breaker.failure_rate = rate.get<double>();
               breaker.minimum_calls = static_cast<int>(config.integer("breaker_minimum_calls"));
