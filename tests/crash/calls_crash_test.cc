@@ -20,6 +20,7 @@
 #include <streamrun/testing/child_process.h>
 
 #include "../support/kafka_test_util.h"
+#include "../support/orders_service.h"
 
 namespace streamrun::testing {
 namespace {
@@ -41,22 +42,12 @@ class CallsCrashTest : public ::testing::Test {
     ASSERT_TRUE(broker.ok()) << broker.error().message();
     broker_.emplace(std::move(broker).value());
     // A fifth of the calls take 100 ms: at any moment many are in flight.
-    auto service =
-        ChildProcess::spawn(SECKILL_ORDERS_PATH,
-                            {"--listen", "127.0.0.1:0", "--slow-share", "0.2", "--slow-ms", "100"});
-    ASSERT_TRUE(service.ok()) << service.error().message();
-    service_.emplace(std::move(service).value());
-    const auto line = service_->wait_for_line("listening on", 30s);
-    ASSERT_TRUE(line.has_value());
-    port_ = std::stoi(line->substr(line->rfind(':') + 1));
-    ::setenv("ORDERS_URL", fmt::format("http://127.0.0.1:{}", port_).c_str(), 1);
+    service_ = OrdersService::start({"--slow-share", "0.2", "--slow-ms", "100"});
+    ASSERT_TRUE(service_.has_value());
+    ::setenv("ORDERS_URL", service_->url().c_str(), 1);
   }
 
-  [[nodiscard]] json stats() const {
-    httplib::Client client("127.0.0.1", port_);
-    auto answer = client.Get("/stats");
-    return answer && answer->status == 200 ? json::parse(answer->body) : json::object();
-  }
+  [[nodiscard]] json stats() const { return service_->stats(); }
 
   ChildProcess start_confirmer() {
     auto app = ChildProcess::spawn(
@@ -70,8 +61,7 @@ class CallsCrashTest : public ::testing::Test {
   }
 
   std::optional<BrokerProcess> broker_;
-  std::optional<ChildProcess> service_;
-  int port_ = 0;
+  std::optional<OrdersService> service_;
 };
 
 TEST_F(CallsCrashTest, KilledWithCallsInFlightItSkipsNoOrderAndTheServiceConfirmsEachOnce) {

@@ -1,7 +1,6 @@
 #include <algorithm>
 #include <atomic>
 #include <deque>
-#include <limits>
 
 #include <fmt/format.h>
 

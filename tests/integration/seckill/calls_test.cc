@@ -17,9 +17,9 @@
 #include <streamrun/kafka/consumer.h>
 #include <streamrun/kafka/producer.h>
 #include <streamrun/testing/broker_fixture.h>
-#include <streamrun/testing/child_process.h>
 
 #include "../../support/kafka_test_util.h"
+#include "../../support/orders_service.h"
 #include "../../support/running_app.h"
 
 namespace streamrun::testing {
@@ -44,34 +44,20 @@ class CallsTest : public BrokerFixture {
             {"dead", kPartitions}};
   }
 
-  void start_service(const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> args{"--listen", "127.0.0.1:0", "--threads", "256"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    auto service = ChildProcess::spawn(SECKILL_ORDERS_PATH, args);
-    ASSERT_TRUE(service.ok()) << service.error().message();
-    service_.emplace(std::move(service).value());
-    const auto line = service_->wait_for_line("listening on", 30s);
-    ASSERT_TRUE(line.has_value()) << "seckill-orders did not start";
-    port_ = std::stoi(line->substr(line->rfind(':') + 1));
+  void start_service(std::vector<std::string> extra = {}) {
+    extra.insert(extra.begin(), {"--threads", "256"});
+    service_ = OrdersService::start(extra);
+    ASSERT_TRUE(service_.has_value());
   }
 
-  [[nodiscard]] json service_stats() const {
-    httplib::Client client("127.0.0.1", port_);
-    auto answer = client.Get("/stats");
-    EXPECT_TRUE(answer && answer->status == 200);
-    return answer ? json::parse(answer->body) : json::object();
-  }
-  void chaos(const json& settings) const {
-    httplib::Client client("127.0.0.1", port_);
-    auto answer = client.Post("/chaos", settings.dump(), "application/json");
-    ASSERT_TRUE(answer && answer->status == 200);
-  }
+  [[nodiscard]] json service_stats() const { return service_->stats(); }
+  void chaos(const json& settings) const { service_->chaos(settings); }
 
   // accepted -> confirm (POST /confirmations) -> confirmed; side -> side-out, a plain
   // sub-topology that shares the worker threads.
   [[nodiscard]] Topology topology(std::size_t capacity) const {
     auto client = http::Client::shared();
-    const auto url = fmt::format("http://127.0.0.1:{}/confirmations", port_);
+    const auto url = service_->url() + "/confirmations";
     AsyncCallOptions options;
     options.endpoint = "orders";
     options.capacity = capacity;
@@ -153,8 +139,7 @@ class CallsTest : public BrokerFixture {
     return answer ? answer->body : "";
   }
 
-  std::optional<ChildProcess> service_;
-  int port_ = 0;
+  std::optional<OrdersService> service_;
 };
 
 TEST_F(CallsTest, CallsOverlapAndNoWorkerThreadBlocks) {

@@ -1,6 +1,8 @@
 // seckill-orders as the pipeline will see it: idempotent confirmations, 400s naming the field,
 // and the faults it can be told to inject (down, failing, slow).
 
+#include "../../support/orders_service.h"
+
 #include <chrono>
 #include <thread>
 
@@ -8,8 +10,6 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
-
-#include <streamrun/testing/child_process.h>
 
 namespace streamrun::testing {
 namespace {
@@ -21,32 +21,19 @@ using ::testing::HasSubstr;
 class OrdersServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto service = ChildProcess::spawn(SECKILL_ORDERS_PATH, {"--listen", "127.0.0.1:0"});
-    ASSERT_TRUE(service.ok()) << service.error().message();
-    service_.emplace(std::move(service).value());
-    const auto line = service_->wait_for_line("listening on", 30s);
-    ASSERT_TRUE(line.has_value()) << "the service did not start";
-    port_ = std::stoi(line->substr(line->rfind(':') + 1));
+    service_ = OrdersService::start();
+    ASSERT_TRUE(service_.has_value());
   }
 
-  httplib::Client client() const {
-    httplib::Client c("127.0.0.1", port_);
-    c.set_read_timeout(30, 0);
-    return c;
-  }
+  httplib::Client client() const { return service_->client(); }
   httplib::Result confirm(const std::string& order_id, const std::string& key) const {
     return client().Post("/confirmations", {{"Idempotency-Key", key}},
                          json{{"order_id", order_id}, {"user_id", "ann"}, {"sku", "sku-1"}}.dump(),
                          "application/json");
   }
-  void chaos(const json& settings) const {
-    auto answer = client().Post("/chaos", settings.dump(), "application/json");
-    ASSERT_TRUE(answer);
-    ASSERT_EQ(answer->status, 200) << answer->body;
-  }
+  void chaos(const json& settings) const { service_->chaos(settings); }
 
-  std::optional<ChildProcess> service_;
-  int port_ = 0;
+  std::optional<OrdersService> service_;
 };
 
 TEST_F(OrdersServiceTest, ConfirmationsAreIdempotent) {
