@@ -189,21 +189,18 @@ void StreamTask::run() {
       // A stateful task commits only while no call is held: its state then holds exactly the
       // records before the offsets it stores. Until then it takes no new record.
       const bool draining = calls && state_ && commit_due_ && instance_.calls_held() > 0;
+      // Held calls have deadlines (timeouts, retries, the breaker's cool-down), and wake the
+      // task when they complete. A commit in progress moves on with acknowledgements, which do
+      // not wake it: look again every millisecond meanwhile.
+      auto until = calls ? deadline_in(instance_.calls_due_in())
+                         : std::chrono::steady_clock::time_point::max();
+      if (in_progress_)
+        until = std::min(until, std::chrono::steady_clock::now() + std::chrono::milliseconds(1));
       if (calls && (draining || instance_.calls_full())) {
-        auto until = deadline_in(instance_.calls_due_in());
-        if (in_progress_)
-          until = std::min(until, std::chrono::steady_clock::now() + std::chrono::milliseconds(1));
         bool token = false;
         if (call_wakes_.pop_wait_until(token, until) == boost::fibers::channel_op_status::closed)
           break;
       } else {
-        // A commit in progress moves on with acknowledgements, which do not wake the task: look
-        // again every millisecond while it waits for records. Held calls wake it (a null
-        // message) when they complete, and have deadlines of their own.
-        auto until = calls ? deadline_in(instance_.calls_due_in())
-                           : std::chrono::steady_clock::time_point::max();
-        if (in_progress_)
-          until = std::min(until, std::chrono::steady_clock::now() + std::chrono::milliseconds(1));
         const auto status = until == std::chrono::steady_clock::time_point::max()
                                 ? channel_.pop(message)
                                 : channel_.pop_wait_until(message, until);
