@@ -110,6 +110,18 @@ StreamTask::StreamTask(const Topology& topology, TaskInfo info, kafka::Producer&
   };
   failure_handling_.dead_letter = [this](const RawRecord& letter, const std::string& topic) {
     write_dead_letter(letter, topic);
+    // The letter says why in its headers; the log says it too, as for a skipped record.
+    const auto header = [&letter](std::string_view key) -> std::string_view {
+      for (const auto& h : letter.headers)
+        if (h.key == key && h.value)
+          return *h.value;
+      return {};
+    };
+    logger_->warn("task {}: dead-lettered {}[{}] offset {} to '{}': operator '{}' failed: {}: {}",
+                  id(), letter.origin.topic, letter.origin.partition, letter.origin.offset, topic,
+                  header(dead_letter_header::operator_name),
+                  header(dead_letter_header::error_class),
+                  header(dead_letter_header::error_message));
   };
   instance_.set_drop_listener(
       [this](std::string_view node, std::string_view reason, const RecordOrigin& record) {

@@ -43,14 +43,25 @@ class HttpClientTest : public ::testing::Test {
       response.set_content("slow", "text/plain");
     });
     server_.new_task_queue = [] { return new httplib::ThreadPool(64); };
+    // The packaged cpp-httplib listens with a backlog of 5: on a busy machine the 40 connects at
+    // once would overflow it and wait out the SYN retransmit (1 s, 3 s). Serve like
+    // seckill-orders does: the system's backlog, kept-alive connections.
+    server_.set_socket_options([this](socket_t sock) {
+      httplib::default_socket_options(sock);
+      listening_ = sock;
+    });
+    server_.set_keep_alive_max_count(1'000'000);
     port_ = server_.bind_to_any_port("127.0.0.1");
+    ASSERT_GE(listening_, 0);
+    ::listen(listening_, SOMAXCONN);
     thread_ = std::thread([this] { server_.listen_after_bind(); });
     while (!server_.is_running())  // httplib 0.11 has no wait_until_ready()
       std::this_thread::sleep_for(1ms);
   }
   void TearDown() override {
     server_.stop();
-    thread_.join();
+    if (thread_.joinable())
+      thread_.join();
   }
 
   [[nodiscard]] std::string url(const std::string& path) const {
@@ -65,6 +76,7 @@ class HttpClientTest : public ::testing::Test {
 
   httplib::Server server_;
   int port_ = 0;
+  int listening_ = -1;
   std::thread thread_;
   std::atomic<int> concurrent_{0};
   std::atomic<int> max_concurrent_{0};
