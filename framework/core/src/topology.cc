@@ -328,6 +328,16 @@ class TaskInstance::Environment final : public detail::TaskEnvironment {
     void range(std::string_view from, std::string_view to, const Visitor& visit) const override {
       inner_.range(from, to, visit);
     }
+    // The removed entries are read once, to be put back should the record fail (a record with
+    // a timestamp far ahead expires every window; dead-lettered, it must take nothing along).
+    void remove_range(std::string_view from, std::string_view to) override {
+      inner_.range(from, to, [&](std::string_view key, std::string_view value) {
+        if (previous_.find(key) == previous_.end())
+          previous_.emplace(std::string(key), std::string(value));
+        return true;
+      });
+      inner_.remove_range(from, to);
+    }
     void clear_journal() { previous_.clear(); }
     void roll_back() {
       // Through the inner store, so that a changelog sees the values put back too.

@@ -1,5 +1,6 @@
 #include "changelog.h"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 
@@ -389,6 +390,18 @@ void ChangeLoggingStore::hold(std::string_view key, std::optional<std::string> v
   }
   if (pending_bytes_ > max_pending_bytes_)
     flush();
+}
+
+void ChangeLoggingStore::remove_range(std::string_view from, std::string_view to) {
+  inner_.remove_range(from, to);
+  const auto size = [](const std::optional<std::string>& v) { return v ? v->size() : 0; };
+  std::erase_if(pending_, [&](const auto& entry) {
+    const std::string_view key = entry.first;
+    if (key < from || key >= to)
+      return false;
+    pending_bytes_ -= std::min(pending_bytes_, key.size() + size(entry.second) + 96);
+    return true;
+  });
 }
 
 void ChangeLoggingStore::flush() {

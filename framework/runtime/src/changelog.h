@@ -146,6 +146,9 @@ class ChangeLoggingStore final : public KeyValueStore {
   void range(std::string_view from, std::string_view to, const Visitor& visit) const override {
     inner_.range(from, to, visit);
   }
+  // Not logged (see KeyValueStore::remove_range); changes held for keys in the range are
+  // dropped, as their values are gone.
+  void remove_range(std::string_view from, std::string_view to) override;
 
   // Reports every held change to `log` (may throw what `log` throws; what was not reported yet
   // stays held).

@@ -168,6 +168,8 @@ class RocksStore final : public KeyValueStore {
       const std::string_view key_view(key.data(), key.size());
       if (!to.empty() && key_view >= to)
         break;
+      if (removed(key_view) && !in_batch(key_view))
+        continue;  // the database's entry, removed by a range since the last commit
       const auto value = it->value();
       if (!visit(key_view, std::string_view(value.data(), value.size())))
         break;
@@ -175,6 +177,47 @@ class RocksStore final : public KeyValueStore {
     if (!it->status().ok())
       state_.fail_read(name_, it->status());
   }
+
+  // The indexed batch cannot hold a range deletion (RocksDB answers NotSupported), so: its own
+  // entries in the range are deleted one by one (only what was written since the last commit),
+  // the range deletion goes into the batch's write batch behind the index (the commit applies
+  // it in order: later writes in the range survive it), and until the commit reads skip the
+  // database's entries in the range.
+  void remove_range(std::string_view from, std::string_view to) override {
+    detail::check_range(from, to);
+    if (from == to)
+      return;
+    state_.thaw_for_write();
+    flush();
+    for (auto it = cache_.begin(); it != cache_.end();) {
+      if (it->first >= from && it->first < to) {
+        cached_bytes_ -= charge(it->first, it->second.value);
+        it = cache_.erase(it);  // dirty_ is empty after flush()
+      } else {
+        ++it;
+      }
+    }
+    std::vector<std::string> written;
+    std::unique_ptr<rocksdb::WBWIIterator> entries(state_.batch.NewIterator(family_));
+    for (entries->Seek(rocksdb::Slice(from.data(), from.size())); entries->Valid();
+         entries->Next()) {
+      const auto entry = entries->Entry();
+      const std::string_view key(entry.key.data(), entry.key.size());
+      if (key >= to)
+        break;
+      if (entry.type != rocksdb::kDeleteRecord)
+        written.emplace_back(key);
+    }
+    for (const auto& key : written)
+      state_.batch.Delete(family_, key).PermitUncheckedError();
+    state_.batch.GetWriteBatch()
+        ->DeleteRange(family_, rocksdb::Slice(from.data(), from.size()),
+                      rocksdb::Slice(to.data(), to.size()))
+        .PermitUncheckedError();
+    removed_.emplace_back(from, to);
+  }
+  // The last commit made the range removals durable, or they were discarded.
+  void forget_removed() noexcept { removed_.clear(); }
 
   // Writes the cached changes into the batch; the cache keeps them as read values.
   void flush() const {
@@ -215,6 +258,10 @@ class RocksStore final : public KeyValueStore {
   // What an entry is charged: its key and value and the hash node around them.
   std::optional<std::string> read(std::string_view key) const {
     std::string value;
+    if (removed(key)) {
+      // Only a write since the removal counts (GetFromBatch: NotFound when absent or deleted).
+      return in_batch(key, &value) ? std::optional<std::string>(std::move(value)) : std::nullopt;
+    }
     const auto status =
         state_.batch.GetFromBatchAndDB(state_.db.get(), rocksdb::ReadOptions(), family_,
                                        rocksdb::Slice(key.data(), key.size()), &value);
@@ -223,6 +270,19 @@ class RocksStore final : public KeyValueStore {
     if (!status.ok())
       state_.fail_read(name_, status);
     return value;
+  }
+  [[nodiscard]] bool removed(std::string_view key) const noexcept {
+    return std::any_of(removed_.begin(), removed_.end(),
+                       [&](const auto& range) { return key >= range.first && key < range.second; });
+  }
+  bool in_batch(std::string_view key, std::string* value = nullptr) const {
+    std::string ignored;
+    const auto status =
+        state_.batch.GetFromBatch(family_, state_.db->GetDBOptions(),
+                                  rocksdb::Slice(key.data(), key.size()), value ? value : &ignored);
+    if (!status.ok() && !status.IsNotFound())
+      state_.fail_read(name_, status);
+    return status.ok();
   }
   void put_to_batch(const rocksdb::Slice& key, std::string_view value) const {
     state_.batch.Put(family_, key, rocksdb::Slice(value.data(), value.size()))
@@ -278,6 +338,8 @@ class RocksStore final : public KeyValueStore {
   // entries are only ever erased all at once).
   mutable std::vector<std::pair<const std::string, Entry>*> dirty_;
   bool caching_ = true;
+  // Ranges removed since the last commit: [from, to).
+  std::vector<std::pair<std::string, std::string>> removed_;
 };
 
 rocksdb::ColumnFamilyOptions family_options(const StateEnvironment& environment) {
@@ -482,6 +544,8 @@ Result<void> TaskState::commit(const std::map<std::string, std::int64_t>& offset
   }
   impl_->batch.Clear();
   impl_->frozen = false;
+  for (auto& [name, store] : impl_->stores)
+    store->forget_removed();
   for (const auto& [key, offset] : offsets)
     impl_->offsets[key] = offset;
   return {};
@@ -509,6 +573,8 @@ void TaskState::discard_uncommitted() {
   impl_->clear_caches();
   impl_->batch.Clear();
   impl_->frozen = false;
+  for (auto& [name, store] : impl_->stores)
+    store->forget_removed();
 }
 
 void TaskState::set_caching(bool on) {

@@ -309,6 +309,44 @@ TEST_F(TaskStateTest, AnUnsettledFreezeThawsAndTheNextCommitTakesEverything) {
   EXPECT_EQ(reopened->store("counts").get("gone"), std::nullopt);
 }
 
+// A range removal (window segments expiring) hides committed and uncommitted entries at once,
+// keeps writes made after it, and is committed or discarded with the other changes.
+TEST_F(TaskStateTest, ARangeRemovalIsCommittedInOrderWithTheWritesAroundIt) {
+  using Entries = std::vector<std::pair<std::string, std::string>>;
+  auto env = environment();
+  {
+    auto state = open(env);
+    auto& counts = state->store("counts");
+    counts.put("a1", "committed");
+    counts.put("b1", "committed");
+    counts.put("c1", "committed");
+    ASSERT_TRUE(state->commit({{"orders/0", 3}}).ok());
+    counts.put("b2", "uncommitted");
+    static_cast<void>(all(counts));  // a scan moves it from the cache into the batch
+    counts.put("b3", "cached");
+    counts.remove_range("b", "c");
+    EXPECT_EQ(counts.get("b1"), std::nullopt);
+    EXPECT_EQ(counts.get("b3"), std::nullopt);
+    EXPECT_EQ(all(counts), (Entries{{"a1", "committed"}, {"c1", "committed"}}));
+    counts.put("b4", "after");  // a write after the removal survives it
+    EXPECT_EQ(all(counts), (Entries{{"a1", "committed"}, {"b4", "after"}, {"c1", "committed"}}));
+    EXPECT_EQ(counts.get("b4"), "after");
+    ASSERT_TRUE(state->commit({{"orders/0", 5}}).ok());
+    EXPECT_THROW(counts.remove_range("c", ""), std::invalid_argument);
+  }
+  auto reopened = open(env);
+  EXPECT_EQ(all(reopened->store("counts")),
+            (Entries{{"a1", "committed"}, {"b4", "after"}, {"c1", "committed"}}));
+
+  // Discarded: everything comes back.
+  auto& counts = reopened->store("counts");
+  counts.remove_range("a", "z");
+  EXPECT_TRUE(all(counts).empty());
+  reopened->discard_uncommitted();
+  EXPECT_EQ(all(counts), (Entries{{"a1", "committed"}, {"b4", "after"}, {"c1", "committed"}}));
+  EXPECT_EQ(counts.get("c1"), "committed");
+}
+
 TEST_F(TaskStateTest, UnknownStoreIsAProgrammingError) {
   auto state = open(environment());
   EXPECT_THROW(static_cast<void>(state->store("nope")), std::invalid_argument);

@@ -3,6 +3,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -23,7 +24,20 @@ class KeyValueStore {
   // Visits the entries with from <= key < to in byte order (an empty `to` means no upper bound)
   // until `visit` returns false.
   virtual void range(std::string_view from, std::string_view to, const Visitor& visit) const = 0;
+  // Removes the entries with from <= key < to (`to` must not be empty) without a read or a write
+  // per entry (RocksDB: one range deletion), for data its owner has expired as a whole (a window
+  // store's old segments). The store's changelog does not record it: a restore may bring such
+  // entries back, and their owner expires them again. Throws std::invalid_argument for an empty
+  // `to` or `to` < `from`.
+  virtual void remove_range(std::string_view from, std::string_view to) = 0;
 };
+
+namespace detail {
+inline void check_range(std::string_view from, std::string_view to) {
+  if (to.empty() || to < from)
+    throw std::invalid_argument("remove_range needs from <= to and a non-empty to");
+}
+}  // namespace detail
 
 // A store in memory, for the test driver and for stores that need no durability.
 class InMemoryKeyValueStore final : public KeyValueStore {
@@ -51,6 +65,10 @@ class InMemoryKeyValueStore final : public KeyValueStore {
       if (!visit(it->first, it->second))
         break;
     }
+  }
+  void remove_range(std::string_view from, std::string_view to) override {
+    detail::check_range(from, to);
+    entries_.erase(entries_.lower_bound(from), entries_.lower_bound(to));
   }
 
  private:

@@ -25,10 +25,12 @@
 #include <streamrun/core/async_call.h>
 #include <streamrun/core/detail/async_node.h>
 #include <streamrun/core/detail/nodes.h>
+#include <streamrun/core/detail/window_nodes.h>
 #include <streamrun/core/processor.h>
 #include <streamrun/core/record.h>
 #include <streamrun/core/serde.h>
 #include <streamrun/core/topology.h>
+#include <streamrun/core/windows.h>
 
 namespace streamrun {
 
@@ -460,6 +462,69 @@ class KTable {
   Serdes<K, V> serdes_;
 };
 
+// Records grouped by key and time window (KGroupedStream::windowed_by), ready for count, reduce
+// or aggregate per window. Each keeps its windows in a named store and emits a window's new
+// aggregate for every record it takes, keyed Windowed<K> (serdes::windowed writes such keys)
+// and stamped with the window's end. Records too late for all their windows (see TimeWindows)
+// are dropped and counted.
+template <typename K, typename V>
+class TimeWindowedKStream {
+ public:
+  TimeWindowedKStream(StreamBuilder* builder, int node, Serdes<K, V> serdes, TimeWindows windows)
+      : builder_(builder), node_(node), serdes_(std::move(serdes)), windows_(windows) {}
+
+  // `adder(key, value, aggregate)` returns the new aggregate; each window starts at `init()`.
+  template <typename Init, typename Adder, typename VA = std::invoke_result_t<Init>>
+  KTable<Windowed<K>, VA> aggregate(Init init, Adder adder, const std::string& store,
+                                    Serde<VA> value_serde, std::string name = {}) const {
+    return fold<VA>("windowed-aggregate", store, std::move(value_serde), std::move(name),
+                    [init, adder](const K& key, const V& value, std::optional<VA> current) {
+                      return adder(key, value, current ? std::move(*current) : init());
+                    });
+  }
+
+  // Records per key and window.
+  KTable<Windowed<K>, std::int64_t> count(const std::string& store, std::string name = {}) const {
+    return fold<std::int64_t>("windowed-count", store, serdes::int64(), std::move(name),
+                              [](const K&, const V&, std::optional<std::int64_t> current) {
+                                return current.value_or(0) + 1;
+                              });
+  }
+
+  // `reducer(aggregate, value)`; a window's first value is its first aggregate.
+  template <typename Reducer>
+  KTable<Windowed<K>, V> reduce(Reducer reducer, const std::string& store,
+                                std::string name = {}) const {
+    return fold<V>("windowed-reduce", store, serdes_.value, std::move(name),
+                   [reducer](const K&, const V& value, std::optional<V> current) {
+                     return current ? reducer(std::move(*current), value) : value;
+                   });
+  }
+
+ private:
+  template <typename VA, typename Fold>
+  KTable<Windowed<K>, VA> fold(const char* kind, const std::string& store, Serde<VA> value_serde,
+                               std::string name, Fold fold_fn) const {
+    const int id =
+        builder_->add_node(kind, std::move(name), {node_}, {},
+                           [store, windows = windows_, key_serde = serdes_.key, value_serde,
+                            fold_fn](const std::string& node_name) {
+                             return std::make_unique<detail::WindowAggregateNode<K, V, VA, Fold>>(
+                                 node_name, store, windows, key_serde, value_serde, fold_fn);
+                           });
+    builder_->attach_store(id, store);
+    return KTable<Windowed<K>, VA>(
+        builder_, id, store,
+        {serdes::windowed(serdes_.key, std::chrono::milliseconds(windows_.size_ms())),
+         std::move(value_serde)});
+  }
+
+  StreamBuilder* builder_;
+  int node_;
+  Serdes<K, V> serdes_;
+  TimeWindows windows_;
+};
+
 // Records grouped by key, ready for count, reduce or aggregate. Each aggregate keeps its state
 // in a named store.
 template <typename K, typename V>
@@ -467,6 +532,11 @@ class KGroupedStream {
  public:
   KGroupedStream(StreamBuilder* builder, int node, Serdes<K, V> serdes)
       : builder_(builder), node_(node), serdes_(std::move(serdes)) {}
+
+  // Aggregates per key and time window instead of per key (tumbling or hopping, see windows.h).
+  [[nodiscard]] TimeWindowedKStream<K, V> windowed_by(TimeWindows windows) const {
+    return TimeWindowedKStream<K, V>(builder_, node_, serdes_, windows);
+  }
 
   // `adder(key, value, aggregate)` returns the new aggregate; a key starts at `init()`.
   template <typename Init, typename Adder, typename VA = std::invoke_result_t<Init>>

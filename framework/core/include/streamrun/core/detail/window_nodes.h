@@ -1,0 +1,166 @@
+#pragma once
+
+// Windowed aggregates (KGroupedStream::windowed_by): the window store's layout and the
+// operator. Included by stream_builder.h; not for direct use.
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <streamrun/core/detail/nodes.h>
+#include <streamrun/core/windows.h>
+
+namespace streamrun::detail {
+
+// A window store keeps each window's aggregate in a key-value store under
+//   segment (8 bytes BE) | key bytes | window start (8 bytes BE)
+// where segment = start / segment interval. Expiring old windows removes whole segments (one
+// range removal each, RocksDB's DeleteRange) instead of deleting window by window. The store's
+// owner keeps its stream time under kStreamTimeKey, beyond every segment, so that it survives a
+// restart and a restore with the windows.
+class WindowStoreLayout {
+ public:
+  explicit WindowStoreLayout(std::int64_t retention_ms)
+      : retention_ms_(retention_ms), segment_ms_(std::max<std::int64_t>(retention_ms / 2, 1000)) {}
+
+  [[nodiscard]] std::string key(std::string_view raw_key, std::int64_t start_ms) const {
+    std::string out;
+    out.reserve(16 + raw_key.size());
+    append_be64(out, static_cast<std::uint64_t>(start_ms / segment_ms_));
+    out.append(raw_key);
+    append_be64(out, static_cast<std::uint64_t>(start_ms));
+    return out;
+  }
+  // The first segment still live at `stream_time_ms`: windows starting before it are closed.
+  [[nodiscard]] std::int64_t first_live_segment(std::int64_t stream_time_ms) const {
+    return std::max<std::int64_t>(0, stream_time_ms - retention_ms_) / segment_ms_;
+  }
+  // [from, to) of the segments before `segment`.
+  [[nodiscard]] static std::pair<std::string, std::string> segments_before(std::int64_t segment) {
+    std::string to;
+    append_be64(to, static_cast<std::uint64_t>(segment));
+    return {std::string(8, '\0'), std::move(to)};
+  }
+
+  static inline const std::string kStreamTimeKey = std::string(8, '\xff') + "stream-time";
+
+  static void append_be64(std::string& out, std::uint64_t value) {
+    for (int shift = 56; shift >= 0; shift -= 8)
+      out.push_back(static_cast<char>((value >> shift) & 0xff));
+  }
+  [[nodiscard]] static std::int64_t read_be64(std::string_view bytes) {
+    std::uint64_t value = 0;
+    for (std::size_t i = 0; i < 8 && i < bytes.size(); ++i)
+      value = (value << 8) | static_cast<unsigned char>(bytes[i]);
+    return static_cast<std::int64_t>(value);
+  }
+
+ private:
+  std::int64_t retention_ms_;
+  std::int64_t segment_ms_;
+};
+
+// Folds each record into the aggregate of each of its windows and emits every window's new
+// aggregate, keyed Windowed<K> and stamped with the window's end. Stream time is the largest
+// timestamp this operator has seen; a window accepts records until stream time reaches its end
+// plus the grace period. A record none of whose windows is still open is dropped and counted as
+// late; a record with a negative timestamp is dropped too. Nulls as in AggregateNode.
+template <typename K, typename V, typename VA, typename Fold>
+class WindowAggregateNode final : public Input<K, V>, public Output<Windowed<K>, VA> {
+ public:
+  WindowAggregateNode(std::string name, std::string store_name, TimeWindows windows,
+                      Serde<K> key_serde, Serde<VA> value_serde, Fold fold)
+      : NodeInstance(std::move(name)),
+        store_name_(std::move(store_name)),
+        windows_(windows),
+        layout_(windows.retention_ms()),
+        key_serde_(std::move(key_serde)),
+        value_serde_(std::move(value_serde)),
+        fold_(std::move(fold)) {}
+
+  void init(TaskEnvironment& environment) override {
+    NodeInstance::init(environment);
+    store_ = &environment.store(store_name_);
+  }
+
+  void receive(Record<K, V>&& record) override {
+    std::vector<Record<Windowed<K>, VA>> out;
+    this->guarded([&] {
+      const auto raw_key = record.null_key ? std::nullopt : key_serde_.serialize(record.key);
+      if (!raw_key) {
+        this->environment().record_dropped(this->name(), "null key");
+        return;
+      }
+      if (is_null(record.value)) {
+        this->environment().record_dropped(this->name(), "null value");
+        return;
+      }
+      const std::int64_t time = record.timestamp_ms;
+      if (time < 0) {
+        this->environment().record_dropped(this->name(), "negative timestamp");
+        return;
+      }
+      advance_stream_time(time);
+      for (const auto& window : windows_.windows_for(time)) {
+        if (window.end_ms + windows_.grace_ms() <= stream_time_)
+          continue;  // closed
+        const auto slot = layout_.key(*raw_key, window.start_ms);
+        std::optional<VA> current = read_stored(*store_, slot, value_serde_);
+        VA aggregate =
+            fold_(std::as_const(record.key), std::as_const(record.value), std::move(current));
+        if (auto raw_aggregate = value_serde_.serialize(aggregate))
+          store_->put(slot, *raw_aggregate);
+        else
+          store_->remove(slot);
+        out.push_back(Record<Windowed<K>, VA>{Windowed<K>{record.key, window}, std::move(aggregate),
+                                              record.headers, window.end_ms, record.origin});
+      }
+      if (out.empty())
+        this->environment().record_dropped(this->name(), "late: its windows are closed");
+    });
+    for (auto& windowed : out)
+      this->emit(std::move(windowed));
+  }
+
+ private:
+  // Moves stream time forward and removes the segments that closed. Stream time lives in the
+  // store, not here: a record that fails has its store writes undone, stream time included.
+  void advance_stream_time(std::int64_t time) {
+    if (auto stored = store_->get(WindowStoreLayout::kStreamTimeKey))
+      stream_time_ = WindowStoreLayout::read_be64(*stored);
+    else
+      stream_time_ = -1;
+    if (time > stream_time_) {
+      stream_time_ = time;
+      std::string bytes;
+      WindowStoreLayout::append_be64(bytes, static_cast<std::uint64_t>(time));
+      store_->put(WindowStoreLayout::kStreamTimeKey, bytes);
+    }
+    // Always from segment 0: what a restore or an undone record brought back goes too.
+    const auto first_live = layout_.first_live_segment(stream_time_);
+    if (first_live > expired_before_ || !expired_once_) {
+      const auto [from, to] = WindowStoreLayout::segments_before(first_live);
+      if (from < to)
+        store_->remove_range(from, to);
+      expired_before_ = first_live;
+      expired_once_ = true;
+    }
+  }
+
+  std::string store_name_;
+  TimeWindows windows_;
+  WindowStoreLayout layout_;
+  Serde<K> key_serde_;
+  Serde<VA> value_serde_;
+  Fold fold_;
+  KeyValueStore* store_ = nullptr;
+  std::int64_t stream_time_ = -1;    // as of the current record
+  std::int64_t expired_before_ = 0;  // segments below this were removed
+  bool expired_once_ = false;
+};
+
+}  // namespace streamrun::detail

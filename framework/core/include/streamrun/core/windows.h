@@ -1,0 +1,123 @@
+#pragma once
+
+// Time windows over record timestamps (ms since the epoch), as in Kafka Streams: tumbling and
+// hopping windows aligned to the epoch, a grace period for records that arrive out of order,
+// and the windowed key an aggregate over windows produces.
+
+#include <chrono>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <streamrun/core/serde.h>
+
+namespace streamrun {
+
+// [start_ms, end_ms): a record with timestamp t is in the window when start_ms <= t < end_ms.
+struct Window {
+  std::int64_t start_ms = 0;
+  std::int64_t end_ms = 0;
+  bool operator==(const Window&) const = default;
+};
+
+// The key of a windowed aggregate: the record's key and one of its windows.
+template <typename K>
+struct Windowed {
+  K key{};
+  Window window;
+  bool operator==(const Windowed&) const = default;
+};
+
+// Fixed-size windows, each `size` long, one starting every `advance` (tumbling: advance ==
+// size, so each record is in exactly one window; hopping: advance < size, so in size/advance
+// windows). Windows start at multiples of `advance` since the epoch. A window accepts records
+// until stream time (the largest timestamp its operator has seen) reaches its end plus `grace`;
+// later records are dropped as late.
+class TimeWindows {
+ public:
+  // Tumbling windows of `size` with no grace. Throws std::invalid_argument for size <= 0.
+  [[nodiscard]] static TimeWindows of(std::chrono::milliseconds size) {
+    if (size.count() <= 0)
+      throw std::invalid_argument("window size must be positive (got " +
+                                  std::to_string(size.count()) + " ms)");
+    return TimeWindows(size.count(), size.count(), 0);
+  }
+  // Hopping windows: one starts every `advance`. Throws unless 0 < advance <= size.
+  [[nodiscard]] TimeWindows advance_by(std::chrono::milliseconds advance) const {
+    if (advance.count() <= 0 || advance.count() > size_)
+      throw std::invalid_argument("window advance must be in (0, size] (got " +
+                                  std::to_string(advance.count()) + " ms for size " +
+                                  std::to_string(size_) + " ms)");
+    return TimeWindows(size_, advance.count(), grace_);
+  }
+  // How long after its end a window still accepts records. Throws for grace < 0.
+  [[nodiscard]] TimeWindows grace(std::chrono::milliseconds grace) const {
+    if (grace.count() < 0)
+      throw std::invalid_argument("window grace must not be negative (got " +
+                                  std::to_string(grace.count()) + " ms)");
+    return TimeWindows(size_, advance_, grace.count());
+  }
+
+  [[nodiscard]] std::int64_t size_ms() const noexcept { return size_; }
+  [[nodiscard]] std::int64_t advance_ms() const noexcept { return advance_; }
+  [[nodiscard]] std::int64_t grace_ms() const noexcept { return grace_; }
+  // How long the store keeps a window after its start: until it can no longer change.
+  [[nodiscard]] std::int64_t retention_ms() const noexcept { return size_ + grace_; }
+
+  // The windows a record with `timestamp_ms` (>= 0) belongs to, oldest first.
+  [[nodiscard]] std::vector<Window> windows_for(std::int64_t timestamp_ms) const {
+    std::vector<Window> windows;
+    const std::int64_t last_start = timestamp_ms - timestamp_ms % advance_;
+    std::int64_t start = last_start;
+    while (start - advance_ >= 0 && start - advance_ > timestamp_ms - size_)
+      start -= advance_;
+    for (; start <= last_start; start += advance_)
+      windows.push_back({start, start + size_});
+    return windows;
+  }
+
+ private:
+  TimeWindows(std::int64_t size, std::int64_t advance, std::int64_t grace)
+      : size_(size), advance_(advance), grace_(grace) {}
+  std::int64_t size_;
+  std::int64_t advance_;
+  std::int64_t grace_;
+};
+
+namespace serdes {
+
+// A windowed key as Kafka Streams writes it (TimeWindowedSerde): the inner key's bytes, then
+// the window start as 8 bytes big-endian; the end is start + `size`. A key whose inner key
+// serializes to null is written as null.
+template <typename K>
+Serde<Windowed<K>> windowed(Serde<K> inner, std::chrono::milliseconds size) {
+  const std::int64_t size_ms = size.count();
+  return Serde<Windowed<K>>{
+      "windowed(" + inner.name + ")",
+      [inner](const Windowed<K>& key) -> std::optional<std::string> {
+        auto bytes = inner.serialize(key.key);
+        if (!bytes)
+          return std::nullopt;
+        const auto start = static_cast<std::uint64_t>(key.window.start_ms);
+        for (int shift = 56; shift >= 0; shift -= 8)
+          bytes->push_back(static_cast<char>((start >> shift) & 0xff));
+        return bytes;
+      },
+      [inner, size_ms](std::optional<std::string_view> bytes) -> Windowed<K> {
+        if (!bytes || bytes->size() < 8)
+          throw SerdeError("windowed key: expected the key and an 8-byte window start, got " +
+                           std::to_string(bytes ? bytes->size() : 0) + " bytes");
+        std::uint64_t start = 0;
+        for (std::size_t i = bytes->size() - 8; i < bytes->size(); ++i)
+          start = (start << 8) | static_cast<unsigned char>((*bytes)[i]);
+        Windowed<K> key;
+        key.key = inner.deserialize(bytes->substr(0, bytes->size() - 8));
+        key.window.start_ms = static_cast<std::int64_t>(start);
+        key.window.end_ms = key.window.start_ms + size_ms;
+        return key;
+      }};
+}
+
+}  // namespace serdes
+}  // namespace streamrun
