@@ -4,6 +4,9 @@
 // breaker per endpoint; an Idempotency-Key header lets the service tell a repeated call (calls
 // are at least once).
 
+#include <algorithm>
+#include <cctype>
+
 #include <fmt/format.h>
 
 #include <streamrun/http/client.h>
@@ -132,11 +135,138 @@ WhenOpen when_open_of(const std::string& text) {
   return WhenOpen::wait;
 }
 
-std::chrono::milliseconds millis(const dsl::OperatorConfig& config, const std::string& field) {
-  return std::chrono::milliseconds(config.integer(field));
+}  // namespace
+
+// An HTTP header name (RFC 9110 token).
+bool valid_header_name(std::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
+    return std::isalnum(c) ||
+           std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+  });
 }
 
-}  // namespace
+// The settings of one `call` step; every problem with its fields at once (dsl::FieldErrors),
+// each under its YAML name with the value given.
+Settings read_settings(const dsl::OperatorConfig& config, const std::string& node_name) {
+  std::vector<dsl::FieldErrors::Problem> problems;
+  const auto problem = [&](const std::string& field, std::string message) {
+    problems.push_back({field, std::move(message)});
+  };
+  // An integer field within [low, high]; `unit` follows the numbers in the message.
+  const auto bounded = [&](const std::string& field, std::int64_t low, std::int64_t high,
+                           std::string_view unit = "") {
+    const auto value = config.integer(field);
+    if (value < low || value > high)
+      problem(field,
+              fmt::format("'{}' must be in [{}, {}]{} (got {})", field, low, high, unit, value));
+    return std::clamp(value, low, high);
+  };
+  constexpr std::int64_t kHourMs = 3'600'000;
+
+  Settings settings;
+  settings.method = config.string("method");
+  settings.url = config.string("url");
+  if (!settings.url.starts_with("http://") && !settings.url.starts_with("https://"))
+    problem("url", "'url' must start with http:// or https:// (got '" + settings.url + "')");
+  for (auto open = settings.url.find('{'); open != std::string::npos;
+       open = settings.url.find('{', open + 1)) {
+    const auto close = settings.url.find('}', open);
+    if (close == std::string::npos) {
+      problem("url", "'url' has a '{' without its '}'");
+      break;
+    }
+    if (close == open + 1)
+      problem("url", "'url' has an empty placeholder '{}': name a field");
+  }
+  if (config.has("body")) {
+    settings.body = config.expression_map("body");
+    if (settings.method == "GET" || settings.method == "DELETE")
+      problem("body", fmt::format("'body' is sent only with POST, PUT or PATCH (method is {})",
+                                  settings.method));
+  }
+  if (config.has("headers")) {
+    settings.headers = config.string_map("headers");
+    for (const auto& [name, value] : settings.headers) {
+      if (!valid_header_name(name))
+        problem("headers", fmt::format("header name '{}' is not a valid HTTP header name", name));
+    }
+  }
+  if (config.has("idempotency_key"))
+    settings.idempotency_key = config.expression("idempotency_key");
+  if (config.has("into")) {
+    settings.into = config.string("into");
+    if (settings.into->empty())
+      problem("into", "'into' must name a field (leave it out to make the response the value)");
+  }
+  auto& options = settings.options;
+  options.endpoint = config.has("endpoint") ? config.string("endpoint") : node_name;
+  options.timeout = std::chrono::milliseconds(bounded("timeout_ms", 1, kHourMs, " ms"));
+  options.capacity = static_cast<std::size_t>(bounded("capacity", 1, 100'000));
+  options.ordered = config.boolean("ordered");
+  options.retries = static_cast<int>(bounded("retries", 0, 1'000));
+  options.backoff = std::chrono::milliseconds(bounded("backoff_ms", 0, kHourMs, " ms"));
+  options.max_backoff = std::chrono::milliseconds(bounded("max_backoff_ms", 0, kHourMs, " ms"));
+  if (options.backoff > options.max_backoff)
+    problem("backoff_ms", fmt::format("'backoff_ms' ({}) must not exceed 'max_backoff_ms' ({})",
+                                      options.backoff.count(), options.max_backoff.count()));
+  if (config.has("rate_limit")) {
+    const auto rate = config.scalar("rate_limit");
+    if (!rate.is_number() || rate.get<double>() <= 0)
+      problem("rate_limit", fmt::format("'rate_limit' must be a positive number of calls per "
+                                        "second (got {})",
+                                        rate.dump()));
+    else
+      options.rate_limit = rate.get<double>();
+  }
+  if (config.has("burst")) {
+    if (!config.has("rate_limit"))
+      problem("burst", "'burst' is used only with 'rate_limit'");
+    options.burst = static_cast<double>(bounded("burst", 1, 1'000'000));
+  }
+  if (config.boolean("breaker")) {
+    CircuitBreakerOptions breaker;
+    breaker.consecutive_failures = static_cast<int>(bounded("breaker_failures", 0, 1'000'000));
+    const auto rate = config.scalar("breaker_failure_rate");
+    if (!rate.is_number() || rate.get<double>() <= 0 || rate.get<double>() > 1)
+      problem(
+          "breaker_failure_rate",
+          fmt::format("'breaker_failure_rate' must be a number in (0, 1] (got {})", rate.dump()));
+    else
+      breaker.failure_rate = rate.get<double>();
+    breaker.minimum_calls = static_cast<int>(bounded("breaker_minimum_calls", 1, 1'000'000));
+    breaker.window = std::chrono::milliseconds(bounded("breaker_window_ms", 10, kHourMs, " ms"));
+    breaker.open_for = std::chrono::milliseconds(bounded("breaker_open_ms", 1, kHourMs, " ms"));
+    breaker.half_open_probes = static_cast<int>(bounded("breaker_probes", 1, 1'000));
+    options.breaker = breaker;
+  } else {
+    options.breaker.reset();
+    for (const auto* field : {"breaker_failures", "breaker_failure_rate", "breaker_minimum_calls",
+                              "breaker_window_ms", "breaker_open_ms", "breaker_probes"}) {
+      if (config.given(field))
+        problem(field, fmt::format("'{}' has no effect with 'breaker: false'", field));
+    }
+  }
+  options.when_open = when_open_of(config.string("when_open"));
+  if (!options.breaker && options.when_open != WhenOpen::wait)
+    problem("when_open", fmt::format("'when_open: {}' needs the breaker ('breaker: false' given)",
+                                     to_string(options.when_open)));
+  if (config.has("fallback")) {
+    const auto text = config.string("fallback");
+    auto parsed = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    settings.fallback = parsed.is_discarded() ? nlohmann::json(text) : parsed;
+  }
+  if (options.when_open == WhenOpen::fallback && !settings.fallback)
+    problem("when_open", "'when_open: fallback' needs 'fallback'");
+  if (settings.fallback && options.when_open != WhenOpen::fallback)
+    problem("fallback", "'fallback' is used only with 'when_open: fallback'");
+  if (problems.empty()) {
+    if (auto why = options.invalid(); !why.empty())
+      problem("call", why);  // a bug here: the checks above cover every field
+  }
+  if (!problems.empty())
+    throw dsl::FieldErrors(std::move(problems));
+  return settings;
+}
 
 dsl::OperatorSpec call_spec() {
   using dsl::FieldType;
@@ -210,89 +340,7 @@ dsl::OperatorSpec call_spec() {
               "value.order_id}, idempotency_key: value.order_id, into: confirmation, capacity: 64}",
           .build = [](dsl::BuildContext& context, const dsl::OperatorConfig& config,
                       std::optional<dsl::Stream> input) -> std::optional<dsl::Stream> {
-            Settings settings;
-            settings.method = config.string("method");
-            settings.url = config.string("url");
-            if (!settings.url.starts_with("http://") && !settings.url.starts_with("https://"))
-              throw std::invalid_argument("'url' must start with http:// or https:// (got '" +
-                                          settings.url + "')");
-            for (auto open = settings.url.find('{'); open != std::string::npos;
-                 open = settings.url.find('{', open + 1)) {
-              const auto close = settings.url.find('}', open);
-              if (close == std::string::npos)
-                throw std::invalid_argument("'url' has a '{' without its '}'");
-              if (close == open + 1)
-                throw std::invalid_argument("'url' has an empty placeholder '{}': name a field");
-            }
-            if (config.has("body"))
-              settings.body = config.expression_map("body");
-            if (config.has("headers"))
-              settings.headers = config.string_map("headers");
-            if (config.has("idempotency_key"))
-              settings.idempotency_key = config.expression("idempotency_key");
-            if (config.has("into"))
-              settings.into = config.string("into");
-            auto& options = settings.options;
-            options.endpoint =
-                config.has("endpoint") ? config.string("endpoint") : context.node_name;
-            options.timeout = millis(config, "timeout_ms");
-            // Checked under their YAML names (AsyncCallOptions::invalid() names C++ fields).
-            if (options.timeout.count() <= 0)
-              throw std::invalid_argument("'timeout_ms' must be positive");
-            const auto capacity = config.integer("capacity");
-            if (capacity < 1)
-              throw std::invalid_argument("'capacity' must be at least 1");
-            options.capacity = static_cast<std::size_t>(capacity);
-            options.ordered = config.boolean("ordered");
-            options.retries = static_cast<int>(config.integer("retries"));
-            options.backoff = millis(config, "backoff_ms");
-            options.max_backoff = millis(config, "max_backoff_ms");
-            if (options.retries < 0)
-              throw std::invalid_argument("'retries' must not be negative");
-            if (options.backoff.count() < 0 || options.max_backoff.count() < 0)
-              throw std::invalid_argument("'backoff_ms' and 'max_backoff_ms' must not be negative");
-            if (config.has("rate_limit")) {
-              const auto rate = config.scalar("rate_limit");
-              if (!rate.is_number() || rate.get<double>() <= 0)
-                throw std::invalid_argument(
-                    "'rate_limit' must be a positive number of calls per "
-                    "second");
-              options.rate_limit = rate.get<double>();
-            }
-            if (config.has("burst")) {
-              if (!config.has("rate_limit"))
-                throw std::invalid_argument("'burst' is used only with 'rate_limit'");
-              if (config.integer("burst") < 1)
-                throw std::invalid_argument("'burst' must be at least 1");
-              options.burst = static_cast<double>(config.integer("burst"));
-            }
-            if (config.boolean("breaker")) {
-              CircuitBreakerOptions breaker;
-              breaker.consecutive_failures = static_cast<int>(config.integer("breaker_failures"));
-              const auto rate = config.scalar("breaker_failure_rate");
-              if (!rate.is_number() || rate.get<double>() <= 0 || rate.get<double>() > 1)
-                throw std::invalid_argument("'breaker_failure_rate' must be a number in (0, 1]");
-              breaker.failure_rate = rate.get<double>();
-              breaker.minimum_calls = static_cast<int>(config.integer("breaker_minimum_calls"));
-              breaker.window = millis(config, "breaker_window_ms");
-              breaker.open_for = millis(config, "breaker_open_ms");
-              breaker.half_open_probes = static_cast<int>(config.integer("breaker_probes"));
-              options.breaker = breaker;
-            } else {
-              options.breaker.reset();
-            }
-            options.when_open = when_open_of(config.string("when_open"));
-            if (config.has("fallback")) {
-              const auto text = config.string("fallback");
-              auto parsed = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-              settings.fallback = parsed.is_discarded() ? nlohmann::json(text) : parsed;
-            }
-            if (options.when_open == WhenOpen::fallback && !settings.fallback)
-              throw std::invalid_argument("'when_open: fallback' needs 'fallback'");
-            if (settings.fallback && options.when_open != WhenOpen::fallback)
-              throw std::invalid_argument("'fallback' is used only with 'when_open: fallback'");
-            if (auto why = options.invalid(); !why.empty())
-              throw std::invalid_argument(why);
+            auto settings = read_settings(config, context.node_name);
             return add_call(*input, std::move(settings), context.node_name);
           }};
 }

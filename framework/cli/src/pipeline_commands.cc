@@ -279,6 +279,27 @@ bool same_value(const std::optional<std::string>& expected,
   return *expected == *actual;
 }
 
+constexpr std::chrono::seconds kCallWait{30};
+
+// `call` steps make real requests: waits until the record's calls are answered (by the wall
+// clock, which the driver's clock follows, so that timeouts and retries apply), at most
+// kCallWait. False when calls are still held then.
+bool settle_calls(testing::TopologyTestDriver& driver) {
+  using std::chrono::steady_clock;
+  auto last = steady_clock::now();
+  const auto deadline = last + kCallWait;
+  while (driver.calls_held() > 0) {
+    if (steady_clock::now() > deadline)
+      return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    const auto elapsed =
+        std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - last);
+    last += elapsed;
+    driver.advance_time(elapsed);
+  }
+  return true;
+}
+
 // Runs one test case; returns the lines of its diff (empty: passed).
 std::vector<std::string> run_case(const dsl::Pipeline& pipeline,
                                   const dsl::PipelineTestSuite& suite,
@@ -323,6 +344,13 @@ std::vector<std::string> run_case(const dsl::Pipeline& pipeline,
   for (const auto& record : test_case.input) {
     try {
       driver.pipe_raw(record.topic, {record.key, record.bytes, {}, record.timestamp_ms});
+      if (!settle_calls(driver)) {
+        diff.push_back(fmt::format(
+            "{}: {} call(s) to other services still unanswered after {} s (a test makes its "
+            "`call` steps' requests for real: is the service up?)",
+            record.where.to_string(), driver.calls_held(), kCallWait.count()));
+        return diff;
+      }
     } catch (const std::exception& e) {
       diff.push_back(fmt::format("{}: piping to '{}' failed: {}", record.where.to_string(),
                                  record.topic, e.what()));

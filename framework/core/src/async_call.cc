@@ -92,19 +92,21 @@ class CallEndpoint {
       : application_id_(std::move(application_id)), name_(std::move(name)) {
     if (options.breaker) {
       breaker_ = std::make_unique<CircuitBreaker>(name_, *options.breaker, clock);
-      breaker_->set_listener(
-          [this](CircuitBreaker::State from, CircuitBreaker::State to, const std::string& why) {
-            auto logger = log::get("calls");
-            if (to == CircuitBreaker::State::open) {
-              logger->warn(
-                  "endpoint '{}': circuit breaker {} -> open: {}; its calls wait (records wait in "
-                  "Kafka) until a probe succeeds",
-                  name_, to_string(from), why);
-            } else {
-              logger->info("endpoint '{}': circuit breaker {} -> {}: {}", name_, to_string(from),
-                           to_string(to), why);
-            }
-          });
+      const std::string meanwhile = options.when_open == WhenOpen::wait
+                                        ? "its calls wait (records wait in Kafka)"
+                                        : fmt::format("records get when_open: {} instead of a call",
+                                                      to_string(options.when_open));
+      breaker_->set_listener([this, meanwhile](CircuitBreaker::State from, CircuitBreaker::State to,
+                                               const std::string& why) {
+        auto logger = log::get("calls");
+        if (to == CircuitBreaker::State::open) {
+          logger->warn("endpoint '{}': circuit breaker {} -> open: {}; {} until a probe succeeds",
+                       name_, to_string(from), why, meanwhile);
+        } else {
+          logger->info("endpoint '{}': circuit breaker {} -> {}: {}", name_, to_string(from),
+                       to_string(to), why);
+        }
+      });
     }
     if (options.rate_limit > 0) {
       limiter_ = std::make_unique<RateLimiter>(
@@ -119,9 +121,10 @@ class CallEndpoint {
   [[nodiscard]] RateLimiter* limiter() const noexcept { return limiter_.get(); }
 
   void succeeded() { ++succeeded_; }
-  // Calls that succeeded so far: a call that keeps failing while this grows is the record's
-  // fault, not the endpoint's.
+  // Calls that succeeded and failed so far: a call that keeps failing while the others mostly
+  // succeed is the record's fault, not the endpoint's.
   [[nodiscard]] std::int64_t successes() const noexcept { return succeeded_.load(); }
+  [[nodiscard]] std::int64_t failures() const noexcept { return failed_.load(); }
 
   [[nodiscard]] CallEndpointFigures figures() const {
     CallEndpointFigures figures;
@@ -207,7 +210,9 @@ struct AsyncCallBase::Entry {
   int attempts = 0;
   int failures = 0;
   std::chrono::milliseconds waited{0};
-  std::int64_t successes_at_first_failure = 0;  // the endpoint's, when this call first failed
+  // The endpoint's successes and failures when this call first failed.
+  std::int64_t successes_at_first_failure = 0;
+  std::int64_t failures_at_first_failure = 0;
   bool outage = false;  // its failures were taken for an outage: logged once
   std::shared_ptr<void> result;
   Finished finished;
@@ -301,7 +306,9 @@ void AsyncCallBase::poll(const std::function<double()>& unit_random) {
         entry.slot->abandon();
         ++endpoint_->timed_out_;
         settle(entry,
-               {CallStatus::failed, fmt::format("timed out after {} ms", options_.timeout.count()),
+               {CallStatus::failed,
+                fmt::format("no answer from endpoint '{}' within {} ms (timeout)",
+                            endpoint_->name(), options_.timeout.count()),
                 nullptr},
                at, unit_random());
       }
@@ -391,8 +398,10 @@ void AsyncCallBase::settle(Entry& entry, CallSlot::Outcome outcome,
   log::get("calls")->debug("endpoint '{}': the call for {}[{}] offset {} failed: {}",
                            endpoint_->name(), entry.origin.topic, entry.origin.partition,
                            entry.origin.offset, outcome.message);
-  if (entry.failures++ == 0)
+  if (entry.failures++ == 0) {
     entry.successes_at_first_failure = endpoint_->successes();
+    entry.failures_at_first_failure = endpoint_->failures();
+  }
   entry.phase = Entry::Phase::waiting;
   if (entry.failures <= options_.retries) {
     const auto delay = retry_policy_.retry_delay(entry.failures, entry.waited, jitter);
@@ -400,23 +409,37 @@ void AsyncCallBase::settle(Entry& entry, CallSlot::Outcome outcome,
     entry.ready_at = at + delay;
     return;
   }
+  // Since this call first failed, how did the endpoint's other calls fare? Its own repeated
+  // failures say nothing about the endpoint.
+  const auto successes = endpoint_->successes() - entry.successes_at_first_failure;
+  const auto other_failures =
+      endpoint_->failures() - entry.failures_at_first_failure - (entry.failures - 1);
   auto* shared_breaker = endpoint_->breaker();
+  // Healthy by the breaker's own measure: the others mostly got through. Right after an outage
+  // the service may answer a few calls and time out the rest (a burst of held calls at once):
+  // that is not the record's fault either.
+  const auto endpoint_healthy = [&] {
+    return successes > 0 && static_cast<double>(other_failures) <
+                                shared_breaker->options().failure_rate *
+                                    static_cast<double>(successes + other_failures);
+  };
   const bool record_fault =
-      shared_breaker == nullptr || (shared_breaker->state() == CircuitBreaker::State::closed &&
-                                    endpoint_->successes() > entry.successes_at_first_failure);
+      shared_breaker == nullptr ||
+      (shared_breaker->state() == CircuitBreaker::State::closed && endpoint_healthy());
   if (record_fault) {
     finish_entry(entry, Finished::Kind::failure, "CallFailed", std::move(outcome.message));
     return;
   }
-  // No call to the endpoint got through since this one first failed: an outage, not this
-  // record's fault. It waits (the breaker opens meanwhile) and is tried again.
+  // The endpoint failed most calls since this one first failed: an outage or an overload, not
+  // this record's fault. It waits (the breaker opens meanwhile) and is tried again.
   if (!entry.outage) {
     entry.outage = true;
     log::get("calls")->warn(
-        "endpoint '{}': the call for {}[{}] offset {} failed {} times ({}) and no call to the "
-        "endpoint succeeded since: taken for an outage; the record waits and is tried again",
+        "endpoint '{}': the call for {}[{}] offset {} failed {} times ({}), and since its first "
+        "failure the endpoint's other calls succeeded {} and failed {} times: taken for an "
+        "outage; the record waits and is tried again",
         endpoint_->name(), entry.origin.topic, entry.origin.partition, entry.origin.offset,
-        entry.failures, outcome.message);
+        entry.failures, outcome.message, successes, other_failures);
   }
   entry.ready_at = at + retry_policy_.retry_delay(std::min(entry.failures, 30),
                                                   std::chrono::milliseconds(0), jitter);

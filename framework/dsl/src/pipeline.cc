@@ -524,7 +524,12 @@ class Loader {
     if (!ok)
       return std::nullopt;
     static_cast<void>(index);
-    return Step{spec, OperatorConfig(op, at(entry.first), fields, std::move(expressions))};
+    OperatorConfig config(op, at(entry.first), fields, std::move(expressions));
+    if (body.IsMap()) {
+      for (const auto& field_entry : body)
+        config.set_where(field_entry.first.as<std::string>(), at(field_entry.second));
+    }
+    return Step{spec, std::move(config)};
   }
 
   void load_steps(const YAML::Node& pipeline) {
@@ -581,6 +586,10 @@ class Loader {
       BuildContext context{builder_, fmt::format("{}-{}", i + 1, steps[i].config.op()), tables};
       try {
         stream = steps[i].spec->build(context, steps[i].config, stream);
+      } catch (const FieldErrors& e) {
+        for (const auto& problem : e.problems())
+          error(steps[i].config.where(problem.field), problem.message);
+        return;
       } catch (const std::invalid_argument& e) {
         error(steps[i].config.where(), e.what());
         return;

@@ -71,17 +71,40 @@ OperatorConfig::OperatorConfig(std::string op, Location where, const nlohmann::j
       fields_(std::make_unique<nlohmann::json>(fields)),
       expressions_(std::move(expressions)) {}
 OperatorConfig::~OperatorConfig() = default;
+
+const Location& OperatorConfig::where(const std::string& field) const {
+  const auto it = field_where_.find(field);
+  return it == field_where_.end() ? where_ : it->second;
+}
+
+void OperatorConfig::set_where(const std::string& field, Location where) {
+  field_where_.insert_or_assign(field, std::move(where));
+}
+
+namespace {
+std::string joined(const std::vector<FieldErrors::Problem>& problems) {
+  std::string text;
+  for (const auto& problem : problems)
+    text += (text.empty() ? "" : "; ") + problem.message;
+  return text;
+}
+}  // namespace
+
+FieldErrors::FieldErrors(std::vector<Problem> problems)
+    : std::invalid_argument(joined(problems)), problems_(std::move(problems)) {}
 OperatorConfig::OperatorConfig(const OperatorConfig& other)
     : op_(other.op_),
       where_(other.where_),
       fields_(std::make_unique<nlohmann::json>(*other.fields_)),
-      expressions_(other.expressions_) {}
+      expressions_(other.expressions_),
+      field_where_(other.field_where_) {}
 OperatorConfig& OperatorConfig::operator=(const OperatorConfig& other) {
   if (this != &other) {
     op_ = other.op_;
     where_ = other.where_;
     fields_ = std::make_unique<nlohmann::json>(*other.fields_);
     expressions_ = other.expressions_;
+    field_where_ = other.field_where_;
   }
   return *this;
 }

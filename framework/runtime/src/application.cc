@@ -639,10 +639,12 @@ std::size_t Application::Impl::drain_backlogs() {
       continue;
     const bool retrying = slot.task->retrying();
     if (retrying && !slot.paused) {
-      // A record waits for its retry: fetch nothing more for the task meanwhile.
+      // A record waits for its retry, or its calls for an open breaker: fetch nothing more for
+      // the task meanwhile.
       if (auto paused = consumer_->pause({slot.partitions.begin(), slot.partitions.end()}); !paused)
         logger_->warn("task {}: {}", slot.task->id(), paused.error().message());
       slot.paused = true;
+      ++paused_;
     }
     while (!slot.backlog.empty() && slot.task->offer(slot.backlog.front())) {
       slot.backlog.pop_front();
@@ -1541,7 +1543,8 @@ std::string Application::Impl::metrics_text() const {
              "Periodic offset commits, from the request to the broker's answer");
   out.histogram("streamrun_commit_latency_seconds", none, commit_latency_.snapshot());
   counter("streamrun_partition_pauses_total",
-          "Times a partition was paused because its task's input was full",
+          "Times a task's partitions were paused: its input was full, a record waited for a "
+          "retry, or its calls for an open circuit breaker",
           static_cast<double>(stats.partitions_paused));
   gauge("streamrun_active_tasks", "Tasks running in this instance",
         static_cast<double>(stats.active_tasks));
@@ -1673,7 +1676,8 @@ std::string Application::Impl::metrics_text() const {
                  static_cast<double>(lag));
   }
   out.family("streamrun_partition_paused", "gauge",
-             "1 while the partition is paused because its task's input is full");
+             "1 while the partition is paused: its task's input is full, a record waits for a "
+             "retry, or its calls for an open circuit breaker");
   for (const auto& view : views) {
     for (const auto& tp : view.partitions)
       out.sample("streamrun_partition_paused", partition_labels(view, tp), view.paused ? 1 : 0);

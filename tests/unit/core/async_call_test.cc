@@ -226,6 +226,38 @@ TEST(AsyncCallTest, ARecordThatFailsWhileOthersSucceedIsPoisonAndDeadLettered) {
   EXPECT_EQ(h.out.read_values(), (std::vector<std::string>{"fine!"}));
 }
 
+// Right after an outage the service may answer a few of the calls that all go out at once and
+// time out the rest. A record whose retries run out then is not poison: most of the endpoint's
+// other calls failed too. It waits and goes through once the service keeps up.
+TEST(AsyncCallTest, ARecordThatFailsWhileMostOtherCallsFailTooWaitsInsteadOfBeingDeadLettered) {
+  AsyncCallOptions options;
+  options.retries = 1;
+  options.breaker->consecutive_failures = 0;  // the rate only, over more calls than here: closed
+  options.breaker->minimum_calls = 100;
+  Harness h("overload", options);
+  for (const auto* value : {"a", "b", "c", "d", "e"})
+    h.in.pipe("k", value);
+  for (std::size_t i = 0; i < 4; ++i)
+    h.fake->fail(i);
+  h.fake->succeed(4);
+  h.driver.run_calls();
+  h.driver.advance_time(100ms);  // a..d are tried again
+  ASSERT_EQ(h.fake->calls.size(), 9u);
+  h.fake->fail(5);  // a's retries are used up: 1 of the other 4 calls since got through
+  h.driver.run_calls();
+  EXPECT_EQ(h.dead_letters(), 0u) << "an overloaded endpoint was taken for a poison record";
+  EXPECT_EQ(h.figures().state, CircuitBreaker::State::closed);
+  for (std::size_t i = 6; i < 9; ++i)
+    h.fake->succeed(i);  // the service keeps up again
+  h.driver.run_calls();
+  h.driver.advance_time(10s);
+  ASSERT_EQ(h.fake->calls.size(), 10u) << "a is tried again";
+  h.fake->succeed(9);
+  h.driver.run_calls();
+  EXPECT_EQ(h.out.read_values(), (std::vector<std::string>{"a!", "b!", "c!", "d!", "e!"}));
+  EXPECT_EQ(h.dead_letters(), 0u);
+}
+
 TEST(AsyncCallTest, TheBreakerOpensProbesReopensAndClosesWhileRecordsWaitInsteadOfDeadLettering) {
   AsyncCallOptions options;
   options.retries = 1;

@@ -43,6 +43,7 @@ class CircuitBreaker {
   // `options` must be valid (invalid() empty); throws std::invalid_argument otherwise.
   CircuitBreaker(std::string name, CircuitBreakerOptions options,
                  SteadyClock clock = std::chrono::steady_clock::now);
+  [[nodiscard]] const CircuitBreakerOptions& options() const noexcept { return options_; }
 
   [[nodiscard]] const std::string& name() const noexcept { return name_; }
 

@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,21 @@ struct FieldSpec {
   std::vector<std::string> names = {"key", "value"};
 };
 
+// Thrown by an operator's build function for what is wrong with its fields, all of them at
+// once: each problem is reported at its field's place in the file.
+class FieldErrors : public std::invalid_argument {
+ public:
+  struct Problem {
+    std::string field;
+    std::string message;  // names the field by its YAML name
+  };
+  explicit FieldErrors(std::vector<Problem> problems);
+  [[nodiscard]] const std::vector<Problem>& problems() const noexcept { return problems_; }
+
+ private:
+  std::vector<Problem> problems_;
+};
+
 // The validated fields of one use of an operator, with defaults filled in.
 class OperatorConfig {
  public:
@@ -73,6 +89,11 @@ class OperatorConfig {
 
   [[nodiscard]] const std::string& op() const noexcept { return op_; }
   [[nodiscard]] const Location& where() const noexcept { return where_; }
+  // Where `field`'s value is in the file (where() when it was not given).
+  [[nodiscard]] const Location& where(const std::string& field) const;
+  void set_where(const std::string& field, Location where);
+  // Whether the file gave `field` (has() is also true for a default).
+  [[nodiscard]] bool given(const std::string& field) const { return field_where_.contains(field); }
   [[nodiscard]] bool has(const std::string& field) const;
   [[nodiscard]] std::string string(const std::string& field) const;
   [[nodiscard]] std::int64_t integer(const std::string& field) const;
@@ -89,6 +110,7 @@ class OperatorConfig {
   Location where_;
   std::unique_ptr<nlohmann::json> fields_;
   std::map<std::string, std::map<std::string, Expression>> expressions_;
+  std::map<std::string, Location> field_where_;
 };
 
 // What an operator's build function may use while the topology is built.
