@@ -9,17 +9,17 @@ dsl::OperatorSpec aggregate_spec() {
               "Folds the values of each key into an aggregate that starts at 'initial', with an "
               "expression over agg and value; emits the new aggregate per record (nil deletes "
               "the key)",
-          .fields = {{"initial", dsl::FieldType::string, false, "{}",
-                      "The aggregate of a new key: a JSON literal (0, {}, [], \"text\")"},
-                     {"expr",
-                      dsl::FieldType::expression,
-                      true,
-                      std::nullopt,
-                      "The new aggregate from agg and value, e.g. "
-                      "{orders = agg.orders + 1, units = agg.units + value.qty}",
-                      {},
-                      {"agg", "value", "key"}},
-                     store_field()},
+          .fields = aggregate_fields(
+              {{"initial", dsl::FieldType::string, false, "{}",
+                "The aggregate of a new key: a JSON literal (0, {}, [], \"text\")"},
+               {"expr",
+                dsl::FieldType::expression,
+                true,
+                std::nullopt,
+                "The new aggregate from agg and value, e.g. "
+                "{orders = agg.orders + 1, units = agg.units + value.qty}",
+                {},
+                {"agg", "value", "key"}}}),
           .example =
               "- aggregate: {initial: '{\"orders\": 0, \"units\": 0}', expr: '{orders = "
               "agg.orders + 1, units = agg.units + value.qty}', store: per-sku}",
@@ -32,8 +32,8 @@ dsl::OperatorSpec aggregate_spec() {
                   "'aggregate' field 'initial' must be a JSON value "
                   "other than null, e.g. 0, {} or '{\"orders\": 0}' (got " +
                   config.string("initial") + ")");
-            return fold_by_expression(*input, context.node_name, config.string("store"),
-                                      config.expression("expr"), initial);
+            return fold_by_expression(*input, config, context.node_name, config.expression("expr"),
+                                      initial);
           }};
 }
 

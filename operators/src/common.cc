@@ -123,22 +123,21 @@ KGroupedStream<dsl::Key, nlohmann::json> group_values(const dsl::Stream& input,
       .group_by_key(record_serdes("json"), node_name + "-by-key");
 }
 
-dsl::Stream fold_by_expression(const dsl::Stream& input, const std::string& node_name,
-                               const std::string& store, const dsl::Expression& expression,
+dsl::Stream fold_by_expression(const dsl::Stream& input, const dsl::OperatorConfig& config,
+                               const std::string& node_name, const dsl::Expression& expression,
                                std::optional<nlohmann::json> initial) {
   const bool first_is_aggregate = !initial;
-  return group_values(input, node_name)
-      .aggregate([initial] { return initial.value_or(nlohmann::json()); },
-                 [expression, first_is_aggregate](const dsl::Key& key, const nlohmann::json& value,
-                                                  const nlohmann::json& agg) {
-                   if (first_is_aggregate && agg.is_null())
-                     return value;  // the key's first value
-                   const nlohmann::json key_value = key ? nlohmann::json(*key) : nullptr;
-                   const nlohmann::json* arguments[] = {&agg, &value, &key_value};
-                   return expression.evaluate(arguments);
-                 },
-                 store, record_serdes("json").value, node_name)
-      .to_stream();
+  return fold_per_key(
+      input, config, node_name, [initial] { return initial.value_or(nlohmann::json()); },
+      [expression, first_is_aggregate](const dsl::Key& key, const nlohmann::json& value,
+                                       const nlohmann::json& agg) {
+        if (first_is_aggregate && agg.is_null())
+          return value;  // the key's first value
+        const nlohmann::json key_value = key ? nlohmann::json(*key) : nullptr;
+        const nlohmann::json* arguments[] = {&agg, &value, &key_value};
+        return expression.evaluate(arguments);
+      },
+      "");
 }
 
 dsl::Stream add_keyed_node(
@@ -155,6 +154,115 @@ dsl::Stream add_keyed_node(
   for (const auto& store : read)
     builder.use_store(id, store);
   return dsl::Stream(&builder, id);
+}
+
+std::vector<dsl::FieldSpec> window_fields() {
+  return {
+      {"window_ms", dsl::FieldType::integer, false, std::nullopt,
+       "Aggregate per time window of this size (ms, by record timestamp; docs/time.md) instead "
+       "of for ever"},
+      {"advance_ms", dsl::FieldType::integer, false, std::nullopt,
+       "With window_ms: a window starts every advance_ms (hopping windows; default window_ms: "
+       "tumbling)"},
+      {"grace_ms", dsl::FieldType::integer, false, "0",
+       "With window_ms: how long after its end a window still takes late records"},
+      {"emit",
+       dsl::FieldType::string,
+       false,
+       "updates",
+       "With window_ms: every update, or one final result per window once it closes",
+       {"updates", "final"}},
+      {"late",
+       dsl::FieldType::string,
+       false,
+       "drop",
+       "With window_ms: a record too late for its windows is dropped (counted), or fails (the "
+       "error policy applies)",
+       {"drop", "fail"}},
+  };
+}
+
+std::vector<dsl::FieldSpec> aggregate_fields(std::vector<dsl::FieldSpec> own) {
+  own.push_back(store_field());
+  for (auto& field : window_fields())
+    own.push_back(std::move(field));
+  return own;
+}
+
+bool windowed_step(const dsl::OperatorConfig& config) {
+  for (const auto& field : window_fields()) {
+    if (config.given(field.name))
+      return true;
+  }
+  return false;
+}
+
+namespace {
+
+// The windows a step asks for; nullopt without window_ms.
+std::optional<TimeWindowedKStream<dsl::Key, nlohmann::json>> windowed(
+    const KGroupedStream<dsl::Key, nlohmann::json>& grouped, const dsl::OperatorConfig& config) {
+  std::vector<dsl::FieldErrors::Problem> problems;
+  if (!config.given("window_ms")) {
+    for (const auto* field : {"advance_ms", "grace_ms", "emit", "late"}) {
+      if (config.given(field))
+        problems.push_back({field, fmt::format("'{}' is used only with 'window_ms'", field)});
+    }
+    if (!problems.empty())
+      throw dsl::FieldErrors(std::move(problems));
+    return std::nullopt;
+  }
+  const auto size = config.integer("window_ms");
+  const auto advance = config.given("advance_ms") ? config.integer("advance_ms") : size;
+  const auto grace = config.integer("grace_ms");
+  if (size < 1)
+    problems.push_back({"window_ms", fmt::format("'window_ms' must be positive (got {})", size)});
+  else if (advance < 1 || advance > size)
+    problems.push_back({"advance_ms", fmt::format("'advance_ms' must be in [1, window_ms = {}] "
+                                                  "(got {})",
+                                                  size, advance)});
+  if (grace < 0)
+    problems.push_back(
+        {"grace_ms", fmt::format("'grace_ms' must not be negative (got {})", grace)});
+  if (!problems.empty())
+    throw dsl::FieldErrors(std::move(problems));
+  auto stream = grouped.windowed_by(TimeWindows::of(std::chrono::milliseconds(size))
+                                        .advance_by(std::chrono::milliseconds(advance))
+                                        .grace(std::chrono::milliseconds(grace)));
+  if (config.string("emit") == "final")
+    stream = stream.emit_on_window_close();
+  if (config.string("late") == "fail")
+    stream = stream.late_records_fail();
+  return stream;
+}
+
+}  // namespace
+
+dsl::Stream fold_per_key(const dsl::Stream& input, const dsl::OperatorConfig& config,
+                         const std::string& node_name, std::function<nlohmann::json()> init,
+                         Fold add, const std::string& name) {
+  const auto grouped = group_values(input, node_name);
+  const auto& store = config.string("store");
+  const auto serde = record_serdes("json").value;
+  auto adder = [add](const dsl::Key& key, const nlohmann::json& value, nlohmann::json aggregate) {
+    return add(key, value, std::move(aggregate));
+  };
+  auto windows = windowed(grouped, config);
+  if (!windows)
+    return grouped.aggregate(init, adder, store, serde, node_name).to_stream();
+  return windows->aggregate(init, adder, store, serde, node_name)
+      .to_stream()
+      .map(
+          [name](const Windowed<dsl::Key>& key, const nlohmann::json& aggregate) {
+            nlohmann::json value = {{"window_start", key.window.start_ms},
+                                    {"window_end", key.window.end_ms}};
+            if (name.empty() && aggregate.is_object())
+              value.update(aggregate);
+            else
+              value[name.empty() ? "value" : name] = aggregate;
+            return KeyValue<dsl::Key, nlohmann::json>{key.key, std::move(value)};
+          },
+          node_name + "-window");
 }
 
 dsl::FieldSpec store_field() {

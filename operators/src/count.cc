@@ -8,10 +8,18 @@ dsl::OperatorSpec count_spec() {
           .summary =
               "Counts records per key in a state store and emits the new count (a number) per "
               "record; records with a null key or value are dropped",
-          .fields = {store_field()},
+          .fields = aggregate_fields({}),
           .example = "- count: {store: orders-per-sku}",
           .build = [](dsl::BuildContext& context, const dsl::OperatorConfig& config,
                       std::optional<dsl::Stream> input) -> std::optional<dsl::Stream> {
+            if (windowed_step(config)) {
+              return fold_per_key(
+                  *input, config, context.node_name, [] { return nlohmann::json(0); },
+                  [](const dsl::Key&, const nlohmann::json&, nlohmann::json count) {
+                    return nlohmann::json(count.get<std::int64_t>() + 1);
+                  },
+                  "count");
+            }
             return group_values(*input, context.node_name)
                 .count(config.string("store"), context.node_name)
                 .to_stream()

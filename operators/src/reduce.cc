@@ -9,19 +9,19 @@ dsl::OperatorSpec reduce_spec() {
               "Combines the values of each key with an expression over agg (the value so far) "
               "and value; a key's first value is its first agg; emits the new value per record "
               "(nil deletes the key)",
-          .fields = {{"expr",
-                      dsl::FieldType::expression,
-                      true,
-                      std::nullopt,
-                      "The new value from agg and value, e.g. {qty = agg.qty + value.qty}",
-                      {},
-                      {"agg", "value", "key"}},
-                     store_field()},
+          .fields = aggregate_fields(
+              {{"expr",
+                dsl::FieldType::expression,
+                true,
+                std::nullopt,
+                "The new value from agg and value, e.g. {qty = agg.qty + value.qty}",
+                {},
+                {"agg", "value", "key"}}}),
           .example = "- reduce: {expr: \"value.ts > agg.ts and value or agg\", store: latest}",
           .build = [](dsl::BuildContext& context, const dsl::OperatorConfig& config,
                       std::optional<dsl::Stream> input) -> std::optional<dsl::Stream> {
-            return fold_by_expression(*input, context.node_name, config.string("store"),
-                                      config.expression("expr"), std::nullopt);
+            return fold_by_expression(*input, config, context.node_name, config.expression("expr"),
+                                      std::nullopt);
           }};
 }
 

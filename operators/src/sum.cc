@@ -5,26 +5,24 @@
 namespace streamrun::operators::detail {
 
 dsl::OperatorSpec sum_spec() {
-  return {
-      .name = "sum",
-      .kind = dsl::OperatorKind::processor,
-      .summary =
-          "Adds up a number per key (a field or an expression) in a state store and emits "
-          "the new sum per record; a record without the number adds nothing, one whose "
-          "number is not a number fails",
-      .fields = {{"field", dsl::FieldType::string, false, std::nullopt,
-                  "The field to add up (a name or a path); or give 'expr'"},
-                 {"expr", dsl::FieldType::expression, false, std::nullopt,
-                  "An expression whose value to add up, e.g. value.qty * value.price"},
-                 store_field()},
-      .alternatives = {{{"field", "expr"}}},
-      .example = "- sum: {field: qty, store: units-per-sku}",
-      .build = [](dsl::BuildContext& context, const dsl::OperatorConfig& config,
-                  std::optional<dsl::Stream> input) -> std::optional<dsl::Stream> {
-        const FieldOrExpression number(config, "field", "expr");
-        return group_values(*input, context.node_name)
-            .aggregate(
-                [] { return nlohmann::json(0); },
+  return {.name = "sum",
+          .kind = dsl::OperatorKind::processor,
+          .summary =
+              "Adds up a number per key (a field or an expression) in a state store and emits "
+              "the new sum per record; a record without the number adds nothing, one whose "
+              "number is not a number fails",
+          .fields = aggregate_fields(
+              {{"field", dsl::FieldType::string, false, std::nullopt,
+                "The field to add up (a name or a path); or give 'expr'"},
+               {"expr", dsl::FieldType::expression, false, std::nullopt,
+                "An expression whose value to add up, e.g. value.qty * value.price"}}),
+          .alternatives = {{{"field", "expr"}}},
+          .example = "- sum: {field: qty, store: units-per-sku}",
+          .build = [](dsl::BuildContext& context, const dsl::OperatorConfig& config,
+                      std::optional<dsl::Stream> input) -> std::optional<dsl::Stream> {
+            const FieldOrExpression number(config, "field", "expr");
+            return fold_per_key(
+                *input, config, context.node_name, [] { return nlohmann::json(0); },
                 [number](const dsl::Key& key, const nlohmann::json& value, nlohmann::json total) {
                   const auto add = number(key, value);
                   if (add.is_null())
@@ -35,9 +33,8 @@ dsl::OperatorSpec sum_spec() {
                     return nlohmann::json(total.get<std::int64_t>() + add.get<std::int64_t>());
                   return nlohmann::json(total.get<double>() + add.get<double>());
                 },
-                config.string("store"), record_serdes("json").value, context.node_name)
-            .to_stream();
-      }};
+                "sum");
+          }};
 }
 
 }  // namespace streamrun::operators::detail

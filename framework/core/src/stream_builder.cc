@@ -63,6 +63,11 @@ void StreamBuilder::set_error_policy(int id, ErrorPolicy policy) {
   nodes_.at(id).error_policy = std::move(policy);
 }
 
+void StreamBuilder::attach_window_store(int id, std::string store, std::int64_t retention_ms) {
+  attach_store(id, store);
+  nodes_.at(id).window_retention_ms[store] = retention_ms;
+}
+
 void StreamBuilder::use_store(int id, const std::string& store) {
   const bool exists = std::any_of(nodes_.begin(), nodes_.end(), [&](const NodeSpec& node) {
     return std::find(node.stores.begin(), node.stores.end(), store) != node.stores.end();

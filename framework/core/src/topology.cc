@@ -186,6 +186,15 @@ std::string Topology::describe_mermaid() const {
   return out.str();
 }
 
+std::optional<std::int64_t> Topology::window_retention_ms(std::string_view store) const {
+  for (const auto& node : nodes_) {
+    if (auto it = node.window_retention_ms.find(std::string(store));
+        it != node.window_retention_ms.end())
+      return it->second;
+  }
+  return std::nullopt;
+}
+
 class TaskInstance::Environment final : public detail::TaskEnvironment {
  public:
   Environment(TaskInfo info, RecordCollector& collector, std::function<std::int64_t()> clock,
@@ -196,6 +205,22 @@ class TaskInstance::Environment final : public detail::TaskEnvironment {
         stores_(std::move(stores)) {}
   const TaskInfo& task() const override { return info_; }
   std::int64_t now_ms() const override { return clock_(); }
+  std::int64_t stream_time_ms() const override { return stream_time_; }
+  void use_extracted_timestamps() override { extracted_timestamps_ = true; }
+  void observe_timestamp(std::int64_t timestamp_ms) override {
+    stream_time_ = std::max(stream_time_, timestamp_ms);
+  }
+  void schedule(std::string_view node, std::chrono::milliseconds interval, PunctuationType type,
+                std::function<void(std::int64_t)> punctuator) override {
+    if (interval.count() <= 0) {
+      throw std::invalid_argument("operator '" + std::string(node) +
+                                  "': a punctuator's interval must be positive (got " +
+                                  std::to_string(interval.count()) + " ms)");
+    }
+    punctuators_.push_back(
+        {std::string(node), interval.count(), type, std::move(punctuator),
+         type == PunctuationType::wall_clock ? clock_() + interval.count() : -1});
+  }
   std::function<std::int64_t()> clock() const override { return clock_; }
   std::shared_ptr<const RawRecord> current_record() override {
     if (!current_copy_ && current_record_ != nullptr) {
@@ -240,6 +265,8 @@ class TaskInstance::Environment final : public detail::TaskEnvironment {
   // A record starts (`record`: the input record, read again by a finished async call, copied
   // only when an async call keeps it): forget what the previous one changed.
   void begin_record(const RawRecord& record, std::shared_ptr<const RawRecord> copy = nullptr) {
+    if (!extracted_timestamps_)
+      stream_time_ = std::max(stream_time_, record.timestamp_ms);
     current_origin_ = &record.origin;
     current_record_ = &record;
     current_copy_ = std::move(copy);
@@ -258,6 +285,27 @@ class TaskInstance::Environment final : public detail::TaskEnvironment {
   void send_outputs(const std::map<std::string, std::string, std::less<>>& sink_of_topic) {
     outputs_.send_all(sink_of_topic);
   }
+
+  // A punctuator runs: like a record without an input record.
+  void begin_punctuation() {
+    current_origin_ = nullptr;
+    current_record_ = nullptr;
+    current_copy_.reset();
+    for (auto& store : journaled_)
+      store->clear_journal();
+    outputs_.discard();
+  }
+
+  struct Punctuator {
+    std::string node;
+    std::int64_t interval_ms = 0;
+    PunctuationType type = PunctuationType::stream_time;
+    std::function<void(std::int64_t)> call;
+    std::int64_t next_due = -1;  // stream time: set by the first record
+  };
+  std::vector<Punctuator> punctuators_;
+  std::int64_t stream_time_ = -1;
+  bool extracted_timestamps_ = false;
 
   std::int64_t dropped() const noexcept { return dropped_; }
   DropListener drop_listener_;
@@ -470,7 +518,56 @@ void TaskInstance::set_drop_listener(DropListener listener) {
 }
 
 RecordOutcome TaskInstance::process(const RawRecord& record, const FailureHandling& handling) {
-  return under_policy(record, handling, [&] { process(record); });
+  const auto outcome = under_policy(record, handling, [&] { process(record); });
+  punctuate(PunctuationType::stream_time);
+  return outcome;
+}
+
+void TaskInstance::punctuate(PunctuationType type) {
+  auto& environment = *environment_;
+  const auto now =
+      type == PunctuationType::wall_clock ? environment.now_ms() : environment.stream_time_ms();
+  if (now < 0)
+    return;
+  for (auto& punctuator : environment.punctuators_) {
+    if (punctuator.type != type)
+      continue;
+    if (punctuator.next_due < 0) {
+      punctuator.next_due = now + punctuator.interval_ms;  // from the first record on
+      continue;
+    }
+    if (now < punctuator.next_due)
+      continue;
+    // Once, however many intervals passed.
+    punctuator.next_due +=
+        ((now - punctuator.next_due) / punctuator.interval_ms + 1) * punctuator.interval_ms;
+    environment.begin_punctuation();
+    try {
+      punctuator.call(now);
+      end_record();
+    } catch (const std::exception& e) {
+      roll_back_record();
+      throw std::runtime_error("operator '" + punctuator.node +
+                               "': punctuator failed: " + e.what());
+    }
+  }
+}
+
+bool TaskInstance::has_punctuators(PunctuationType type) const {
+  const auto& punctuators = environment_->punctuators_;
+  return std::any_of(punctuators.begin(), punctuators.end(),
+                     [type](const auto& punctuator) { return punctuator.type == type; });
+}
+
+std::chrono::milliseconds TaskInstance::punctuation_due_in() const {
+  auto due = std::chrono::milliseconds::max();
+  const auto now = environment_->now_ms();
+  for (const auto& punctuator : environment_->punctuators_) {
+    if (punctuator.type == PunctuationType::wall_clock)
+      due = std::min(
+          due, std::chrono::milliseconds(std::max<std::int64_t>(0, punctuator.next_due - now)));
+  }
+  return due;
 }
 
 void TaskInstance::end_record() {

@@ -206,6 +206,7 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
   std::atomic<std::int64_t> processed_before_{0};  // by tasks already closed
   std::atomic<std::int64_t> produced_before_{0};
   std::atomic<std::int64_t> dropped_before_{0};
+  std::atomic<std::int64_t> late_before_{0};
   std::atomic<std::int64_t> commits_{0};
   std::atomic<std::int64_t> commit_failures_{0};
   std::atomic<bool> last_commit_ok_{true};
@@ -997,6 +998,7 @@ std::vector<kafka::PartitionOffset> Application::Impl::finish_tasks(
     processed_before_ += task->processed();
     produced_before_ += task->produced();
     dropped_before_ += task->dropped();
+    late_before_ += task->late();
     restored_before_ += task->restored();
     skipped_before_ += task->skipped();
     dead_lettered_before_ += task->dead_lettered();
@@ -1528,8 +1530,12 @@ std::string Application::Impl::metrics_text() const {
   counter("streamrun_records_dead_lettered_total", "Failed records written to a dead-letter topic",
           static_cast<double>(stats.records_dead_lettered));
   counter("streamrun_records_dropped_total",
-          "Records operators dropped on purpose (null keys or values in keyed operators)",
+          "Records operators dropped on purpose (null keys or values in keyed operators, "
+          "records too late for their windows)",
           static_cast<double>(stats.records_dropped));
+  counter("streamrun_records_late_total",
+          "Records too late for all their windows (windowed aggregates, past the grace period)",
+          static_cast<double>(stats.records_late));
   counter("streamrun_record_retries_total", "Attempts at failed records after their first",
           static_cast<double>(stats.retries));
   counter("streamrun_records_restored_total", "Changelog entries applied to state by restores",
@@ -1748,6 +1754,7 @@ ApplicationStats Application::Impl::stats() const {
   stats.records_processed = processed_before_;
   stats.records_produced = produced_before_;
   stats.records_dropped = dropped_before_;
+  stats.records_late = late_before_;
   stats.records_restored = restored_before_;
   stats.records_skipped = skipped_before_;
   stats.records_dead_lettered = dead_lettered_before_;
@@ -1757,6 +1764,7 @@ ApplicationStats Application::Impl::stats() const {
     stats.records_processed += slot.task->processed();
     stats.records_produced += slot.task->produced();
     stats.records_dropped += slot.task->dropped();
+    stats.records_late += slot.task->late();
     stats.records_restored += slot.task->restored();
     stats.records_skipped += slot.task->skipped();
     stats.records_dead_lettered += slot.task->dead_lettered();

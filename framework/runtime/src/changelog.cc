@@ -109,7 +109,8 @@ std::string changelog_topic(std::string_view application_id, std::string_view st
 }
 
 Result<void> check_changelog_config(const std::string& topic,
-                                    const std::map<std::string, std::string>& configs) {
+                                    const std::map<std::string, std::string>& configs,
+                                    std::optional<std::int64_t> window_retention_ms) {
   auto setting = [&](const char* key) {
     auto it = configs.find(key);
     return it == configs.end() ? std::string() : it->second;
@@ -117,10 +118,24 @@ Result<void> check_changelog_config(const std::string& topic,
   std::string policy = setting("cleanup.policy");
   std::erase(policy, ' ');
   const bool compact_only = policy == "compact";
-  const bool compact_forever =
-      (policy == "compact,delete" || policy == "delete,compact") && setting("retention.ms") == "-1";
+  const bool compact_and_delete = policy == "compact,delete" || policy == "delete,compact";
+  const bool compact_forever = compact_and_delete && setting("retention.ms") == "-1";
   if (compact_only || compact_forever)
     return {};
+  if (compact_and_delete && window_retention_ms) {
+    std::int64_t retention = -1;
+    const auto text = setting("retention.ms");
+    std::from_chars(text.data(), text.data() + text.size(), retention);
+    if (retention >= *window_retention_ms)
+      return {};
+    return Error(
+        errc::invalid_argument,
+        fmt::format("changelog topic '{}' of a window store has retention.ms={}, less "
+                    "than the {} ms the store keeps a window: restored windows would "
+                    "miss updates. Raise it (kafka-configs.sh --alter --entity-type "
+                    "topics --entity-name {} --add-config retention.ms={})",
+                    topic, text, *window_retention_ms, topic, *window_retention_ms + 86'400'000));
+  }
   return Error(errc::invalid_argument,
                fmt::format("changelog topic '{}' has cleanup.policy={}{}: retention would delete "
                            "entries that restoring the store needs, and restored state would "

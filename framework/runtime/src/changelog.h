@@ -47,11 +47,13 @@ inline constexpr std::string_view kCommitMarkerKey = "__streamrun.commit";
 [[nodiscard]] std::string changelog_topic(std::string_view application_id, std::string_view store);
 
 // A changelog must keep the latest entry of every key for ever: cleanup.policy=compact (or
-// compact,delete with retention.ms=-1). Anything else loses state to retention, so the
-// application refuses to start, naming the topic and the fix. `configs`: the topic's
-// configuration as DescribeConfigs reports it.
+// compact,delete with retention.ms=-1); a window store's changelog (`window_retention_ms`: how
+// long the store keeps a window) at least as long as the store keeps it. Anything else loses
+// state to retention, so the application refuses to start, naming the topic and the fix.
+// `configs`: the topic's configuration as DescribeConfigs reports it.
 [[nodiscard]] Result<void> check_changelog_config(
-    const std::string& topic, const std::map<std::string, std::string>& configs);
+    const std::string& topic, const std::map<std::string, std::string>& configs,
+    std::optional<std::int64_t> window_retention_ms = std::nullopt);
 
 // Keys of what a task's state stores with each commit, besides its stores' contents.
 // "<topic>/<partition>": next input offset, or for a changelog, how far local state has read it.

@@ -104,9 +104,10 @@ StreamTask::StreamTask(const Topology& topology, TaskInfo info, kafka::Producer&
   };
   failure_handling_.skipped = [this](const RawRecord& record, const OperatorFailure& failure) {
     skipped_.fetch_add(1, std::memory_order_relaxed);
-    logger_->warn("task {}: skipped {}[{}] offset {}: operator '{}' failed: {}: {}", id(),
-                  record.origin.topic, record.origin.partition, record.origin.offset,
-                  failure.operator_name(), failure.error_class(), failure.error_message());
+    if (record_log_allowed())
+      logger_->warn("task {}: skipped {}[{}] offset {}: operator '{}' failed: {}: {}", id(),
+                    record.origin.topic, record.origin.partition, record.origin.offset,
+                    failure.operator_name(), failure.error_class(), failure.error_message());
   };
   failure_handling_.dead_letter = [this](const RawRecord& letter, const std::string& topic) {
     write_dead_letter(letter, topic);
@@ -117,15 +118,18 @@ StreamTask::StreamTask(const Topology& topology, TaskInfo info, kafka::Producer&
           return *h.value;
       return {};
     };
-    logger_->warn("task {}: dead-lettered {}[{}] offset {} to '{}': operator '{}' failed: {}: {}",
-                  id(), letter.origin.topic, letter.origin.partition, letter.origin.offset, topic,
-                  header(dead_letter_header::operator_name),
-                  header(dead_letter_header::error_class),
-                  header(dead_letter_header::error_message));
+    if (record_log_allowed())
+      logger_->warn("task {}: dead-lettered {}[{}] offset {} to '{}': operator '{}' failed: {}: {}",
+                    id(), letter.origin.topic, letter.origin.partition, letter.origin.offset, topic,
+                    header(dead_letter_header::operator_name),
+                    header(dead_letter_header::error_class),
+                    header(dead_letter_header::error_message));
   };
   instance_.set_drop_listener(
       [this](std::string_view node, std::string_view reason, const RecordOrigin& record) {
         dropped_.fetch_add(1, std::memory_order_relaxed);
+        if (reason == detail::kLateRecord)
+          late_.fetch_add(1, std::memory_order_relaxed);
         logger_->debug("task {}: operator '{}' dropped {}[{}] offset {}: {}", id(), node,
                        record.topic, record.partition, record.offset, reason);
       });
@@ -195,9 +199,12 @@ void StreamTask::run() {
     }
     kafka::Message message(nullptr);
     const bool calls = instance_.has_calls();
+    const bool punctuators = instance_.has_punctuators(PunctuationType::wall_clock);
     while (!stop_requested_ && !failed_) {
       if (calls)
         run_calls();
+      if (punctuators)
+        instance_.punctuate(PunctuationType::wall_clock);
       // A stateful task commits only while no call is held: its state then holds exactly the
       // records before the offsets it stores. Until then it takes no new record.
       const bool draining = calls && state_ && commit_due_ && instance_.calls_held() > 0;
@@ -206,6 +213,8 @@ void StreamTask::run() {
       // not wake it: look again every millisecond meanwhile.
       auto until = calls ? deadline_in(instance_.calls_due_in())
                          : std::chrono::steady_clock::time_point::max();
+      if (punctuators)
+        until = std::min(until, deadline_in(instance_.punctuation_due_in()));
       if (in_progress_)
         until = std::min(until, std::chrono::steady_clock::now() + std::chrono::milliseconds(1));
       if (calls && (draining || instance_.calls_full())) {
@@ -255,6 +264,7 @@ void StreamTask::run() {
     } else if (state_ && !failed_) {
       commit_state(/*final=*/true);  // what a revoke or a stop must keep
     }
+    report_unlogged_records();
     instance_.close();
     // Release the RocksDB instance (and its lock) now: this object may live on until its last
     // delivery report, and the partition may come back to this process before that.
@@ -669,6 +679,35 @@ std::optional<std::string_view> view(const std::optional<std::string>& bytes) {
 }
 
 }  // namespace
+
+bool StreamTask::record_log_allowed() {
+  // A burst of bad records must not flood the log (nor block on a slow one): up to
+  // kRecordLogBurst lines per kRecordLogWindow, then one line with how many more there were.
+  constexpr int kRecordLogBurst = 10;
+  constexpr auto kRecordLogWindow = std::chrono::seconds(10);
+  const auto now = std::chrono::steady_clock::now();
+  if (now - record_log_window_start_ >= kRecordLogWindow) {
+    report_unlogged_records();
+    record_log_window_start_ = now;
+    record_log_lines_ = 0;
+  }
+  if (record_log_lines_ < kRecordLogBurst) {
+    ++record_log_lines_;
+    return true;
+  }
+  ++records_not_logged_;
+  return false;
+}
+
+void StreamTask::report_unlogged_records() {
+  if (records_not_logged_ == 0)
+    return;
+  logger_->warn(
+      "task {}: {} more records skipped or dead-lettered, not logged one by one "
+      "(streamrun_records_skipped_total, streamrun_records_dead_lettered_total count them all)",
+      id(), records_not_logged_);
+  records_not_logged_ = 0;
+}
 
 void StreamTask::write_dead_letter(const RawRecord& letter, const std::string& topic) {
   const auto headers = header_views(letter.headers);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -114,6 +115,8 @@ class StreamTask final : public RecordCollector {
   [[nodiscard]] std::int64_t produced() const noexcept { return produced_.load(); }
   // Records operators dropped on purpose (null keys or values in keyed operators).
   [[nodiscard]] std::int64_t dropped() const noexcept { return dropped_.load(); }
+  // Of those, records too late for their windows (windowed aggregates past the grace period).
+  [[nodiscard]] std::int64_t late() const noexcept { return late_.load(); }
   // A record is waiting to be retried, or its async call waits for an open circuit breaker: the
   // I/O fiber pauses the task's partitions meanwhile.
   [[nodiscard]] bool retrying() const noexcept { return retrying_.load() || calls_blocked_.load(); }
@@ -252,6 +255,12 @@ class StreamTask final : public RecordCollector {
   kafka::Producer& producer_;
   TaskFailureListener& failures_;
   std::shared_ptr<spdlog::logger> logger_;
+  // Lines about single skipped or dead-lettered records, limited (record_log_allowed()).
+  [[nodiscard]] bool record_log_allowed();
+  void report_unlogged_records();
+  std::chrono::steady_clock::time_point record_log_window_start_{};
+  int record_log_lines_ = 0;
+  std::int64_t records_not_logged_ = 0;
 
   const std::size_t bound_;
   boost::fibers::buffered_channel<kafka::Message> channel_;
@@ -278,6 +287,7 @@ class StreamTask final : public RecordCollector {
   std::atomic<std::int64_t> retries_{0};
   std::atomic<std::int64_t> produced_{0};
   std::atomic<std::int64_t> dropped_{0};
+  std::atomic<std::int64_t> late_{0};
   FailureHandling failure_handling_;
   std::atomic<std::int64_t> restored_{0};
   std::int64_t sample_every_ = 0;  // task fiber after run() starts

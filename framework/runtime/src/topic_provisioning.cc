@@ -75,11 +75,19 @@ std::vector<InternalTopic> plan_internal_topics(
     for (const auto& store : topology.stores(s)) {
       // Compacted, and not before a day: a restart within that time still finds the entries
       // its restore discards next to the ones it keeps (see changelog.h).
-      internals.push_back({changelog_topic(application_id, store),
-                           partitions,
-                           fmt::format("changelog of store '{}'", store),
-                           {{"cleanup.policy", "compact"}, {"min.compaction.lag.ms", "86400000"}},
-                           /*changelog=*/true});
+      std::map<std::string, std::string> configs{{"cleanup.policy", "compact"},
+                                                 {"min.compaction.lag.ms", "86400000"}};
+      const auto window_retention = topology.window_retention_ms(store);
+      if (window_retention) {
+        // Each window is a key of its own: compaction alone would keep every window for ever.
+        // Expired windows may go a day after the store dropped them (as Kafka Streams'
+        // windowstore.changelog.additional.retention.ms).
+        configs["cleanup.policy"] = "compact,delete";
+        configs["retention.ms"] = std::to_string(*window_retention + 86'400'000);
+      }
+      internals.push_back({changelog_topic(application_id, store), partitions,
+                           fmt::format("changelog of store '{}'", store), std::move(configs),
+                           /*changelog=*/true, window_retention});
     }
   }
   for (const auto& topic : dead_letter_topics)
@@ -174,7 +182,12 @@ Result<void> ensure_internal_topics(const Topology& topology, const TopicProvisi
     return {};
   }
   for (const auto& [topic, configs] : *described) {
-    if (auto checked = check_changelog_config(topic, configs); !checked)
+    std::optional<std::int64_t> window_retention;
+    for (const auto& internal : internals) {
+      if (internal.name == topic)
+        window_retention = internal.window_retention_ms;
+    }
+    if (auto checked = check_changelog_config(topic, configs, window_retention); !checked)
       return checked.error();
   }
   return {};

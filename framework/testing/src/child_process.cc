@@ -1,7 +1,10 @@
+#include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <csignal>
 #include <cstring>
 #include <fcntl.h>
+#include <mutex>
 #include <poll.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -44,10 +47,56 @@ Result<ChildProcess> ChildProcess::spawn(const std::string& program,
   return ChildProcess(pid, fds[0]);
 }
 
+// The child's output, read by a thread of its own into `buffer` as it comes.
+struct ChildProcess::Pipe {
+  explicit Pipe(int descriptor) : fd(descriptor) {}
+  ~Pipe() {
+    stop = true;
+    if (reader.joinable())
+      reader.join();
+    if (fd >= 0)
+      close(fd);
+  }
+  void read_all() {
+    char chunk[4096];
+    while (!stop) {
+      pollfd pfd{fd, POLLIN, 0};
+      const int ready = ::poll(&pfd, 1, 100);  // to see `stop`: a grandchild may hold the pipe
+      if (ready < 0 && errno == EINTR)
+        continue;
+      if (ready == 0)
+        continue;
+      const auto n = ready < 0 ? -1 : ::read(fd, chunk, sizeof chunk);
+      std::lock_guard lock(mutex);
+      if (n <= 0) {
+        closed = true;
+        if (!buffer.empty() && buffer.back() != '\n')
+          buffer += '\n';  // last line without a newline
+        more.notify_all();
+        return;
+      }
+      buffer.append(chunk, static_cast<std::size_t>(n));
+      more.notify_all();
+    }
+  }
+
+  int fd;
+  std::atomic<bool> stop{false};
+  std::mutex mutex;
+  std::condition_variable more;
+  std::string buffer;  // read, not taken by read_line() yet
+  bool closed = false;
+  std::thread reader;
+};
+
+ChildProcess::ChildProcess(pid_t pid, int stdout_fd)
+    : pid_(pid), pipe_(std::make_shared<Pipe>(stdout_fd)) {
+  pipe_->reader = std::thread([pipe = pipe_.get()] { pipe->read_all(); });
+}
+
 ChildProcess::ChildProcess(ChildProcess&& other) noexcept
     : pid_(std::exchange(other.pid_, -1)),
-      stdout_fd_(std::exchange(other.stdout_fd_, -1)),
-      buffer_(std::move(other.buffer_)),
+      pipe_(std::move(other.pipe_)),
       output_(std::move(other.output_)),
       exit_status_(other.exit_status_) {}
 
@@ -64,44 +113,27 @@ ChildProcess::~ChildProcess() {
     ::kill(pid_, SIGKILL);
     static_cast<void>(wait(std::chrono::seconds(10)));
   }
-  if (stdout_fd_ >= 0)
-    close(stdout_fd_);
+  pipe_.reset();  // stops and joins the reader
 }
 
 std::optional<std::string> ChildProcess::read_line(std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (true) {
-    if (auto newline = buffer_.find('\n'); newline != std::string::npos) {
-      std::string line = buffer_.substr(0, newline);
-      buffer_.erase(0, newline + 1);
-      if (!output_.empty())
-        output_ += '\n';
-      output_ += line;
-      return line;
-    }
-    if (stdout_fd_ < 0)
-      return std::nullopt;
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0)
-      return std::nullopt;
-    pollfd pfd{stdout_fd_, POLLIN, 0};
-    const int ready = ::poll(&pfd, 1, static_cast<int>(left.count()));
-    if (ready < 0 && errno == EINTR)
-      continue;
-    if (ready <= 0)
-      return std::nullopt;
-    char chunk[4096];
-    const auto n = ::read(stdout_fd_, chunk, sizeof chunk);
-    if (n <= 0) {
-      close(stdout_fd_);
-      stdout_fd_ = -1;
-      if (!buffer_.empty())
-        buffer_ += '\n';  // last line without a newline
-      continue;
-    }
-    buffer_.append(chunk, static_cast<std::size_t>(n));
-  }
+  if (!pipe_)
+    return std::nullopt;
+  std::unique_lock lock(pipe_->mutex);
+  std::size_t newline = std::string::npos;
+  const bool ready = pipe_->more.wait_for(lock, timeout, [&] {
+    newline = pipe_->buffer.find('\n');
+    return newline != std::string::npos || pipe_->closed;
+  });
+  if (!ready || newline == std::string::npos)
+    return std::nullopt;
+  std::string line = pipe_->buffer.substr(0, newline);
+  pipe_->buffer.erase(0, newline + 1);
+  lock.unlock();
+  if (!output_.empty())
+    output_ += '\n';
+  output_ += line;
+  return line;
 }
 
 std::optional<std::string> ChildProcess::wait_for_line(std::string_view needle,

@@ -162,6 +162,13 @@ class TopologyTestDriver::Impl final : public RecordCollector {
     }
   }
 
+  // Wall-clock punctuators that are due, and what their outputs cause.
+  void punctuate() {
+    for (auto& [id, task] : tasks_)
+      task->punctuate(PunctuationType::wall_clock);
+    drain();
+  }
+
   void run_calls() {
     if (running_)
       return;  // inside pipe(): it runs them
@@ -336,6 +343,7 @@ const std::vector<TestRecord>& TopologyTestDriver::topic_contents(std::string_vi
 
 void TopologyTestDriver::advance_time(std::chrono::milliseconds by) {
   impl_->now_ms_ += by.count();
+  impl_->punctuate();
   run_calls();
 }
 

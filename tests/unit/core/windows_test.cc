@@ -179,6 +179,76 @@ TEST(WindowedAggregateTest, ReduceAndAggregateFoldEachWindowFromItsFirstRecord) 
   EXPECT_EQ(seen.read_values(), (std::vector<std::string>{"|5|", "|5|3|", "|7|"}));
 }
 
+Topology final_counts(TimeWindows windows) {
+  StreamBuilder builder;
+  builder.stream("clicks", kStrings)
+      .group_by_key(kStrings)
+      .windowed_by(windows)
+      .emit_on_window_close()
+      .count("clicks-per-window")
+      .to_stream()
+      .to("counts",
+          {serdes::windowed(serdes::string(), std::chrono::milliseconds(windows.size_ms())),
+           serdes::int64()});
+  return builder.build();
+}
+
+TEST(WindowedAggregateTest, EmitOnWindowCloseGivesOneFinalResultPerWindowOnceItsGraceIsOver) {
+  const auto windows = TimeWindows::of(1000ms).grace(500ms);
+  TopologyTestDriver driver(final_counts(windows));
+  auto clicks = driver.input_topic("clicks", kStrings);
+  auto counts = driver.output_topic(
+      "counts", Serdes<Windowed<std::string>, std::int64_t>{
+                    serdes::windowed(serdes::string(), 1000ms), serdes::int64()});
+  const auto updates = [&] {
+    std::vector<Update> out;
+    for (const auto& r : counts.read_records())
+      out.push_back(
+          {r.key.key, r.key.window.start_ms, r.key.window.end_ms, r.value, r.timestamp_ms});
+    return out;
+  };
+  clicks.pipe("ann", "x", 1000);
+  clicks.pipe("bob", "x", 1200);
+  clicks.pipe("ann", "x", 1500);
+  clicks.pipe("ann", "x", 2100);
+  clicks.pipe("ann", "x", 1999);  // stream time 2 100: [1 000, 2 000) is open until 2 500
+  EXPECT_TRUE(updates().empty()) << "nothing before a window closes";
+  clicks.pipe("bob", "x", 2600);  // closes [1 000, 2 000)
+  EXPECT_EQ(updates(),
+            (std::vector<Update>{{"ann", 1000, 2000, 3, 2000}, {"bob", 1000, 2000, 1, 2000}}));
+  clicks.pipe("ann", "x", 1001);  // late
+  clicks.pipe("cid", "x", 9000);  // closes [2 000, 3 000) and what came between
+  EXPECT_EQ(updates(),
+            (std::vector<Update>{{"ann", 2000, 3000, 1, 3000}, {"bob", 2000, 3000, 1, 3000}}));
+  EXPECT_EQ(driver.dropped(), 1);
+  clicks.pipe("cid", "x", 9100);
+  EXPECT_TRUE(updates().empty()) << "each window once";
+}
+
+TEST(WindowedAggregateTest, WithLateRecordsFailALateRecordGoesToTheErrorPolicy) {
+  StreamBuilder builder;
+  builder.stream("clicks", kStrings)
+      .group_by_key(kStrings)
+      .windowed_by(TimeWindows::of(1000ms))
+      .late_records_fail()
+      .count("clicks-per-window");
+  TopologyTestDriver driver(builder.build());
+  driver.set_error_policy(ErrorPolicy::dead_letter("dead"));
+  auto clicks = driver.input_topic("clicks", kStrings);
+  clicks.pipe("ann", "x", 5000);
+  clicks.pipe("ann", "late", 1000);
+  const auto letters = driver.read_raw("dead");
+  ASSERT_EQ(letters.size(), 1u);
+  EXPECT_EQ(letters[0].value, "late");
+  std::string message;
+  for (const auto& header : letters[0].headers)
+    if (header.key == "streamrun.error.message")
+      message = header.value.value_or("");
+  EXPECT_NE(message.find("record at 1000 ms is late: stream time is 5000 ms"), std::string::npos)
+      << message;
+  EXPECT_EQ(driver.dropped(), 0);
+}
+
 // Closed windows leave the store by whole segments once stream time has moved past their
 // retention (size + grace), and a later record for them is late, not a fresh window.
 TEST(WindowedAggregateTest, ClosedWindowsLeaveTheStoreBySegments) {
@@ -188,7 +258,7 @@ TEST(WindowedAggregateTest, ClosedWindowsLeaveTheStoreBySegments) {
   std::vector<std::int64_t> starts;
   h.driver.store("clicks-per-window")
       .range("", std::string(1, '\xff'), [&](std::string_view key, std::string_view) {
-        starts.push_back(detail::WindowStoreLayout::read_be64(key.substr(key.size() - 8)));
+        starts.push_back(detail::WindowStoreLayout::read_be64(key.substr(8, 8)));
         return true;
       });
   // Stream time 9 500: the windows starting before segment (9 500 - 2 000) / 1 000 = 7 are gone,

@@ -82,6 +82,8 @@ class StreamBuilder {
 
   // Declares that operator `id` owns state store `store` (names are unique per topology).
   void attach_store(int id, std::string store);
+  // attach_store() for a window store that keeps windows `retention_ms`.
+  void attach_window_store(int id, std::string store, std::int64_t retention_ms);
   // Declares that operator `id` reads the store another operator owns: both run in one task.
   void use_store(int id, const std::string& store);
   // Records that fail in operator `id` follow `policy` instead of the pipeline's.
@@ -250,6 +252,20 @@ class KStream {
         /*changes_key=*/true);
   }
 
+  // Sets each record's timestamp (ms since the epoch) to `extractor(key, value, timestamp)`,
+  // e.g. an event time from a field of the value, instead of the time Kafka stored: windows,
+  // stream time, punctuators and sinks go by it from here on (Kafka Streams'
+  // TimestampExtractor; use it right after the source). A negative result fails the record.
+  template <typename Extractor>
+  KStream with_timestamp(Extractor extractor, std::string name = {}) const {
+    const int id = builder_->add_node(
+        "timestamp", std::move(name), {node_}, {},
+        [extractor = std::move(extractor)](const std::string& node_name) {
+          return std::make_unique<detail::TimestampNode<K, V, Extractor>>(node_name, extractor);
+        });
+    return KStream(builder_, id, key_changed_);
+  }
+
   // Calls another service per record without blocking the task (see async_call.h): `call(record,
   // completion)` runs on the task's fiber, starts a request on an I/O client and returns at once;
   // the client completes it later from its own thread (completion.succeed(result), reject(why)
@@ -275,16 +291,21 @@ class KStream {
     return KStream<K, R>(builder_, id, key_changed_);
   }
 
-  // A custom operator; `supplier` makes one Processor per task.
+  // A custom operator; `supplier` makes one Processor per task. `stores`: the state stores it
+  // owns (ProcessorContext::store), RocksDB-backed with changelogs like the others; the records
+  // must be partitioned by the key the processor keeps state by.
   template <typename KOut, typename VOut>
   KStream<KOut, VOut> process(
-      std::function<std::unique_ptr<Processor<K, V, KOut, VOut>>()> supplier,
-      std::string name = {}) const {
-    const int id = builder_->add_node(
-        "processor", std::move(name), {node_}, {},
-        [supplier = std::move(supplier)](const std::string& node_name) {
-          return std::make_unique<detail::ProcessorNode<K, V, KOut, VOut>>(node_name, supplier());
-        });
+      std::function<std::unique_ptr<Processor<K, V, KOut, VOut>>()> supplier, std::string name = {},
+      std::vector<std::string> stores = {}) const {
+    const int id =
+        builder_->add_node("processor", std::move(name), {node_}, {},
+                           [supplier = std::move(supplier), stores](const std::string& node_name) {
+                             return std::make_unique<detail::ProcessorNode<K, V, KOut, VOut>>(
+                                 node_name, supplier(), stores);
+                           });
+    for (const auto& store : stores)
+      builder_->attach_store(id, store);
     return KStream<KOut, VOut>(builder_, id, /*key_changed=*/true);  // unknown: assume it did
   }
 
@@ -471,7 +492,26 @@ template <typename K, typename V>
 class TimeWindowedKStream {
  public:
   TimeWindowedKStream(StreamBuilder* builder, int node, Serdes<K, V> serdes, TimeWindows windows)
-      : builder_(builder), node_(node), serdes_(std::move(serdes)), windows_(windows) {}
+      : builder_(builder), node_(node), serdes_(std::move(serdes)) {
+    options_.windows = windows;
+  }
+
+  // Emits each window's aggregate once, when the window closes (stream time passes its end plus
+  // the grace period), instead of on every record: one final result per window (Kafka
+  // Streams' suppress(untilWindowCloses) and EmitStrategy.onWindowClose()).
+  [[nodiscard]] TimeWindowedKStream emit_on_window_close() const {
+    auto copy = *this;
+    copy.options_.emit_on_close = true;
+    return copy;
+  }
+  // A record too late for all its windows fails instead of being dropped: its error policy
+  // applies (with errors.policy=dead_letter it goes to the dead-letter topic, error class
+  // LateRecordError).
+  [[nodiscard]] TimeWindowedKStream late_records_fail() const {
+    auto copy = *this;
+    copy.options_.late_records_fail = true;
+    return copy;
+  }
 
   // `adder(key, value, aggregate)` returns the new aggregate; each window starts at `init()`.
   template <typename Init, typename Adder, typename VA = std::invoke_result_t<Init>>
@@ -507,22 +547,22 @@ class TimeWindowedKStream {
                                std::string name, Fold fold_fn) const {
     const int id =
         builder_->add_node(kind, std::move(name), {node_}, {},
-                           [store, windows = windows_, key_serde = serdes_.key, value_serde,
+                           [store, options = options_, key_serde = serdes_.key, value_serde,
                             fold_fn](const std::string& node_name) {
                              return std::make_unique<detail::WindowAggregateNode<K, V, VA, Fold>>(
-                                 node_name, store, windows, key_serde, value_serde, fold_fn);
+                                 node_name, store, options, key_serde, value_serde, fold_fn);
                            });
-    builder_->attach_store(id, store);
+    builder_->attach_window_store(id, store, options_.windows.retention_ms());
     return KTable<Windowed<K>, VA>(
         builder_, id, store,
-        {serdes::windowed(serdes_.key, std::chrono::milliseconds(windows_.size_ms())),
+        {serdes::windowed(serdes_.key, std::chrono::milliseconds(options_.windows.size_ms())),
          std::move(value_serde)});
   }
 
   StreamBuilder* builder_;
   int node_;
   Serdes<K, V> serdes_;
-  TimeWindows windows_;
+  detail::WindowOptions options_;
 };
 
 // Records grouped by key, ready for count, reduce or aggregate. Each aggregate keeps its state

@@ -26,6 +26,9 @@ struct NodeSpec {
   std::vector<std::string> stores;  // state stores the operator uses
   std::function<std::unique_ptr<detail::NodeInstance>()> factory;
   std::optional<ErrorPolicy> error_policy;  // overrides the pipeline's for this operator
+  // Window stores among `stores`, with how long they keep a window (ms): their changelogs may
+  // let older entries go.
+  std::map<std::string, std::int64_t> window_retention_ms;
 
   // Reads topics (a stream's source or a table).
   [[nodiscard]] bool is_source() const { return kind == "source" || kind == "table"; }
@@ -52,6 +55,8 @@ class Topology {
   [[nodiscard]] std::vector<std::string> sink_topics() const;
   // Names of the state stores the tasks of a sub-topology need.
   [[nodiscard]] std::vector<std::string> stores(int subtopology) const;
+  // How long window store `store` keeps a window (ms); nullopt for other stores.
+  [[nodiscard]] std::optional<std::int64_t> window_retention_ms(std::string_view store) const;
   [[nodiscard]] bool stateful() const;
   // The same topology with internal topic names (${application.id}-...) made concrete.
   [[nodiscard]] Topology resolved(std::string_view application_id) const;
@@ -115,6 +120,17 @@ class TaskInstance {
 
   // Calls close() on every operator, once.
   void close();
+
+  // --- punctuators (ProcessorContext::schedule), on the task's fiber ---------------------------
+  // Runs the punctuators of `type` that are due: by the task's clock (wall_clock) or its stream
+  // time (process(record, handling) runs the stream-time ones after each record). What they
+  // forward and write goes out like a record's outputs. Throws std::runtime_error naming the
+  // operator when a punctuator throws (its writes and outputs undone): the task cannot go on.
+  void punctuate(PunctuationType type);
+  [[nodiscard]] bool has_punctuators(PunctuationType type) const;
+  // How soon punctuate(wall_clock) must run at the latest, by the task's clock;
+  // milliseconds::max() without wall-clock punctuators.
+  [[nodiscard]] std::chrono::milliseconds punctuation_due_in() const;
 
   // --- async calls (KStream::call_async), on the task's fiber --------------------------------
   // A record that reaches an async call operator is processed in two phases: up to the call

@@ -22,6 +22,7 @@ struct ApplicationStats {
   std::int64_t retries = 0;                // attempts after a record's first
   std::int64_t records_produced = 0;       // outputs sent by sinks (not changelogs, dead letters)
   std::int64_t records_dropped = 0;  // dropped on purpose: null keys/values in keyed operators
+  std::int64_t records_late = 0;     // of those: too late for their windows (past the grace)
   std::int64_t commits = 0;
   std::int64_t commit_failures = 0;
   bool last_commit_ok = true;          // the most recent commit (e.g. the final one) succeeded
@@ -47,6 +48,8 @@ struct InternalTopic {
   std::string role;                            // "repartition topic", "changelog of store 's'"
   std::map<std::string, std::string> configs;  // what the application creates it with
   bool changelog = false;
+  // A window store's changelog: entries older than this may go (cleanup.policy=compact,delete).
+  std::optional<std::int64_t> window_retention_ms;
 };
 
 // Runs a topology on Kafka.

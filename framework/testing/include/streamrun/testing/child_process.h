@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <sys/types.h>
@@ -11,8 +12,9 @@
 namespace streamrun::testing {
 
 // A program started by a test, with its stdout readable line by line (stderr is inherited so
-// that its logs land in the test's output, unless merged). The destructor kills it (SIGKILL) if
-// still running.
+// that its logs land in the test's output, unless merged). A thread reads the output as it
+// comes, so that a child writing more than a pipe holds never blocks on a test that reads
+// only the start. The destructor kills it (SIGKILL) if still running.
 class ChildProcess {
  public:
   // `merge_stderr`: read stderr through the same pipe (to assert on error messages).
@@ -44,11 +46,11 @@ class ChildProcess {
   [[nodiscard]] const std::string& output() const noexcept { return output_; }
 
  private:
-  ChildProcess(pid_t pid, int stdout_fd) : pid_(pid), stdout_fd_(stdout_fd) {}
+  struct Pipe;
+  ChildProcess(pid_t pid, int stdout_fd);
 
   pid_t pid_ = -1;
-  int stdout_fd_ = -1;
-  std::string buffer_;
+  std::shared_ptr<Pipe> pipe_;  // read by its own thread
   std::string output_;
   std::optional<int> exit_status_;
 };

@@ -98,8 +98,9 @@ class TopologyTestDriver {
   // Records skipped by a skip policy so far.
   [[nodiscard]] std::int64_t skipped() const;
 
-  // Moves the clock on, then runs async calls (their timeouts, retries, rate limits and circuit
-  // breakers follow this clock).
+  // Moves the clock on (the mock wall clock), then runs the wall-clock punctuators that are due
+  // (once each, however many intervals passed) and async calls (their timeouts, retries, rate
+  // limits and circuit breakers follow this clock). Stream time moves with the records piped.
   void advance_time(std::chrono::milliseconds by);
   // Async calls (KStream::call_async): passes on what completed calls produced (and whatever
   // that causes). pipe() does this after each record; call it after completing calls from a

@@ -3,7 +3,9 @@
 // The machinery behind the fluent API: typed operator instances wired into a chain per task.
 // Included by stream_builder.h; not for direct use.
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -25,12 +27,25 @@ namespace streamrun::detail {
 
 class CallWaker;
 
+// The reason a windowed aggregate drops a late record with (TaskEnvironment::record_dropped):
+// metrics count such drops apart.
+inline constexpr std::string_view kLateRecord = "late: its windows are closed";
+
 // What every operator instance of a task can reach.
 class TaskEnvironment {
  public:
   virtual ~TaskEnvironment() = default;
   [[nodiscard]] virtual const TaskInfo& task() const = 0;
   [[nodiscard]] virtual std::int64_t now_ms() const = 0;
+  // The largest timestamp of the input records the task has taken, ms; -1 before the first.
+  [[nodiscard]] virtual std::int64_t stream_time_ms() const = 0;
+  // A timestamp extractor (KStream::with_timestamp) took over: stream time goes by the
+  // timestamps it gives (observe_timestamp), no longer by the input records'.
+  virtual void use_extracted_timestamps() = 0;
+  virtual void observe_timestamp(std::int64_t timestamp_ms) = 0;
+  // A punctuator of operator `node` (ProcessorContext::schedule).
+  virtual void schedule(std::string_view node, std::chrono::milliseconds interval,
+                        PunctuationType type, std::function<void(std::int64_t)> punctuator) = 0;
   // The clock behind now_ms() (the wall clock, or the test driver's), to share with what
   // outlives the task.
   [[nodiscard]] virtual std::function<std::int64_t()> clock() const = 0;
@@ -247,14 +262,47 @@ class FunctionNode final : public Input<KIn, VIn>, public Output<KOut, VOut> {
   Fn fn_;
 };
 
+// Sets each record's timestamp from its key and value (KStream::with_timestamp).
+template <typename K, typename V, typename Extractor>
+class TimestampNode final : public Input<K, V>, public Output<K, V> {
+ public:
+  TimestampNode(std::string name, Extractor extractor)
+      : NodeInstance(std::move(name)), extractor_(std::move(extractor)) {}
+
+  void init(TaskEnvironment& environment) override {
+    NodeInstance::init(environment);
+    environment.use_extracted_timestamps();
+  }
+
+  void receive(Record<K, V>&& record) override {
+    this->guarded([&] {
+      const std::int64_t timestamp =
+          extractor_(std::as_const(record.key), std::as_const(record.value), record.timestamp_ms);
+      if (timestamp < 0) {
+        throw std::invalid_argument("the timestamp extractor gave " + std::to_string(timestamp) +
+                                    " ms: timestamps must not be negative");
+      }
+      record.timestamp_ms = timestamp;
+      this->environment().observe_timestamp(timestamp);
+    });
+    this->emit(std::move(record));
+  }
+
+ private:
+  Extractor extractor_;
+};
+
 // Runs a user Processor; the node is its context.
 template <typename KIn, typename VIn, typename KOut, typename VOut>
 class ProcessorNode final : public Input<KIn, VIn>,
                             public Output<KOut, VOut>,
                             private ProcessorContext<KOut, VOut> {
  public:
-  ProcessorNode(std::string name, std::unique_ptr<Processor<KIn, VIn, KOut, VOut>> processor)
-      : NodeInstance(std::move(name)), processor_(std::move(processor)) {}
+  ProcessorNode(std::string name, std::unique_ptr<Processor<KIn, VIn, KOut, VOut>> processor,
+                std::vector<std::string> stores = {})
+      : NodeInstance(std::move(name)),
+        processor_(std::move(processor)),
+        stores_(std::move(stores)) {}
 
   void init(TaskEnvironment& environment) override {
     NodeInstance::init(environment);
@@ -272,8 +320,22 @@ class ProcessorNode final : public Input<KIn, VIn>,
   void forward(Record<KOut, VOut> record) override { this->emit(std::move(record)); }
   const TaskInfo& task() const override { return this->environment().task(); }
   std::int64_t now_ms() const override { return this->environment().now_ms(); }
+  std::int64_t stream_time_ms() const override { return this->environment().stream_time_ms(); }
+  void schedule(std::chrono::milliseconds interval, PunctuationType type,
+                std::function<void(std::int64_t)> punctuator) override {
+    this->environment().schedule(this->name(), interval, type, std::move(punctuator));
+  }
+  KeyValueStore& raw_store(std::string_view name) override {
+    if (std::find(stores_.begin(), stores_.end(), name) == stores_.end()) {
+      throw std::invalid_argument("processor '" + this->name() + "' did not declare store '" +
+                                  std::string(name) +
+                                  "' (KStream::process(supplier, name, stores))");
+    }
+    return this->environment().store(name);
+  }
 
   std::unique_ptr<Processor<KIn, VIn, KOut, VOut>> processor_;
+  std::vector<std::string> stores_;
 };
 
 // The value `store` holds under `raw_key`, decoded; a value the serde cannot read is reported

@@ -17,23 +17,33 @@
 namespace streamrun::detail {
 
 // A window store keeps each window's aggregate in a key-value store under
-//   segment (8 bytes BE) | key bytes | window start (8 bytes BE)
+//   segment (8 bytes BE) | window start (8 bytes BE) | key bytes
 // where segment = start / segment interval. Expiring old windows removes whole segments (one
-// range removal each, RocksDB's DeleteRange) instead of deleting window by window. The store's
-// owner keeps its stream time under kStreamTimeKey, beyond every segment, so that it survives a
-// restart and a restore with the windows.
+// range removal each, RocksDB's DeleteRange) instead of deleting window by window, and the
+// windows that start at one time are one prefix (emitting them when they close is one scan).
+// The store's owner keeps its stream time and what it emitted under keys beyond every segment,
+// so that both survive a restart and a restore with the windows.
 class WindowStoreLayout {
  public:
   explicit WindowStoreLayout(std::int64_t retention_ms)
       : retention_ms_(retention_ms), segment_ms_(std::max<std::int64_t>(retention_ms / 2, 1000)) {}
 
   [[nodiscard]] std::string key(std::string_view raw_key, std::int64_t start_ms) const {
-    std::string out;
-    out.reserve(16 + raw_key.size());
-    append_be64(out, static_cast<std::uint64_t>(start_ms / segment_ms_));
+    auto out = prefix(start_ms);
     out.append(raw_key);
+    return out;
+  }
+  // What the keys of the windows starting at `start_ms` begin with.
+  [[nodiscard]] std::string prefix(std::int64_t start_ms) const {
+    std::string out;
+    out.reserve(32);
+    append_be64(out, static_cast<std::uint64_t>(start_ms / segment_ms_));
     append_be64(out, static_cast<std::uint64_t>(start_ms));
     return out;
+  }
+  // The key bytes of a stored window's key.
+  [[nodiscard]] static std::string_view raw_key_of(std::string_view stored) {
+    return stored.substr(16);
   }
   // The first segment still live at `stream_time_ms`: windows starting before it are closed.
   [[nodiscard]] std::int64_t first_live_segment(std::int64_t stream_time_ms) const {
@@ -47,6 +57,8 @@ class WindowStoreLayout {
   }
 
   static inline const std::string kStreamTimeKey = std::string(8, '\xff') + "stream-time";
+  // With emit-on-close: the windows that start before this were emitted.
+  static inline const std::string kEmittedKey = std::string(8, '\xff') + "emitted-before";
 
   static void append_be64(std::string& out, std::uint64_t value) {
     for (int shift = 56; shift >= 0; shift -= 8)
@@ -64,20 +76,38 @@ class WindowStoreLayout {
   std::int64_t segment_ms_;
 };
 
+// How a windowed aggregate treats its windows (TimeWindowedKStream).
+struct WindowOptions {
+  TimeWindows windows = TimeWindows::of(std::chrono::milliseconds(1000));
+  // Emit each window once, when it closes, instead of every update.
+  bool emit_on_close = false;
+  // A record too late for all its windows fails (its error policy applies) instead of being
+  // dropped.
+  bool late_records_fail = false;
+};
+
+// A record too late for its windows, with late_records_fail.
+class LateRecordError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 // Folds each record into the aggregate of each of its windows and emits every window's new
-// aggregate, keyed Windowed<K> and stamped with the window's end. Stream time is the largest
-// timestamp this operator has seen; a window accepts records until stream time reaches its end
-// plus the grace period. A record none of whose windows is still open is dropped and counted as
-// late; a record with a negative timestamp is dropped too. Nulls as in AggregateNode.
+// aggregate (or, with emit_on_close, each window's final one once it closes), keyed Windowed<K>
+// and stamped with the window's end. Stream time is the largest timestamp this operator has
+// seen; a window accepts records until stream time reaches its end plus the grace period. A
+// record none of whose windows is still open is late: dropped and counted (or failed, with
+// late_records_fail). A record with a negative timestamp is dropped. Nulls as in AggregateNode.
 template <typename K, typename V, typename VA, typename Fold>
 class WindowAggregateNode final : public Input<K, V>, public Output<Windowed<K>, VA> {
  public:
-  WindowAggregateNode(std::string name, std::string store_name, TimeWindows windows,
+  WindowAggregateNode(std::string name, std::string store_name, WindowOptions options,
                       Serde<K> key_serde, Serde<VA> value_serde, Fold fold)
       : NodeInstance(std::move(name)),
         store_name_(std::move(store_name)),
-        windows_(windows),
-        layout_(windows.retention_ms()),
+        options_(options),
+        windows_(options.windows),
+        layout_(options.windows.retention_ms()),
         key_serde_(std::move(key_serde)),
         value_serde_(std::move(value_serde)),
         fold_(std::move(fold)) {}
@@ -105,9 +135,11 @@ class WindowAggregateNode final : public Input<K, V>, public Output<Windowed<K>,
         return;
       }
       advance_stream_time(time);
+      bool taken = false;
       for (const auto& window : windows_.windows_for(time)) {
         if (window.end_ms + windows_.grace_ms() <= stream_time_)
           continue;  // closed
+        taken = true;
         const auto slot = layout_.key(*raw_key, window.start_ms);
         std::optional<VA> current = read_stored(*store_, slot, value_serde_);
         VA aggregate =
@@ -116,11 +148,23 @@ class WindowAggregateNode final : public Input<K, V>, public Output<Windowed<K>,
           store_->put(slot, *raw_aggregate);
         else
           store_->remove(slot);
-        out.push_back(Record<Windowed<K>, VA>{Windowed<K>{record.key, window}, std::move(aggregate),
-                                              record.headers, window.end_ms, record.origin});
+        if (!options_.emit_on_close) {
+          out.push_back(Record<Windowed<K>, VA>{Windowed<K>{record.key, window},
+                                                std::move(aggregate), record.headers, window.end_ms,
+                                                record.origin});
+        }
       }
-      if (out.empty())
-        this->environment().record_dropped(this->name(), "late: its windows are closed");
+      if (!taken) {
+        if (options_.late_records_fail) {
+          throw LateRecordError("record at " + std::to_string(time) +
+                                " ms is late: stream time is " + std::to_string(stream_time_) +
+                                " ms and its windows closed (grace " +
+                                std::to_string(windows_.grace_ms()) + " ms)");
+        }
+        this->environment().record_dropped(this->name(), kLateRecord);
+      }
+      if (options_.emit_on_close)
+        emit_closed(record, out);
     });
     for (auto& windowed : out)
       this->emit(std::move(windowed));
@@ -130,18 +174,20 @@ class WindowAggregateNode final : public Input<K, V>, public Output<Windowed<K>,
   // Moves stream time forward and removes the segments that closed. Stream time lives in the
   // store, not here: a record that fails has its store writes undone, stream time included.
   void advance_stream_time(std::int64_t time) {
-    if (auto stored = store_->get(WindowStoreLayout::kStreamTimeKey))
-      stream_time_ = WindowStoreLayout::read_be64(*stored);
-    else
-      stream_time_ = -1;
+    stream_time_ = read_time(WindowStoreLayout::kStreamTimeKey, -1);
     if (time > stream_time_) {
       stream_time_ = time;
-      std::string bytes;
-      WindowStoreLayout::append_be64(bytes, static_cast<std::uint64_t>(time));
-      store_->put(WindowStoreLayout::kStreamTimeKey, bytes);
+      write_time(WindowStoreLayout::kStreamTimeKey, time);
     }
-    // Always from segment 0: what a restore or an undone record brought back goes too.
-    const auto first_live = layout_.first_live_segment(stream_time_);
+    // Always from segment 0: what a restore or an undone record brought back goes too. With
+    // emit-on-close, a window leaves only once emitted.
+    auto expire_at = stream_time_;
+    if (options_.emit_on_close) {
+      // The windows starting before kEmittedKey were emitted: keep the others until they are.
+      expire_at = std::min(expire_at,
+                           read_time(WindowStoreLayout::kEmittedKey, 0) + windows_.retention_ms());
+    }
+    const auto first_live = layout_.first_live_segment(expire_at);
     if (first_live > expired_before_ || !expired_once_) {
       const auto [from, to] = WindowStoreLayout::segments_before(first_live);
       if (from < to)
@@ -151,7 +197,43 @@ class WindowAggregateNode final : public Input<K, V>, public Output<Windowed<K>,
     }
   }
 
+  // Emits the windows that closed since the last ones emitted (those ending at or before stream
+  // time - grace), in order of their start, then key: one scan over the store, whose keys are
+  // ordered by start.
+  void emit_closed(const Record<K, V>& cause, std::vector<Record<Windowed<K>, VA>>& out) {
+    const auto size = windows_.size_ms();
+    // Windows starting before `until` are closed; those starting before `from` were emitted.
+    const auto until = stream_time_ - windows_.grace_ms() - size + 1;
+    const auto from = std::max<std::int64_t>(0, read_time(WindowStoreLayout::kEmittedKey, 0));
+    if (until <= from)
+      return;
+    store_->range(layout_.prefix(from), layout_.prefix(until),
+                  [&](std::string_view key, std::string_view value) {
+                    const auto start = WindowStoreLayout::read_be64(key.substr(8, 8));
+                    Windowed<K> windowed{key_serde_.deserialize(WindowStoreLayout::raw_key_of(key)),
+                                         Window{start, start + size}};
+                    out.push_back(Record<Windowed<K>, VA>{std::move(windowed),
+                                                          value_serde_.deserialize(value),
+                                                          {},
+                                                          start + size,
+                                                          cause.origin});
+                    return true;
+                  });
+    write_time(WindowStoreLayout::kEmittedKey, until);
+  }
+
+  [[nodiscard]] std::int64_t read_time(const std::string& key, std::int64_t absent) const {
+    auto stored = store_->get(key);
+    return stored ? WindowStoreLayout::read_be64(*stored) : absent;
+  }
+  void write_time(const std::string& key, std::int64_t time) {
+    std::string bytes;
+    WindowStoreLayout::append_be64(bytes, static_cast<std::uint64_t>(time));
+    store_->put(key, bytes);
+  }
+
   std::string store_name_;
+  WindowOptions options_;
   TimeWindows windows_;
   WindowStoreLayout layout_;
   Serde<K> key_serde_;
