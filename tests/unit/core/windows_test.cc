@@ -32,6 +32,16 @@ std::ostream& operator<<(std::ostream& out, const Update& u) {
              << u.timestamp;
 }
 
+using WindowedCounts = testing::TestOutputTopic<Windowed<std::string>, std::int64_t>;
+
+// What a windowed count wrote since the last read.
+std::vector<Update> updates_of(WindowedCounts& counts) {
+  std::vector<Update> out;
+  for (const auto& r : counts.read_records())
+    out.push_back({r.key.key, r.key.window.start_ms, r.key.window.end_ms, r.value, r.timestamp_ms});
+  return out;
+}
+
 Topology windowed_count(TimeWindows windows) {
   StreamBuilder builder;
   builder.stream("clicks", kStrings)
@@ -56,13 +66,7 @@ struct Harness {
                           serdes::int64()})) {}
 
   void click(const std::string& user, std::int64_t at) { clicks.pipe(user, "click", at); }
-  std::vector<Update> updates() {
-    std::vector<Update> out;
-    for (const auto& r : counts.read_records())
-      out.push_back(
-          {r.key.key, r.key.window.start_ms, r.key.window.end_ms, r.value, r.timestamp_ms});
-    return out;
-  }
+  std::vector<Update> updates() { return updates_of(counts); }
 
   std::int64_t size;
   TopologyTestDriver driver;
@@ -200,13 +204,7 @@ TEST(WindowedAggregateTest, EmitOnWindowCloseGivesOneFinalResultPerWindowOnceIts
   auto counts = driver.output_topic(
       "counts", Serdes<Windowed<std::string>, std::int64_t>{
                     serdes::windowed(serdes::string(), 1000ms), serdes::int64()});
-  const auto updates = [&] {
-    std::vector<Update> out;
-    for (const auto& r : counts.read_records())
-      out.push_back(
-          {r.key.key, r.key.window.start_ms, r.key.window.end_ms, r.value, r.timestamp_ms});
-    return out;
-  };
+  const auto updates = [&] { return updates_of(counts); };
   clicks.pipe("ann", "x", 1000);
   clicks.pipe("bob", "x", 1200);
   clicks.pipe("ann", "x", 1500);

@@ -353,6 +353,37 @@ std::optional<V> read_stored(const KeyValueStore& store, std::string_view raw_ke
   }
 }
 
+// The serialized key a keyed aggregate folds `record` under; nullopt when the record has a null
+// key or value, which is reported as dropped (as in Kafka Streams).
+template <typename K, typename V>
+std::optional<std::string> aggregate_key(TaskEnvironment& environment, const std::string& node,
+                                         const Record<K, V>& record, const Serde<K>& key_serde) {
+  auto raw_key = record.null_key ? std::nullopt : key_serde.serialize(record.key);
+  if (!raw_key) {
+    environment.record_dropped(node, "null key");
+    return std::nullopt;
+  }
+  if (is_null(record.value)) {
+    environment.record_dropped(node, "null value");
+    return std::nullopt;
+  }
+  return raw_key;
+}
+
+// Folds `record` into the aggregate `store` holds under `raw_key` and stores the result (an
+// aggregate that serializes to null removes the key); returns it.
+template <typename K, typename V, typename VA, typename Fold>
+VA fold_into(KeyValueStore& store, const std::string& raw_key, const Record<K, V>& record,
+             const Serde<VA>& value_serde, const Fold& fold) {
+  std::optional<VA> current = read_stored(store, raw_key, value_serde);
+  VA aggregate = fold(record.key, record.value, std::move(current));
+  if (auto raw_aggregate = value_serde.serialize(aggregate))
+    store.put(raw_key, *raw_aggregate);
+  else
+    store.remove(raw_key);
+  return aggregate;
+}
+
 // A keyed aggregate: folds each record into the current aggregate of its key — kept in a store
 // under the serialized key — and emits the new aggregate.
 // Fold: VA(const K&, const V&, std::optional<VA> current).
@@ -381,23 +412,10 @@ class AggregateNode final : public Input<K, V>, public Output<K, VA> {
   void receive(Record<K, V>&& record) override {
     std::optional<Record<K, VA>> out;
     this->guarded([&] {
-      const auto raw_key = record.null_key ? std::nullopt : key_serde_.serialize(record.key);
-      if (!raw_key) {
-        this->environment().record_dropped(this->name(), "null key");
+      const auto raw_key = aggregate_key(this->environment(), this->name(), record, key_serde_);
+      if (!raw_key)
         return;
-      }
-      if (is_null(record.value)) {
-        this->environment().record_dropped(this->name(), "null value");
-        return;
-      }
-      std::optional<VA> current = read_stored(*store_, *raw_key, value_serde_);
-      VA aggregate =
-          fold_(std::as_const(record.key), std::as_const(record.value), std::move(current));
-      if (auto raw_aggregate = value_serde_.serialize(aggregate)) {
-        store_->put(*raw_key, *raw_aggregate);
-      } else {
-        store_->remove(*raw_key);
-      }
+      VA aggregate = fold_into(*store_, *raw_key, record, value_serde_, fold_);
       out = std::move(record).template with_value<VA>(std::move(aggregate));
     });
     if (out)

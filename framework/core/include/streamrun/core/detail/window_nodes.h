@@ -120,15 +120,9 @@ class WindowAggregateNode final : public Input<K, V>, public Output<Windowed<K>,
   void receive(Record<K, V>&& record) override {
     std::vector<Record<Windowed<K>, VA>> out;
     this->guarded([&] {
-      const auto raw_key = record.null_key ? std::nullopt : key_serde_.serialize(record.key);
-      if (!raw_key) {
-        this->environment().record_dropped(this->name(), "null key");
+      const auto raw_key = aggregate_key(this->environment(), this->name(), record, key_serde_);
+      if (!raw_key)
         return;
-      }
-      if (is_null(record.value)) {
-        this->environment().record_dropped(this->name(), "null value");
-        return;
-      }
       const std::int64_t time = record.timestamp_ms;
       if (time < 0) {
         this->environment().record_dropped(this->name(), "negative timestamp");
@@ -140,14 +134,8 @@ class WindowAggregateNode final : public Input<K, V>, public Output<Windowed<K>,
         if (window.end_ms + windows_.grace_ms() <= stream_time_)
           continue;  // closed
         taken = true;
-        const auto slot = layout_.key(*raw_key, window.start_ms);
-        std::optional<VA> current = read_stored(*store_, slot, value_serde_);
         VA aggregate =
-            fold_(std::as_const(record.key), std::as_const(record.value), std::move(current));
-        if (auto raw_aggregate = value_serde_.serialize(aggregate))
-          store_->put(slot, *raw_aggregate);
-        else
-          store_->remove(slot);
+            fold_into(*store_, layout_.key(*raw_key, window.start_ms), record, value_serde_, fold_);
         if (!options_.emit_on_close) {
           out.push_back(Record<Windowed<K>, VA>{Windowed<K>{record.key, window},
                                                 std::move(aggregate), record.headers, window.end_ms,
