@@ -1,4 +1,6 @@
-// The counting pipeline the crash tests kill and restart: clicks -> count per user -> click-counts.
+// The counting pipeline the crash tests kill and restart: clicks -> count per user -> click-counts;
+// with --windowed, clicks -> count per user and 1 s window of the clicks' timestamps, one final
+// result per window -> window-counts.
 
 #include <csignal>
 #include <sys/resource.h>
@@ -20,6 +22,8 @@ int main(int argc, char** argv) {
   std::uint64_t max_file_bytes = 0;
   cli.add_option("--max-file-bytes", max_file_bytes,
                  "simulate a full disk: writes that would grow a file beyond this fail");
+  bool windowed = false;
+  cli.add_flag("--windowed", windowed, "count per user and 1 s tumbling window (emit on close)");
   std::string commit_interval_ms = "100";
   cli.add_option("--commit-interval-ms", commit_interval_ms, "commit.interval.ms");
   CLI11_PARSE(cli, argc, argv);
@@ -38,15 +42,27 @@ int main(int argc, char** argv) {
   const streamrun::Serdes<std::string, std::string> strings{streamrun::serdes::string(),
                                                             streamrun::serdes::string()};
   streamrun::StreamBuilder builder;
-  builder.stream("clicks", strings)
-      .group_by_key(strings)
-      .count("clicks-per-user")
-      .to_stream()
-      .to("click-counts", {streamrun::serdes::string(), streamrun::serdes::int64()});
+  if (windowed) {
+    using namespace std::chrono_literals;
+    builder.stream("clicks", strings)
+        .group_by_key(strings)
+        .windowed_by(streamrun::TimeWindows::of(1s))
+        .emit_on_window_close()
+        .count("clicks-per-window")
+        .to_stream()
+        .to("window-counts", {streamrun::serdes::windowed(streamrun::serdes::string(), 1s),
+                              streamrun::serdes::int64()});
+  } else {
+    builder.stream("clicks", strings)
+        .group_by_key(strings)
+        .count("clicks-per-user")
+        .to_stream()
+        .to("click-counts", {streamrun::serdes::string(), streamrun::serdes::int64()});
+  }
 
   auto app = streamrun::runtime::Application::create(
       builder.build(),
-      {{"application.id", "crash-counter"},
+      {{"application.id", windowed ? "crash-window-counter" : "crash-counter"},
        {"admin.timeout.ms", "500"},  // the development broker has no Admin API
        {"bootstrap.servers", bootstrap},
        {"state.dir", state_dir},

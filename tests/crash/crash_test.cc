@@ -7,6 +7,7 @@
 #include <iostream>
 #include <map>
 #include <random>
+#include <set>
 #include <thread>
 
 #include <fmt/format.h>
@@ -14,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include <streamrun/core/serde.h>
+#include <streamrun/core/windows.h>
 #include <streamrun/kafka/consumer.h>
 #include <streamrun/kafka/producer.h>
 #include <streamrun/testing/broker_process.h>
@@ -25,8 +27,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// The development broker has no Admin API: the changelog is created with the broker.
+// The development broker has no Admin API: the changelogs are created with the broker.
 constexpr const char* kChangelog = "crash-counter-clicks-per-user-changelog";
+constexpr const char* kWindowChangelog = "crash-window-counter-clicks-per-window-changelog";
 
 class CrashTest : public ::testing::Test {
  protected:
@@ -34,8 +37,11 @@ class CrashTest : public ::testing::Test {
     state_dir_ =
         std::filesystem::temp_directory_path() / fmt::format("streamrun-crash-{}", ::getpid());
     std::filesystem::remove_all(state_dir_);
-    auto broker = BrokerProcess::start(STREAMRUN_CLI_PATH,
-                                       {{"clicks", 4}, {"click-counts", 4}, {kChangelog, 4}});
+    auto broker = BrokerProcess::start(STREAMRUN_CLI_PATH, {{"clicks", 4},
+                                                            {"click-counts", 4},
+                                                            {kChangelog, 4},
+                                                            {"window-counts", 4},
+                                                            {kWindowChangelog, 4}});
     ASSERT_TRUE(broker.ok()) << broker.error().message();
     broker_ = std::make_unique<BrokerProcess>(std::move(broker).value());
   }
@@ -125,14 +131,15 @@ class CrashTest : public ::testing::Test {
   // to land while the pipeline is producing them.
   class OutputWatcher {
    public:
-    explicit OutputWatcher(const std::string& bootstrap) {
+    explicit OutputWatcher(const std::string& bootstrap,
+                           const std::string& topic = "click-counts") {
       auto consumer = kafka::Consumer::create({{"bootstrap.servers", bootstrap},
                                                {"group.id", "crash-watch"},
                                                {"session.timeout.ms", "6000"}},
                                               nullptr);
       EXPECT_TRUE(consumer.ok());
       consumer_ = std::move(consumer).value();
-      EXPECT_TRUE(consumer_->subscribe({"click-counts"}).ok());
+      EXPECT_TRUE(consumer_->subscribe({topic}).ok());
       thread_ = std::thread([this] {
         std::vector<kafka::Message> batch;
         while (running_) {
@@ -194,6 +201,89 @@ class CrashTest : public ::testing::Test {
               << " SIGKILLs\n";
   }
 
+  // Windowed counts (count_app --windowed): click i is by user (i * 7919) % 20 at 10 ms * i,
+  // so each user has about 5 clicks per second. The final count of each user and second must
+  // be exact, however often it is written again after a kill.
+  void run_windowed_kills(int records, int kills, int wipe_before) {
+    constexpr std::int64_t kStart = 1'700'000'000'000;
+    std::map<std::pair<std::string, std::int64_t>, std::int64_t> expected;
+    const int chunk = records / (kills + 1);
+    auto producer =
+        kafka::Producer::create({{"bootstrap.servers", broker_->bootstrap_servers()}}).value();
+    const auto produce_chunk = [&](int index) {
+      const int first = index * chunk;
+      const int last = index == kills ? records : first + chunk;
+      for (int i = first; i < last; ++i) {
+        const auto user = fmt::format("user-{}", (i * 7919) % 20);
+        const std::int64_t at = kStart + 10LL * i;
+        ++expected[{user, at - at % 1000}];
+        send_waiting(*producer, {"clicks", std::nullopt, user, "click", {}, at});
+      }
+      if (index == kills) {
+        // One record per partition far ahead: it closes every window before it.
+        for (std::int32_t p = 0; p < 4; ++p)
+          send_waiting(*producer,
+                       {"clicks", p, "closer", "click", {}, kStart + 10LL * records + 60'000});
+      }
+      ASSERT_TRUE(producer->flush(60s).ok());
+    };
+    const auto windowed_keys = serdes::windowed(serdes::string(), 1s);
+    OutputWatcher watcher(broker_->bootstrap_servers(), "window-counts");
+    std::mt19937 random(2026);
+    // About 20 users' windows close per second of clicks, 100 clicks: kill after a random share.
+    std::uniform_int_distribution<std::int64_t> share(1, chunk / 10);
+    // Commits a second apart: a kill loses up to a second of emitted windows, written again.
+    const auto start = [&] {
+      return start_app(state_dir_, false, {"--windowed", "--commit-interval-ms", "1000"});
+    };
+    for (int kill = 0; kill < kills; ++kill) {
+      if (kill == wipe_before)
+        std::filesystem::remove_all(state_dir_);
+      produce_chunk(kill);
+      auto app = start();
+      ASSERT_TRUE(await_outputs(watcher, share(random)))
+          << "instance " << kill << " made no progress";
+      app.signal(SIGKILL);
+      ASSERT_EQ(app.wait(10s), std::optional<int>(128 + SIGKILL));
+    }
+    produce_chunk(kills);
+    auto survivor = start();
+
+    auto consumer = kafka::Consumer::create({{"bootstrap.servers", broker_->bootstrap_servers()},
+                                             {"group.id", "window-verifier"},
+                                             {"session.timeout.ms", "6000"}},
+                                            nullptr)
+                        .value();
+    ASSERT_TRUE(consumer->subscribe({"window-counts"}).ok());
+    std::map<std::pair<std::string, std::int64_t>, std::set<std::int64_t>> written;
+    std::int64_t outputs = 0;
+    poll_until(
+        *consumer, [&] { return written.size() >= expected.size(); },
+        [&](const kafka::Message& m) {
+          ++outputs;
+          const auto key = windowed_keys.deserialize(m.key());
+          written[{key.key, key.window.start_ms}].insert(serdes::int64().deserialize(m.value()));
+        },
+        180s);
+    survivor.signal(SIGTERM);
+    EXPECT_EQ(survivor.wait(60s), std::optional<int>(0));
+
+    int missing = 0;
+    int wrong = 0;
+    for (const auto& [window, count] : expected) {
+      const auto it = written.find(window);
+      if (it == written.end())
+        ++missing;
+      else if (it->second != std::set<std::int64_t>{count})
+        ++wrong;
+    }
+    EXPECT_EQ(missing, 0) << "windows never emitted, of " << expected.size();
+    EXPECT_EQ(wrong, 0) << "windows emitted with a count other than their exact one";
+    EXPECT_EQ(written.size(), expected.size()) << "windows nobody clicked in were emitted";
+    std::cout << records << " clicks, " << expected.size() << " windows, " << outputs
+              << " final counts written, " << kills << " SIGKILLs\n";
+  }
+
   std::filesystem::path state_dir_;
   std::unique_ptr<BrokerProcess> broker_;
   std::int64_t outputs_ = 0;
@@ -203,6 +293,12 @@ class CrashTest : public ::testing::Test {
 // CTest label "crash": the short version that CI runs.
 TEST_F(CrashTest, CountsStayExactAcrossThreeSigkillsAndALostStateDirectory) {
   run_kills(50'000, 3, /*wipe_before=*/2);
+}
+
+// A windowed count with one final result per window, killed three times, once losing its
+// state directory: every window's final count is exact, restored from the changelog.
+TEST_F(CrashTest, WindowedFinalCountsStayExactAcrossThreeSigkillsAndALostStateDirectory) {
+  run_windowed_kills(40'000, 3, /*wipe_before=*/2);
 }
 
 // Two instances share the partitions; one is killed. The survivor takes its partitions over
