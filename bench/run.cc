@@ -6,7 +6,7 @@
 // Starts the development broker in its own process, loads every input once, then runs the
 // scenarios in interleaved rounds on the same data: the best bare librdkafka loop (the limit),
 // stateless filter (C++ and YAML; in C++ also with 1 % poison records dead-lettered), keyed
-// count in RocksDB with changelog, the inventory
+// count in RocksDB with changelog and the same per 1 s tumbling window, the inventory
 // pipeline with every order on one SKU (YAML, and the seckill app in C++: its decisions/s, then
 // its end-to-end latency with orders offered at half that rate), a restart with 1M keys of local
 // state, a restore of 1M keys from a changelog, and a backlog ten times the input memory budget.
@@ -249,6 +249,20 @@ streamrun::Topology count_topology(const std::string& input, const std::string& 
       .count("counts")
       .to_stream()
       .to(output, {streamrun::serdes::string(), streamrun::serdes::int64()});
+  return builder.build();
+}
+
+// The same per 1 s tumbling window of the orders' timestamps (store "window-counts").
+streamrun::Topology window_count_topology(const std::string& input, const std::string& output) {
+  using namespace std::chrono_literals;
+  streamrun::StreamBuilder builder;
+  builder.stream(input, kStrings)
+      .group_by_key(kStrings)
+      .windowed_by(streamrun::TimeWindows::of(1s))
+      .count("window-counts")
+      .to_stream()
+      .to(output, {streamrun::serdes::windowed(streamrun::serdes::string(), 1s),
+                   streamrun::serdes::int64()});
   return builder.build();
 }
 
@@ -593,6 +607,8 @@ int run_child(const ChildArgs& a) {
     result = run_application(pipeline.topology, pipeline.properties, a, a.records);
   } else if (a.scenario == "count-cpp") {
     result = run_application(count_topology(a.topic, output), {}, a, a.records);
+  } else if (a.scenario == "window-cpp") {
+    result = run_application(window_count_topology(a.topic, output), {}, a, a.records);
   } else if (a.scenario == "inventory") {
     const auto pipeline = load_yaml(fs::path(a.source_dir) / "pipelines/inventory.yaml", {});
     // Sub-topology 0 re-keys every order, sub-topology 1 decides it and reads the one stock
@@ -794,12 +810,12 @@ int main(int argc, char** argv) {
   cli.add_option(
          "--only", only,
          "run only these scenarios (bare, stateless-cpp, metrics-off, poison, stateless-yaml, "
-         "count-cpp, inventory, seckill, seckill-paced, restart, restore, backlog; "
+         "count-cpp, window-cpp, inventory, seckill, seckill-paced, restart, restore, backlog; "
          "seckill-paced runs after seckill, at half its rate)")
       ->delimiter(',')
       ->check(CLI::IsMember({"bare", "stateless-cpp", "metrics-off", "poison", "stateless-yaml",
-                             "count-cpp", "inventory", "seckill", "seckill-paced", "restart",
-                             "restore", "backlog"}));
+                             "count-cpp", "window-cpp", "inventory", "seckill", "seckill-paced",
+                             "restart", "restore", "backlog"}));
   std::string command = "bench/run";
   cli.add_option("--command", command)->group("");  // internal: the command line to record
   try {
@@ -868,6 +884,12 @@ int main(int argc, char** argv) {
     }
     runs.push_back(
         {"count-cpp", "keyed count (RocksDB + changelog)", p, orders_topic(p), records_for(p), {}});
+    runs.push_back({"window-cpp",
+                    "windowed count, 1 s tumbling (RocksDB + changelog)",
+                    p,
+                    orders_topic(p),
+                    records_for(p),
+                    {}});
   };
   add_throughput(partitions, true);
   for (const int p : sweep) {
@@ -978,6 +1000,9 @@ int main(int argc, char** argv) {
                             run.partitions, topics);
       } else if (run.scenario == "count-cpp" || run.scenario == "restart") {
         add_internal_topics(count_topology(run.topic, id + "-out"), {}, id, run.partitions, topics);
+      } else if (run.scenario == "window-cpp") {
+        add_internal_topics(window_count_topology(run.topic, id + "-out"), {}, id, run.partitions,
+                            topics);
       } else if (run.scenario == "inventory") {
         add_internal_topics(inventory.topology, inventory.properties, id, run.partitions, topics);
       } else if (run.scenario == "seckill" || run.scenario == "seckill-paced") {
