@@ -42,12 +42,13 @@ std::vector<Update> updates_of(WindowedCounts& counts) {
   return out;
 }
 
-Topology windowed_count(TimeWindows windows) {
+// clicks -> count per user and window (`final_only`: once per window, when it closes) -> counts.
+Topology windowed_count(TimeWindows windows, bool final_only = false) {
   StreamBuilder builder;
-  builder.stream("clicks", kStrings)
-      .group_by_key(kStrings)
-      .windowed_by(windows)
-      .count("clicks-per-window")
+  auto windowed = builder.stream("clicks", kStrings).group_by_key(kStrings).windowed_by(windows);
+  if (final_only)
+    windowed = windowed.emit_on_window_close();
+  windowed.count("clicks-per-window")
       .to_stream()
       .to("counts",
           {serdes::windowed(serdes::string(), std::chrono::milliseconds(windows.size_ms())),
@@ -183,23 +184,10 @@ TEST(WindowedAggregateTest, ReduceAndAggregateFoldEachWindowFromItsFirstRecord) 
   EXPECT_EQ(seen.read_values(), (std::vector<std::string>{"|5|", "|5|3|", "|7|"}));
 }
 
-Topology final_counts(TimeWindows windows) {
-  StreamBuilder builder;
-  builder.stream("clicks", kStrings)
-      .group_by_key(kStrings)
-      .windowed_by(windows)
-      .emit_on_window_close()
-      .count("clicks-per-window")
-      .to_stream()
-      .to("counts",
-          {serdes::windowed(serdes::string(), std::chrono::milliseconds(windows.size_ms())),
-           serdes::int64()});
-  return builder.build();
-}
 
 TEST(WindowedAggregateTest, EmitOnWindowCloseGivesOneFinalResultPerWindowOnceItsGraceIsOver) {
   const auto windows = TimeWindows::of(1000ms).grace(500ms);
-  TopologyTestDriver driver(final_counts(windows));
+  TopologyTestDriver driver(windowed_count(windows, /*final_only=*/true));
   auto clicks = driver.input_topic("clicks", kStrings);
   auto counts = driver.output_topic(
       "counts", Serdes<Windowed<std::string>, std::int64_t>{

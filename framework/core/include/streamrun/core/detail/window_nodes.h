@@ -193,7 +193,10 @@ class WindowAggregateNode final : public Input<K, V>, public Output<Windowed<K>,
     // Windows starting before `until` are closed; those starting before `from` were emitted.
     const auto until = stream_time_ - windows_.grace_ms() - size + 1;
     const auto from = std::max<std::int64_t>(0, read_time(WindowStoreLayout::kEmittedKey, 0));
-    if (until <= from)
+    // Windows start at multiples of the advance: none in [from, until), nothing newly closed,
+    // and no scan (a scan hands the store's cached writes to RocksDB).
+    const auto advance = windows_.advance_ms();
+    if ((from + advance - 1) / advance * advance >= until)
       return;
     store_->range(layout_.prefix(from), layout_.prefix(until),
                   [&](std::string_view key, std::string_view value) {
