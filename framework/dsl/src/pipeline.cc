@@ -581,6 +581,9 @@ class Loader {
         return;
       }
     }
+    // A step that fails to build is reported, and the steps after it are built on its input
+    // as if it were not there, so that one run reports theirs too (after a source, nothing can
+    // be).
     std::optional<Stream> stream;
     for (std::size_t i = 0; i < steps.size(); ++i) {
       BuildContext context{builder_, fmt::format("{}-{}", i + 1, steps[i].config.op()), tables};
@@ -589,11 +592,11 @@ class Loader {
       } catch (const FieldErrors& e) {
         for (const auto& problem : e.problems())
           error(steps[i].config.where(problem.field), problem.message);
-        return;
       } catch (const std::invalid_argument& e) {
         error(steps[i].config.where(), e.what());
-        return;
       }
+      if (!stream)
+        return;
     }
   }
 
