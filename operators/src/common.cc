@@ -215,15 +215,17 @@ std::optional<TimeWindowedKStream<dsl::Key, nlohmann::json>> windowed(
   const auto size = config.integer("window_ms");
   const auto advance = config.given("advance_ms") ? config.integer("advance_ms") : size;
   const auto grace = config.integer("grace_ms");
-  if (size < 1)
-    problems.push_back({"window_ms", fmt::format("'window_ms' must be positive (got {})", size)});
+  constexpr auto kMax = TimeWindows::kMaxMs;
+  if (size < 1 || size > kMax)
+    problems.push_back(
+        {"window_ms", fmt::format("'window_ms' must be in [1, {}] (got {})", kMax, size)});
   else if (advance < 1 || advance > size)
     problems.push_back({"advance_ms", fmt::format("'advance_ms' must be in [1, window_ms = {}] "
                                                   "(got {})",
                                                   size, advance)});
-  if (grace < 0)
+  if (grace < 0 || grace > kMax)
     problems.push_back(
-        {"grace_ms", fmt::format("'grace_ms' must not be negative (got {})", grace)});
+        {"grace_ms", fmt::format("'grace_ms' must be in [0, {}] (got {})", kMax, grace)});
   if (!problems.empty())
     throw dsl::FieldErrors(std::move(problems));
   auto stream = grouped.windowed_by(TimeWindows::of(std::chrono::milliseconds(size))
@@ -254,12 +256,14 @@ dsl::Stream fold_per_key(const dsl::Stream& input, const dsl::OperatorConfig& co
       .to_stream()
       .map(
           [name](const Windowed<dsl::Key>& key, const nlohmann::json& aggregate) {
-            nlohmann::json value = {{"window_start", key.window.start_ms},
-                                    {"window_end", key.window.end_ms}};
+            nlohmann::json value = nlohmann::json::object();
             if (name.empty() && aggregate.is_object())
-              value.update(aggregate);
+              value = aggregate;
             else
               value[name.empty() ? "value" : name] = aggregate;
+            // The window's own bounds, whatever the aggregate holds under these names.
+            value["window_start"] = key.window.start_ms;
+            value["window_end"] = key.window.end_ms;
             return KeyValue<dsl::Key, nlohmann::json>{key.key, std::move(value)};
           },
           node_name + "-window");

@@ -1,6 +1,7 @@
 // Windowed aggregates on the test driver: tumbling and hopping windows, grace and late records,
 // expired segments leaving the store, and a failed record taking its stream time back.
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -91,6 +92,13 @@ TEST(TimeWindowsTest, WindowsOfARecordAreAlignedToTheEpoch) {
   EXPECT_THROW(static_cast<void>(TimeWindows::of(10ms).advance_by(11ms)), std::invalid_argument);
   EXPECT_THROW(static_cast<void>(TimeWindows::of(10ms).advance_by(0ms)), std::invalid_argument);
   EXPECT_THROW(static_cast<void>(TimeWindows::of(10ms).grace(-1ms)), std::invalid_argument);
+  // Stream time plus size plus grace must not overflow: a grace of "for ever" is refused, not
+  // turned into windows that are closed at once.
+  EXPECT_THROW(static_cast<void>(TimeWindows::of(10ms).grace(
+                   std::chrono::milliseconds(std::numeric_limits<std::int64_t>::max()))),
+               std::invalid_argument);
+  EXPECT_NO_THROW(static_cast<void>(
+      TimeWindows::of(10ms).grace(std::chrono::milliseconds(TimeWindows::kMaxMs))));
 }
 
 TEST(TimeWindowsTest, WindowedKeysRoundTripAsKafkaStreamsWritesThem) {
@@ -183,7 +191,6 @@ TEST(WindowedAggregateTest, ReduceAndAggregateFoldEachWindowFromItsFirstRecord) 
   EXPECT_EQ(largest.read_values(), (std::vector<std::int64_t>{5, 5, 7}));
   EXPECT_EQ(seen.read_values(), (std::vector<std::string>{"|5|", "|5|3|", "|7|"}));
 }
-
 
 TEST(WindowedAggregateTest, EmitOnWindowCloseGivesOneFinalResultPerWindowOnceItsGraceIsOver) {
   const auto windows = TimeWindows::of(1000ms).grace(500ms);

@@ -506,7 +506,7 @@ class TimeWindowedKStream {
   }
   // A record too late for all its windows fails instead of being dropped: its error policy
   // applies (with errors.policy=dead_letter it goes to the dead-letter topic, error class
-  // LateRecordError).
+  // streamrun::LateRecordError).
   [[nodiscard]] TimeWindowedKStream late_records_fail() const {
     auto copy = *this;
     copy.options_.late_records_fail = true;

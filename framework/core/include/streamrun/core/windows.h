@@ -36,11 +36,15 @@ struct Windowed {
 // later records are dropped as late.
 class TimeWindows {
  public:
+  // The largest size and grace (ms, about 31,700 years): stream time plus both must stay far
+  // from overflowing 64 bits.
+  static constexpr std::int64_t kMaxMs = 1'000'000'000'000'000;
+
   // Tumbling windows of `size` with no grace. Throws std::invalid_argument for size <= 0.
   [[nodiscard]] static TimeWindows of(std::chrono::milliseconds size) {
-    if (size.count() <= 0)
-      throw std::invalid_argument("window size must be positive (got " +
-                                  std::to_string(size.count()) + " ms)");
+    if (size.count() <= 0 || size.count() > kMaxMs)
+      throw std::invalid_argument("window size must be in [1, " + std::to_string(kMaxMs) +
+                                  "] ms (got " + std::to_string(size.count()) + " ms)");
     return TimeWindows(size.count(), size.count(), 0);
   }
   // Hopping windows: one starts every `advance`. Throws unless 0 < advance <= size.
@@ -53,9 +57,9 @@ class TimeWindows {
   }
   // How long after its end a window still accepts records. Throws for grace < 0.
   [[nodiscard]] TimeWindows grace(std::chrono::milliseconds grace) const {
-    if (grace.count() < 0)
-      throw std::invalid_argument("window grace must not be negative (got " +
-                                  std::to_string(grace.count()) + " ms)");
+    if (grace.count() < 0 || grace.count() > kMaxMs)
+      throw std::invalid_argument("window grace must be in [0, " + std::to_string(kMaxMs) +
+                                  "] ms (got " + std::to_string(grace.count()) + " ms)");
     return TimeWindows(size_, advance_, grace.count());
   }
 
@@ -83,6 +87,13 @@ class TimeWindows {
   std::int64_t size_;
   std::int64_t advance_;
   std::int64_t grace_;
+};
+
+// A record too late for all its windows, from an aggregate with late_records_fail(): its error
+// policy applies (error class streamrun::LateRecordError).
+class LateRecordError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
 };
 
 namespace serdes {

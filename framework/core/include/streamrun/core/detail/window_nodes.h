@@ -86,12 +86,6 @@ struct WindowOptions {
   bool late_records_fail = false;
 };
 
-// A record too late for its windows, with late_records_fail.
-class LateRecordError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
 // Folds each record into the aggregate of each of its windows and emits every window's new
 // aggregate (or, with emit_on_close, each window's final one once it closes), keyed Windowed<K>
 // and stamped with the window's end. Stream time is the largest timestamp this operator has
