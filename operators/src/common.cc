@@ -204,9 +204,10 @@ std::optional<TimeWindowedKStream<dsl::Key, nlohmann::json>> windowed(
     const KGroupedStream<dsl::Key, nlohmann::json>& grouped, const dsl::OperatorConfig& config) {
   std::vector<dsl::FieldErrors::Problem> problems;
   if (!config.given("window_ms")) {
-    for (const auto* field : {"advance_ms", "grace_ms", "emit", "late"}) {
-      if (config.given(field))
-        problems.push_back({field, fmt::format("'{}' is used only with 'window_ms'", field)});
+    for (const auto& field : window_fields()) {
+      if (config.given(field.name))
+        problems.push_back(
+            {field.name, fmt::format("'{}' is used only with 'window_ms'", field.name)});
     }
     if (!problems.empty())
       throw dsl::FieldErrors(std::move(problems));
@@ -246,13 +247,10 @@ dsl::Stream fold_per_key(const dsl::Stream& input, const dsl::OperatorConfig& co
   const auto grouped = group_values(input, node_name);
   const auto& store = config.string("store");
   const auto serde = record_serdes("json").value;
-  auto adder = [add](const dsl::Key& key, const nlohmann::json& value, nlohmann::json aggregate) {
-    return add(key, value, std::move(aggregate));
-  };
   auto windows = windowed(grouped, config);
   if (!windows)
-    return grouped.aggregate(init, adder, store, serde, node_name).to_stream();
-  return windows->aggregate(init, adder, store, serde, node_name)
+    return grouped.aggregate(init, add, store, serde, node_name).to_stream();
+  return windows->aggregate(init, add, store, serde, node_name)
       .to_stream()
       .map(
           [name](const Windowed<dsl::Key>& key, const nlohmann::json& aggregate) {

@@ -270,9 +270,7 @@ class TaskInstance::Environment final : public detail::TaskEnvironment {
     current_origin_ = &record.origin;
     current_record_ = &record;
     current_copy_ = std::move(copy);
-    for (auto& store : journaled_)
-      store->clear_journal();
-    outputs_.discard();
+    forget_previous();
   }
   // The record failed: put back what it changed, and forget what it would have sent.
   void roll_back_record() {
@@ -291,6 +289,10 @@ class TaskInstance::Environment final : public detail::TaskEnvironment {
     current_origin_ = nullptr;
     current_record_ = nullptr;
     current_copy_.reset();
+    forget_previous();
+  }
+  // What the previous record or punctuator changed and held back is its own.
+  void forget_previous() {
     for (auto& store : journaled_)
       store->clear_journal();
     outputs_.discard();

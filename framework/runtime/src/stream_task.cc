@@ -112,11 +112,8 @@ StreamTask::StreamTask(const Topology& topology, TaskInfo info, kafka::Producer&
   failure_handling_.dead_letter = [this](const RawRecord& letter, const std::string& topic) {
     write_dead_letter(letter, topic);
     // The letter says why in its headers; the log says it too, as for a skipped record.
-    const auto header = [&letter](std::string_view key) -> std::string_view {
-      for (const auto& h : letter.headers)
-        if (h.key == key && h.value)
-          return *h.value;
-      return {};
+    const auto header = [&letter](std::string_view key) {
+      return find_header(letter.headers, key).value_or("");
     };
     if (record_log_allowed())
       logger_->warn("task {}: dead-lettered {}[{}] offset {} to '{}': operator '{}' failed: {}: {}",

@@ -81,6 +81,7 @@ struct TaskState::Impl {
   std::filesystem::path directory;
   std::string task_id;
   DbHandle db;
+  rocksdb::DBOptions db_options;  // as opened (reads from the batch alone need them)
   std::vector<rocksdb::ColumnFamilyHandle*> handles;  // owned; destroyed before the DB
   rocksdb::ColumnFamilyHandle* meta = nullptr;
   rocksdb::WriteBatchWithIndex batch{rocksdb::BytewiseComparator(), 0, /*overwrite_key=*/true};
@@ -278,7 +279,7 @@ class RocksStore final : public KeyValueStore {
   bool in_batch(std::string_view key, std::string* value = nullptr) const {
     std::string ignored;
     const auto status =
-        state_.batch.GetFromBatch(family_, state_.db->GetDBOptions(),
+        state_.batch.GetFromBatch(family_, state_.db_options,
                                   rocksdb::Slice(key.data(), key.size()), value ? value : &ignored);
     if (!status.ok() && !status.IsNotFound())
       state_.fail_read(name_, status);
@@ -450,6 +451,7 @@ Result<std::unique_ptr<TaskState>> TaskState::open(std::shared_ptr<StateEnvironm
     return unusable(status.ToString());
   }
   impl->db.reset(raw);
+  impl->db_options = db_options;
   impl->meta = impl->handles[1];
 
   // Whose state is this? A directory copied from another application or task must not be used.

@@ -90,7 +90,7 @@ struct ChildProcess::Pipe {
 };
 
 ChildProcess::ChildProcess(pid_t pid, int stdout_fd)
-    : pid_(pid), pipe_(std::make_shared<Pipe>(stdout_fd)) {
+    : pid_(pid), pipe_(std::make_unique<Pipe>(stdout_fd)) {
   pipe_->reader = std::thread([pipe = pipe_.get()] { pipe->read_all(); });
 }
 

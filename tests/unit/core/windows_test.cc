@@ -251,7 +251,7 @@ TEST(WindowedAggregateTest, ClosedWindowsLeaveTheStoreBySegments) {
   std::vector<std::int64_t> starts;
   h.driver.store("clicks-per-window")
       .range("", std::string(1, '\xff'), [&](std::string_view key, std::string_view) {
-        starts.push_back(detail::WindowStoreLayout::read_be64(key.substr(8, 8)));
+        starts.push_back(detail::WindowStoreLayout::start_of(key));
         return true;
       });
   // Stream time 9 500: the windows starting before segment (9 500 - 2 000) / 1 000 = 7 are gone,

@@ -17,6 +17,19 @@ struct RecordHeader {
 };
 using RecordHeaders = std::vector<RecordHeader>;
 
+// The value of the last header called `name`; nullopt when there is none, or it is null.
+[[nodiscard]] inline std::optional<std::string_view> find_header(const RecordHeaders& headers,
+                                                                 std::string_view name) {
+  for (auto it = headers.rbegin(); it != headers.rend(); ++it) {
+    if (it->key == name) {
+      if (!it->value)
+        return std::nullopt;
+      return std::string_view(*it->value);
+    }
+  }
+  return std::nullopt;
+}
+
 // Where a record entered the topology. Kept along the whole chain so that errors and
 // dead letters can name the input record.
 struct RecordOrigin {
@@ -62,14 +75,7 @@ struct Record {
   }
 
   [[nodiscard]] std::optional<std::string_view> header(std::string_view name) const {
-    for (auto it = headers.rbegin(); it != headers.rend(); ++it) {
-      if (it->key == name) {
-        if (!it->value)
-          return std::nullopt;
-        return std::string_view(*it->value);
-      }
-    }
-    return std::nullopt;
+    return find_header(headers, name);
   }
 };
 

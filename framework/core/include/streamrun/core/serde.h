@@ -47,4 +47,20 @@ Serde<std::int64_t> int64();
 Serde<std::int64_t> int64_text();
 
 }  // namespace serdes
+
+namespace detail {
+// 8 bytes big-endian, as serdes::int64() writes them, for layouts built by hand (windowed keys,
+// window stores).
+inline void append_be64(std::string& out, std::uint64_t value) {
+  for (int shift = 56; shift >= 0; shift -= 8)
+    out.push_back(static_cast<char>((value >> shift) & 0xff));
+}
+// The first 8 bytes of `bytes` (fewer: those there are) as big-endian.
+[[nodiscard]] inline std::uint64_t read_be64(std::string_view bytes) {
+  std::uint64_t value = 0;
+  for (std::size_t i = 0; i < 8 && i < bytes.size(); ++i)
+    value = (value << 8) | static_cast<unsigned char>(bytes[i]);
+  return value;
+}
+}  // namespace detail
 }  // namespace streamrun

@@ -483,6 +483,31 @@ class KTable {
   Serdes<K, V> serdes_;
 };
 
+namespace detail {
+
+// The folds of count, reduce and aggregate, per key or per key and window:
+// VA(const K&, const V&, std::optional<VA> current).
+template <typename K, typename V, typename VA, typename Init, typename Adder>
+auto aggregate_fold(Init init, Adder adder) {
+  return [init, adder](const K& key, const V& value, std::optional<VA> current) {
+    return adder(key, value, current ? std::move(*current) : init());
+  };
+}
+template <typename K, typename V>
+auto count_fold() {
+  return [](const K&, const V&, std::optional<std::int64_t> current) {
+    return current.value_or(0) + 1;
+  };
+}
+template <typename K, typename V, typename Reducer>
+auto reduce_fold(Reducer reducer) {
+  return [reducer](const K&, const V& value, std::optional<V> current) {
+    return current ? reducer(std::move(*current), value) : value;
+  };
+}
+
+}  // namespace detail
+
 // Records grouped by key and time window (KGroupedStream::windowed_by), ready for count, reduce
 // or aggregate per window. Each keeps its windows in a named store and emits a window's new
 // aggregate for every record it takes, keyed Windowed<K> (serdes::windowed writes such keys)
@@ -518,17 +543,13 @@ class TimeWindowedKStream {
   KTable<Windowed<K>, VA> aggregate(Init init, Adder adder, const std::string& store,
                                     Serde<VA> value_serde, std::string name = {}) const {
     return fold<VA>("windowed-aggregate", store, std::move(value_serde), std::move(name),
-                    [init, adder](const K& key, const V& value, std::optional<VA> current) {
-                      return adder(key, value, current ? std::move(*current) : init());
-                    });
+                    detail::aggregate_fold<K, V, VA>(init, adder));
   }
 
   // Records per key and window.
   KTable<Windowed<K>, std::int64_t> count(const std::string& store, std::string name = {}) const {
     return fold<std::int64_t>("windowed-count", store, serdes::int64(), std::move(name),
-                              [](const K&, const V&, std::optional<std::int64_t> current) {
-                                return current.value_or(0) + 1;
-                              });
+                              detail::count_fold<K, V>());
   }
 
   // `reducer(aggregate, value)`; a window's first value is its first aggregate.
@@ -536,9 +557,7 @@ class TimeWindowedKStream {
   KTable<Windowed<K>, V> reduce(Reducer reducer, const std::string& store,
                                 std::string name = {}) const {
     return fold<V>("windowed-reduce", store, serdes_.value, std::move(name),
-                   [reducer](const K&, const V& value, std::optional<V> current) {
-                     return current ? reducer(std::move(*current), value) : value;
-                   });
+                   detail::reduce_fold<K, V>(reducer));
   }
 
  private:
@@ -583,26 +602,20 @@ class KGroupedStream {
   KTable<K, VA> aggregate(Init init, Adder adder, const std::string& store, Serde<VA> value_serde,
                           std::string name = {}) const {
     return fold<VA>("aggregate", store, std::move(value_serde), std::move(name),
-                    [init, adder](const K& key, const V& value, std::optional<VA> current) {
-                      return adder(key, value, current ? std::move(*current) : init());
-                    });
+                    detail::aggregate_fold<K, V, VA>(init, adder));
   }
 
   // Records per key.
   KTable<K, std::int64_t> count(const std::string& store, std::string name = {}) const {
     return fold<std::int64_t>("count", store, serdes::int64(), std::move(name),
-                              [](const K&, const V&, std::optional<std::int64_t> current) {
-                                return current.value_or(0) + 1;
-                              });
+                              detail::count_fold<K, V>());
   }
 
   // `reducer(aggregate, value)`; a key's first value is its first aggregate.
   template <typename Reducer>
   KTable<K, V> reduce(Reducer reducer, const std::string& store, std::string name = {}) const {
     return fold<V>("reduce", store, serdes_.value, std::move(name),
-                   [reducer](const K&, const V& value, std::optional<V> current) {
-                     return current ? reducer(std::move(*current), value) : value;
-                   });
+                   detail::reduce_fold<K, V>(reducer));
   }
 
  private:

@@ -110,21 +110,17 @@ Serde<Windowed<K>> windowed(Serde<K> inner, std::chrono::milliseconds size) {
         auto bytes = inner.serialize(key.key);
         if (!bytes)
           return std::nullopt;
-        const auto start = static_cast<std::uint64_t>(key.window.start_ms);
-        for (int shift = 56; shift >= 0; shift -= 8)
-          bytes->push_back(static_cast<char>((start >> shift) & 0xff));
+        detail::append_be64(*bytes, static_cast<std::uint64_t>(key.window.start_ms));
         return bytes;
       },
       [inner, size_ms](std::optional<std::string_view> bytes) -> Windowed<K> {
         if (!bytes || bytes->size() < 8)
           throw SerdeError("windowed key: expected the key and an 8-byte window start, got " +
                            std::to_string(bytes ? bytes->size() : 0) + " bytes");
-        std::uint64_t start = 0;
-        for (std::size_t i = bytes->size() - 8; i < bytes->size(); ++i)
-          start = (start << 8) | static_cast<unsigned char>((*bytes)[i]);
         Windowed<K> key;
         key.key = inner.deserialize(bytes->substr(0, bytes->size() - 8));
-        key.window.start_ms = static_cast<std::int64_t>(start);
+        key.window.start_ms =
+            static_cast<std::int64_t>(detail::read_be64(bytes->substr(bytes->size() - 8)));
         key.window.end_ms = key.window.start_ms + size_ms;
         return key;
       }};

@@ -50,7 +50,7 @@ class ChildProcess {
   ChildProcess(pid_t pid, int stdout_fd);
 
   pid_t pid_ = -1;
-  std::shared_ptr<Pipe> pipe_;  // read by its own thread
+  std::unique_ptr<Pipe> pipe_;  // read by its own thread
   std::string output_;
   std::optional<int> exit_status_;
 };

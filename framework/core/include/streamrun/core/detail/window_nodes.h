@@ -60,15 +60,9 @@ class WindowStoreLayout {
   // With emit-on-close: the windows that start before this were emitted.
   static inline const std::string kEmittedKey = std::string(8, '\xff') + "emitted-before";
 
-  static void append_be64(std::string& out, std::uint64_t value) {
-    for (int shift = 56; shift >= 0; shift -= 8)
-      out.push_back(static_cast<char>((value >> shift) & 0xff));
-  }
-  [[nodiscard]] static std::int64_t read_be64(std::string_view bytes) {
-    std::uint64_t value = 0;
-    for (std::size_t i = 0; i < 8 && i < bytes.size(); ++i)
-      value = (value << 8) | static_cast<unsigned char>(bytes[i]);
-    return static_cast<std::int64_t>(value);
+  // The window start of a stored window's key.
+  [[nodiscard]] static std::int64_t start_of(std::string_view stored) {
+    return static_cast<std::int64_t>(read_be64(stored.substr(8, 8)));
   }
 
  private:
@@ -100,7 +94,6 @@ class WindowAggregateNode final : public Input<K, V>, public Output<Windowed<K>,
       : NodeInstance(std::move(name)),
         store_name_(std::move(store_name)),
         options_(options),
-        windows_(options.windows),
         layout_(options.windows.retention_ms()),
         key_serde_(std::move(key_serde)),
         value_serde_(std::move(value_serde)),
@@ -124,8 +117,8 @@ class WindowAggregateNode final : public Input<K, V>, public Output<Windowed<K>,
       }
       advance_stream_time(time);
       bool taken = false;
-      for (const auto& window : windows_.windows_for(time)) {
-        if (window.end_ms + windows_.grace_ms() <= stream_time_)
+      for (const auto& window : options_.windows.windows_for(time)) {
+        if (window.end_ms + options_.windows.grace_ms() <= stream_time_)
           continue;  // closed
         taken = true;
         VA aggregate =
@@ -141,7 +134,7 @@ class WindowAggregateNode final : public Input<K, V>, public Output<Windowed<K>,
           throw LateRecordError("record at " + std::to_string(time) +
                                 " ms is late: stream time is " + std::to_string(stream_time_) +
                                 " ms and its windows closed (grace " +
-                                std::to_string(windows_.grace_ms()) + " ms)");
+                                std::to_string(options_.windows.grace_ms()) + " ms)");
         }
         this->environment().record_dropped(this->name(), kLateRecord);
       }
@@ -166,8 +159,8 @@ class WindowAggregateNode final : public Input<K, V>, public Output<Windowed<K>,
     auto expire_at = stream_time_;
     if (options_.emit_on_close) {
       // The windows starting before kEmittedKey were emitted: keep the others until they are.
-      expire_at = std::min(expire_at,
-                           read_time(WindowStoreLayout::kEmittedKey, 0) + windows_.retention_ms());
+      expire_at = std::min(expire_at, read_time(WindowStoreLayout::kEmittedKey, 0) +
+                                          options_.windows.retention_ms());
     }
     const auto first_live = layout_.first_live_segment(expire_at);
     if (first_live > expired_before_ || !expired_once_) {
@@ -183,18 +176,18 @@ class WindowAggregateNode final : public Input<K, V>, public Output<Windowed<K>,
   // time - grace), in order of their start, then key: one scan over the store, whose keys are
   // ordered by start.
   void emit_closed(const Record<K, V>& cause, std::vector<Record<Windowed<K>, VA>>& out) {
-    const auto size = windows_.size_ms();
+    const auto size = options_.windows.size_ms();
     // Windows starting before `until` are closed; those starting before `from` were emitted.
-    const auto until = stream_time_ - windows_.grace_ms() - size + 1;
+    const auto until = stream_time_ - options_.windows.grace_ms() - size + 1;
     const auto from = std::max<std::int64_t>(0, read_time(WindowStoreLayout::kEmittedKey, 0));
     // Windows start at multiples of the advance: none in [from, until), nothing newly closed,
     // and no scan (a scan hands the store's cached writes to RocksDB).
-    const auto advance = windows_.advance_ms();
+    const auto advance = options_.windows.advance_ms();
     if ((from + advance - 1) / advance * advance >= until)
       return;
     store_->range(layout_.prefix(from), layout_.prefix(until),
                   [&](std::string_view key, std::string_view value) {
-                    const auto start = WindowStoreLayout::read_be64(key.substr(8, 8));
+                    const auto start = WindowStoreLayout::start_of(key);
                     Windowed<K> windowed{key_serde_.deserialize(WindowStoreLayout::raw_key_of(key)),
                                          Window{start, start + size}};
                     out.push_back(Record<Windowed<K>, VA>{std::move(windowed),
@@ -209,17 +202,16 @@ class WindowAggregateNode final : public Input<K, V>, public Output<Windowed<K>,
 
   [[nodiscard]] std::int64_t read_time(const std::string& key, std::int64_t absent) const {
     auto stored = store_->get(key);
-    return stored ? WindowStoreLayout::read_be64(*stored) : absent;
+    return stored ? static_cast<std::int64_t>(read_be64(*stored)) : absent;
   }
   void write_time(const std::string& key, std::int64_t time) {
     std::string bytes;
-    WindowStoreLayout::append_be64(bytes, static_cast<std::uint64_t>(time));
+    append_be64(bytes, static_cast<std::uint64_t>(time));
     store_->put(key, bytes);
   }
 
   std::string store_name_;
   WindowOptions options_;
-  TimeWindows windows_;
   WindowStoreLayout layout_;
   Serde<K> key_serde_;
   Serde<VA> value_serde_;
