@@ -46,6 +46,21 @@ Serde<std::int64_t> int64();
 // The decimal text form ("42"), common in hand-written topics and YAML pipelines.
 Serde<std::int64_t> int64_text();
 
+// `inner`, with null on the wire as std::nullopt (a tombstone) in both directions.
+template <typename T>
+Serde<std::optional<T>> optional(Serde<T> inner) {
+  return Serde<std::optional<T>>{
+      "optional(" + inner.name + ")",
+      [inner](const std::optional<T>& value) -> std::optional<std::string> {
+        return value ? inner.serialize(*value) : std::nullopt;
+      },
+      [inner](std::optional<std::string_view> bytes) -> std::optional<T> {
+        if (!bytes)
+          return std::nullopt;
+        return inner.deserialize(bytes);
+      }};
+}
+
 }  // namespace serdes
 
 namespace detail {

@@ -517,9 +517,7 @@ template <typename K, typename V>
 class TimeWindowedKStream {
  public:
   TimeWindowedKStream(StreamBuilder* builder, int node, Serdes<K, V> serdes, TimeWindows windows)
-      : builder_(builder), node_(node), serdes_(std::move(serdes)) {
-    options_.windows = windows;
-  }
+      : builder_(builder), node_(node), serdes_(std::move(serdes)), options_{windows} {}
 
   // Emits each window's aggregate once, when the window closes (stream time passes its end plus
   // the grace period), instead of on every record: one final result per window (Kafka
@@ -581,7 +579,88 @@ class TimeWindowedKStream {
   StreamBuilder* builder_;
   int node_;
   Serdes<K, V> serdes_;
-  detail::WindowOptions options_;
+  detail::WindowOptions<TimeWindows> options_;
+};
+
+// Records grouped by key and session (KGroupedStream::windowed_by(SessionWindows)), ready for
+// count, reduce or aggregate per session. Each keeps its sessions in a named store and, for
+// every record it takes, emits the aggregate of the record's session keyed Windowed<K>
+// (serdes::session_windowed writes such keys) and stamped with the session's end, and a
+// tombstone (std::nullopt) for each session the record merged into it. Records too late for any
+// open session (see SessionWindows) are dropped and counted.
+template <typename K, typename V>
+class SessionWindowedKStream {
+ public:
+  SessionWindowedKStream(StreamBuilder* builder, int node, Serdes<K, V> serdes,
+                         SessionWindows windows)
+      : builder_(builder), node_(node), serdes_(std::move(serdes)), options_{windows} {}
+
+  // Emits each session's aggregate once, when it closes (stream time passes its end plus the
+  // gap plus the grace period): one final result per session and no tombstones.
+  [[nodiscard]] SessionWindowedKStream emit_on_window_close() const {
+    auto copy = *this;
+    copy.options_.emit_on_close = true;
+    return copy;
+  }
+  // A record too late for any open session fails instead of being dropped: its error policy
+  // applies (error class streamrun::LateRecordError).
+  [[nodiscard]] SessionWindowedKStream late_records_fail() const {
+    auto copy = *this;
+    copy.options_.late_records_fail = true;
+    return copy;
+  }
+
+  // `adder(key, value, aggregate)` returns the new aggregate; each session starts at `init()`;
+  // `merger(key, older, newer)` combines the aggregates of two sessions a record bridges.
+  template <typename Init, typename Adder, typename Merger,
+            typename VA = std::invoke_result_t<Init>>
+  KTable<Windowed<K>, std::optional<VA>> aggregate(Init init, Adder adder, Merger merger,
+                                                   const std::string& store, Serde<VA> value_serde,
+                                                   std::string name = {}) const {
+    return fold<VA>("session-aggregate", store, std::move(value_serde), std::move(name),
+                    detail::aggregate_fold<K, V, VA>(init, adder), merger);
+  }
+
+  // Records per key and session.
+  KTable<Windowed<K>, std::optional<std::int64_t>> count(const std::string& store,
+                                                         std::string name = {}) const {
+    return fold<std::int64_t>(
+        "session-count", store, serdes::int64(), std::move(name), detail::count_fold<K, V>(),
+        [](const K&, std::int64_t older, std::int64_t newer) { return older + newer; });
+  }
+
+  // `reducer(aggregate, value)`; a session's first value is its first aggregate, and two
+  // sessions merge as reducer(older, newer).
+  template <typename Reducer>
+  KTable<Windowed<K>, std::optional<V>> reduce(Reducer reducer, const std::string& store,
+                                               std::string name = {}) const {
+    return fold<V>("session-reduce", store, serdes_.value, std::move(name),
+                   detail::reduce_fold<K, V>(reducer),
+                   [reducer](const K&, V older, V newer) { return reducer(older, newer); });
+  }
+
+ private:
+  template <typename VA, typename Fold, typename Merge>
+  KTable<Windowed<K>, std::optional<VA>> fold(const char* kind, const std::string& store,
+                                              Serde<VA> value_serde, std::string name, Fold fold_fn,
+                                              Merge merge) const {
+    const int id = builder_->add_node(
+        kind, std::move(name), {node_}, {},
+        [store, options = options_, key_serde = serdes_.key, value_serde, fold_fn,
+         merge](const std::string& node_name) {
+          return std::make_unique<detail::SessionAggregateNode<K, V, VA, Fold, Merge>>(
+              node_name, store, options, key_serde, value_serde, fold_fn, merge);
+        });
+    builder_->attach_window_store(id, store, options_.windows.retention_ms());
+    return KTable<Windowed<K>, std::optional<VA>>(
+        builder_, id, store,
+        {serdes::session_windowed(serdes_.key), serdes::optional(std::move(value_serde))});
+  }
+
+  StreamBuilder* builder_;
+  int node_;
+  Serdes<K, V> serdes_;
+  detail::WindowOptions<SessionWindows> options_;
 };
 
 // Records grouped by key, ready for count, reduce or aggregate. Each aggregate keeps its state
@@ -595,6 +674,10 @@ class KGroupedStream {
   // Aggregates per key and time window instead of per key (tumbling or hopping, see windows.h).
   [[nodiscard]] TimeWindowedKStream<K, V> windowed_by(TimeWindows windows) const {
     return TimeWindowedKStream<K, V>(builder_, node_, serdes_, windows);
+  }
+  // Aggregates per key and session (bursts of activity, see windows.h).
+  [[nodiscard]] SessionWindowedKStream<K, V> windowed_by(SessionWindows windows) const {
+    return SessionWindowedKStream<K, V>(builder_, node_, serdes_, windows);
   }
 
   // `adder(key, value, aggregate)` returns the new aggregate; a key starts at `init()`.

@@ -14,7 +14,9 @@
 
 namespace streamrun {
 
-// [start_ms, end_ms): a record with timestamp t is in the window when start_ms <= t < end_ms.
+// A time window: [start_ms, end_ms), a record with timestamp t is in it when
+// start_ms <= t < end_ms. A session window (SessionWindows): [start_ms, end_ms], the timestamps of
+// its first and last record, both included (as Kafka Streams' SessionWindow).
 struct Window {
   std::int64_t start_ms = 0;
   std::int64_t end_ms = 0;
@@ -89,6 +91,42 @@ class TimeWindows {
   std::int64_t grace_;
 };
 
+// Session windows, one per key and burst of activity: a record joins the key's session when it
+// is within `gap` of it (a session [s, e] takes records in [s - gap, e + gap]) and merges the
+// sessions it bridges; a key's session closes once stream time is past its end plus the gap plus
+// `grace`. Sessions are not aligned: each starts and ends at a record's timestamp.
+class SessionWindows {
+ public:
+  // Sessions of one key split where no record arrives for more than `gap`. Throws
+  // std::invalid_argument for gap <= 0 or beyond TimeWindows::kMaxMs.
+  [[nodiscard]] static SessionWindows with_inactivity_gap(std::chrono::milliseconds gap) {
+    if (gap.count() <= 0 || gap.count() > TimeWindows::kMaxMs)
+      throw std::invalid_argument("session gap must be in [1, " +
+                                  std::to_string(TimeWindows::kMaxMs) + "] ms (got " +
+                                  std::to_string(gap.count()) + " ms)");
+    return SessionWindows(gap.count(), 0);
+  }
+  // How long after it could last have grown (end + gap) a session still accepts records.
+  // Throws std::invalid_argument for grace < 0.
+  [[nodiscard]] SessionWindows grace(std::chrono::milliseconds grace) const {
+    if (grace.count() < 0 || grace.count() > TimeWindows::kMaxMs)
+      throw std::invalid_argument("session grace must be in [0, " +
+                                  std::to_string(TimeWindows::kMaxMs) + "] ms (got " +
+                                  std::to_string(grace.count()) + " ms)");
+    return SessionWindows(gap_, grace.count());
+  }
+
+  [[nodiscard]] std::int64_t gap_ms() const noexcept { return gap_; }
+  [[nodiscard]] std::int64_t grace_ms() const noexcept { return grace_; }
+  // How long the store keeps a session after its end: until it can no longer change.
+  [[nodiscard]] std::int64_t retention_ms() const noexcept { return gap_ + grace_; }
+
+ private:
+  SessionWindows(std::int64_t gap, std::int64_t grace) : gap_(gap), grace_(grace) {}
+  std::int64_t gap_;
+  std::int64_t grace_;
+};
+
 // A record too late for all its windows, from an aggregate with late_records_fail(): its error
 // policy applies (error class streamrun::LateRecordError).
 class LateRecordError : public std::runtime_error {
@@ -122,6 +160,36 @@ Serde<Windowed<K>> windowed(Serde<K> inner, std::chrono::milliseconds size) {
         key.window.start_ms =
             static_cast<std::int64_t>(detail::read_be64(bytes->substr(bytes->size() - 8)));
         key.window.end_ms = key.window.start_ms + size_ms;
+        return key;
+      }};
+}
+
+// A session-windowed key as Kafka Streams writes it (SessionWindowedSerde): the inner key's
+// bytes, then the session's end and its start, 8 bytes big-endian each. A key whose inner key
+// serializes to null is written as null.
+template <typename K>
+Serde<Windowed<K>> session_windowed(Serde<K> inner) {
+  return Serde<Windowed<K>>{
+      "session-windowed(" + inner.name + ")",
+      [inner](const Windowed<K>& key) -> std::optional<std::string> {
+        auto bytes = inner.serialize(key.key);
+        if (!bytes)
+          return std::nullopt;
+        detail::append_be64(*bytes, static_cast<std::uint64_t>(key.window.end_ms));
+        detail::append_be64(*bytes, static_cast<std::uint64_t>(key.window.start_ms));
+        return bytes;
+      },
+      [inner](std::optional<std::string_view> bytes) -> Windowed<K> {
+        if (!bytes || bytes->size() < 16)
+          throw SerdeError(
+              "session-windowed key: expected the key and an 8-byte end and start, got " +
+              std::to_string(bytes ? bytes->size() : 0) + " bytes");
+        const auto key_size = bytes->size() - 16;
+        Windowed<K> key;
+        key.key = inner.deserialize(bytes->substr(0, key_size));
+        key.window.end_ms = static_cast<std::int64_t>(detail::read_be64(bytes->substr(key_size)));
+        key.window.start_ms =
+            static_cast<std::int64_t>(detail::read_be64(bytes->substr(key_size + 8)));
         return key;
       }};
 }
