@@ -19,6 +19,15 @@ dsl::OperatorSpec aggregate_spec() {
                 "The new aggregate from agg and value, e.g. "
                 "{orders = agg.orders + 1, units = agg.units + value.qty}",
                 {},
+                {"agg", "value", "key"}},
+               {"merge",
+                dsl::FieldType::expression,
+                false,
+                std::nullopt,
+                "With session_gap_ms (and needed there): the aggregate of two sessions a record "
+                "bridges, from agg (the older's) and value (the newer's), e.g. "
+                "{orders = agg.orders + value.orders}",
+                {},
                 {"agg", "value", "key"}}}),
           .example =
               "- aggregate: {initial: '{\"orders\": 0, \"units\": 0}', expr: '{orders = "
@@ -32,8 +41,15 @@ dsl::OperatorSpec aggregate_spec() {
                   "'aggregate' field 'initial' must be a JSON value "
                   "other than null, e.g. 0, {} or '{\"orders\": 0}' (got " +
                   config.string("initial") + ")");
+            std::optional<dsl::Expression> merge;
+            if (config.has("merge")) {
+              if (!config.given("session_gap_ms"))
+                throw dsl::FieldErrors(std::vector<dsl::FieldErrors::Problem>{
+                    {"merge", "'merge' is used only with 'session_gap_ms'"}});
+              merge = config.expression("merge");
+            }
             return fold_by_expression(*input, config, context.node_name, config.expression("expr"),
-                                      initial);
+                                      initial, merge);
           }};
 }
 

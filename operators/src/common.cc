@@ -123,21 +123,35 @@ KGroupedStream<dsl::Key, nlohmann::json> group_values(const dsl::Stream& input,
       .group_by_key(record_serdes("json"), node_name + "-by-key");
 }
 
+namespace {
+nlohmann::json evaluate_fold(const dsl::Expression& expression, const dsl::Key& key,
+                             const nlohmann::json& agg, const nlohmann::json& value) {
+  const nlohmann::json key_value = key ? nlohmann::json(*key) : nullptr;
+  const nlohmann::json* arguments[] = {&agg, &value, &key_value};
+  return expression.evaluate(arguments);
+}
+}  // namespace
+
 dsl::Stream fold_by_expression(const dsl::Stream& input, const dsl::OperatorConfig& config,
                                const std::string& node_name, const dsl::Expression& expression,
-                               std::optional<nlohmann::json> initial) {
+                               std::optional<nlohmann::json> initial,
+                               std::optional<dsl::Expression> merge) {
   const bool first_is_aggregate = !initial;
+  Merge merge_fn;
+  if (merge) {
+    merge_fn = [merge = *merge](const dsl::Key& key, nlohmann::json older, nlohmann::json newer) {
+      return evaluate_fold(merge, key, older, newer);
+    };
+  }
   return fold_per_key(
       input, config, node_name, [initial] { return initial.value_or(nlohmann::json()); },
       [expression, first_is_aggregate](const dsl::Key& key, const nlohmann::json& value,
                                        const nlohmann::json& agg) {
         if (first_is_aggregate && agg.is_null())
           return value;  // the key's first value
-        const nlohmann::json key_value = key ? nlohmann::json(*key) : nullptr;
-        const nlohmann::json* arguments[] = {&agg, &value, &key_value};
-        return expression.evaluate(arguments);
+        return evaluate_fold(expression, key, agg, value);
       },
-      "");
+      "", merge_fn);
 }
 
 dsl::Stream add_keyed_node(
@@ -164,20 +178,25 @@ std::vector<dsl::FieldSpec> window_fields() {
       {"advance_ms", dsl::FieldType::integer, false, std::nullopt,
        "With window_ms: a window starts every advance_ms (hopping windows; default window_ms: "
        "tumbling)"},
+      {"session_gap_ms", dsl::FieldType::integer, false, std::nullopt,
+       "Aggregate per session instead: a key's records less than this apart (ms, by record "
+       "timestamp) are one session, and a record between two sessions merges them"},
       {"grace_ms", dsl::FieldType::integer, false, "0",
-       "With window_ms: how long after its end a window still takes late records"},
+       "With window_ms or session_gap_ms: how long after its end a window (after its end plus "
+       "the gap, a session) still takes late records"},
       {"emit",
        dsl::FieldType::string,
        false,
        "updates",
-       "With window_ms: every update, or one final result per window once it closes",
+       "With window_ms or session_gap_ms: every update, or one final result per window once it "
+       "closes",
        {"updates", "final"}},
       {"late",
        dsl::FieldType::string,
        false,
        "drop",
-       "With window_ms: a record too late for its windows is dropped (counted), or fails (the "
-       "error policy applies)",
+       "With window_ms or session_gap_ms: a record too late for its windows is dropped "
+       "(counted), or fails (the error policy applies)",
        {"drop", "fail"}},
   };
 }
@@ -199,42 +218,86 @@ bool windowed_step(const dsl::OperatorConfig& config) {
 
 namespace {
 
-// The windows a step asks for; nullopt without window_ms.
-std::optional<TimeWindowedKStream<dsl::Key, nlohmann::json>> windowed(
-    const KGroupedStream<dsl::Key, nlohmann::json>& grouped, const dsl::OperatorConfig& config) {
+// The windows a step asks for: time windows (window_ms), sessions (session_gap_ms) or none.
+struct WindowChoice {
+  std::optional<TimeWindows> time;
+  std::optional<SessionWindows> session;
+  bool final = false;
+  bool fail = false;
+};
+
+WindowChoice windows_of(const dsl::OperatorConfig& config) {
   std::vector<dsl::FieldErrors::Problem> problems;
-  if (!config.given("window_ms")) {
-    for (const auto& field : window_fields()) {
-      if (config.given(field.name))
-        problems.push_back(
-            {field.name, fmt::format("'{}' is used only with 'window_ms'", field.name)});
-    }
-    if (!problems.empty())
-      throw dsl::FieldErrors(std::move(problems));
-    return std::nullopt;
-  }
-  const auto size = config.integer("window_ms");
-  const auto advance = config.given("advance_ms") ? config.integer("advance_ms") : size;
-  const auto grace = config.integer("grace_ms");
+  const bool time = config.given("window_ms");
+  const bool session = config.given("session_gap_ms");
   constexpr auto kMax = TimeWindows::kMaxMs;
+  if (time && session) {
+    problems.push_back({"session_gap_ms",
+                        "'window_ms' and 'session_gap_ms' are two kinds of "
+                        "windows: give one"});
+  } else if (!time && !session) {
+    for (const auto& field : window_fields()) {
+      if (config.given(field.name) && field.name != "advance_ms")
+        problems.push_back(
+            {field.name,
+             fmt::format("'{}' is used only with 'window_ms' or 'session_gap_ms'", field.name)});
+    }
+  }
+  if (!time && config.given("advance_ms"))
+    problems.push_back({"advance_ms", "'advance_ms' is used only with 'window_ms'"});
+  const auto size = time ? config.integer("window_ms") : 1;
+  const auto advance = config.given("advance_ms") ? config.integer("advance_ms") : size;
+  const auto gap = session ? config.integer("session_gap_ms") : 1;
+  const auto grace = config.integer("grace_ms");
   if (size < 1 || size > kMax)
     problems.push_back(
         {"window_ms", fmt::format("'window_ms' must be in [1, {}] (got {})", kMax, size)});
-  else if (advance < 1 || advance > size)
+  else if (time && (advance < 1 || advance > size))
     problems.push_back({"advance_ms", fmt::format("'advance_ms' must be in [1, window_ms = {}] "
                                                   "(got {})",
                                                   size, advance)});
+  if (gap < 1 || gap > kMax)
+    problems.push_back(
+        {"session_gap_ms", fmt::format("'session_gap_ms' must be in [1, {}] (got {})", kMax, gap)});
   if (grace < 0 || grace > kMax)
     problems.push_back(
         {"grace_ms", fmt::format("'grace_ms' must be in [0, {}] (got {})", kMax, grace)});
   if (!problems.empty())
     throw dsl::FieldErrors(std::move(problems));
-  auto stream = grouped.windowed_by(TimeWindows::of(std::chrono::milliseconds(size))
-                                        .advance_by(std::chrono::milliseconds(advance))
-                                        .grace(std::chrono::milliseconds(grace)));
-  if (config.string("emit") == "final")
+  WindowChoice choice;
+  if (time) {
+    choice.time = TimeWindows::of(std::chrono::milliseconds(size))
+                      .advance_by(std::chrono::milliseconds(advance))
+                      .grace(std::chrono::milliseconds(grace));
+  } else if (session) {
+    choice.session = SessionWindows::with_inactivity_gap(std::chrono::milliseconds(gap))
+                         .grace(std::chrono::milliseconds(grace));
+  }
+  choice.final = config.string("emit") == "final";
+  choice.fail = config.string("late") == "fail";
+  return choice;
+}
+
+// A windowed aggregate's output value: {window_start, window_end, `name`: aggregate} (an object
+// aggregate's fields taking the place of `name` when it is empty).
+nlohmann::json window_value(const std::string& name, const Window& window,
+                            const nlohmann::json& aggregate) {
+  nlohmann::json value = nlohmann::json::object();
+  if (name.empty() && aggregate.is_object())
+    value = aggregate;
+  else
+    value[name.empty() ? "value" : name] = aggregate;
+  // The window's own bounds, whatever the aggregate holds under these names.
+  value["window_start"] = window.start_ms;
+  value["window_end"] = window.end_ms;
+  return value;
+}
+
+template <typename Windowed>
+Windowed with_options(Windowed stream, const WindowChoice& choice) {
+  if (choice.final)
     stream = stream.emit_on_window_close();
-  if (config.string("late") == "fail")
+  if (choice.fail)
     stream = stream.late_records_fail();
   return stream;
 }
@@ -243,28 +306,49 @@ std::optional<TimeWindowedKStream<dsl::Key, nlohmann::json>> windowed(
 
 dsl::Stream fold_per_key(const dsl::Stream& input, const dsl::OperatorConfig& config,
                          const std::string& node_name, std::function<nlohmann::json()> init,
-                         Fold add, const std::string& name) {
+                         Fold add, const std::string& name, Merge merge) {
   const auto grouped = group_values(input, node_name);
   const auto& store = config.string("store");
   const auto serde = record_serdes("json").value;
-  auto windows = windowed(grouped, config);
-  if (!windows)
-    return grouped.aggregate(init, add, store, serde, node_name).to_stream();
-  return windows->aggregate(init, add, store, serde, node_name)
-      .to_stream()
-      .map(
-          [name](const Windowed<dsl::Key>& key, const nlohmann::json& aggregate) {
-            nlohmann::json value = nlohmann::json::object();
-            if (name.empty() && aggregate.is_object())
-              value = aggregate;
-            else
-              value[name.empty() ? "value" : name] = aggregate;
-            // The window's own bounds, whatever the aggregate holds under these names.
-            value["window_start"] = key.window.start_ms;
-            value["window_end"] = key.window.end_ms;
-            return KeyValue<dsl::Key, nlohmann::json>{key.key, std::move(value)};
-          },
-          node_name + "-window");
+  const auto choice = windows_of(config);
+  if (choice.time) {
+    return with_options(grouped.windowed_by(*choice.time), choice)
+        .aggregate(init, add, store, serde, node_name)
+        .to_stream()
+        .map(
+            [name](const Windowed<dsl::Key>& key, const nlohmann::json& aggregate) {
+              return KeyValue<dsl::Key, nlohmann::json>{key.key,
+                                                        window_value(name, key.window, aggregate)};
+            },
+            node_name + "-window");
+  }
+  if (choice.session) {
+    if (!merge) {
+      throw dsl::FieldErrors(std::vector<dsl::FieldErrors::Problem>{
+          {"session_gap_ms", fmt::format("'{}' with 'session_gap_ms' needs "
+                                         "'merge': how two sessions' "
+                                         "aggregates combine",
+                                         config.op())}});
+    }
+    // Outputs are keyed by the plain key, where a tombstone for a merged-away session would
+    // read as deleting the key: the merged session's update (its window_start and window_end
+    // cover those it merged) is what announces a merge.
+    return with_options(grouped.windowed_by(*choice.session), choice)
+        .aggregate(init, add, merge, store, serde, node_name)
+        .to_stream()
+        .filter(
+            [](const Windowed<dsl::Key>&, const std::optional<nlohmann::json>& aggregate) {
+              return aggregate.has_value();
+            },
+            node_name + "-merged")
+        .map(
+            [name](const Windowed<dsl::Key>& key, const std::optional<nlohmann::json>& aggregate) {
+              return KeyValue<dsl::Key, nlohmann::json>{key.key,
+                                                        window_value(name, key.window, *aggregate)};
+            },
+            node_name + "-session");
+  }
+  return grouped.aggregate(init, add, store, serde, node_name).to_stream();
 }
 
 dsl::FieldSpec store_field() {

@@ -53,9 +53,12 @@ KGroupedStream<dsl::Key, nlohmann::json> group_values(const dsl::Stream& input,
 // The input folded per key (or per key and window: fold_per_key) into the step's store by an
 // expression over (agg, value, key), emitting each new aggregate. A key starts at `initial`;
 // without one, its first value is its first aggregate.
+// With session_gap_ms, `merge` (over agg: the older session's aggregate, value: the newer's, and
+// key) combines two sessions a record bridges.
 dsl::Stream fold_by_expression(const dsl::Stream& input, const dsl::OperatorConfig& config,
                                const std::string& node_name, const dsl::Expression& expression,
-                               std::optional<nlohmann::json> initial);
+                               std::optional<nlohmann::json> initial,
+                               std::optional<dsl::Expression> merge);
 
 // Adds a custom keyed node (`make(node name)` builds one instance per task) after `input`,
 // through a repartition topic first when the key changed, so that each key is handled by the
@@ -68,25 +71,29 @@ dsl::Stream add_keyed_node(
 // The store field of keyed aggregates.
 dsl::FieldSpec store_field();
 
-// The fields that make a keyed aggregate windowed (window_ms, advance_ms, grace_ms, emit,
-// late), each optional.
+// The fields that make a keyed aggregate windowed (window_ms, advance_ms, session_gap_ms,
+// grace_ms, emit, late), each optional.
 std::vector<dsl::FieldSpec> window_fields();
 // The fields of a keyed aggregate: `own`, then the store field, then the window fields.
 std::vector<dsl::FieldSpec> aggregate_fields(std::vector<dsl::FieldSpec> own);
 
-// A keyed aggregate per key, or per key and time window when the step has window_ms. `init`
-// gives a key's (or window's) first aggregate; `add(key, value, aggregate)` the next one.
-// Windowed, each output is keyed by the key and its value is
-// {"window_start": ms, "window_end": ms, `name`: aggregate}, an object aggregate's fields
-// taking the place of `name` when `name` is empty; it is stamped with the window's end.
-// Throws dsl::FieldErrors for window fields that do not fit together.
 // Whether the step gave any window field.
 bool windowed_step(const dsl::OperatorConfig& config);
+
+// A keyed aggregate per key, or per key and time window (window_ms) or session
+// (session_gap_ms). `init` gives a key's (or window's) first aggregate; `add(key, value,
+// aggregate)` the next one; `merge(key, older, newer)` combines two sessions' aggregates (needed
+// with session_gap_ms). Windowed, each output is keyed by the key and its value is
+// {"window_start": ms, "window_end": ms, `name`: aggregate}, an object aggregate's fields
+// taking the place of `name` when `name` is empty; it is stamped with the window's end. Throws
+// dsl::FieldErrors for window fields that do not fit together.
 using Fold = std::function<nlohmann::json(const dsl::Key&, const nlohmann::json& value,
                                           nlohmann::json aggregate)>;
+using Merge =
+    std::function<nlohmann::json(const dsl::Key&, nlohmann::json older, nlohmann::json newer)>;
 dsl::Stream fold_per_key(const dsl::Stream& input, const dsl::OperatorConfig& config,
                          const std::string& node_name, std::function<nlohmann::json()> init,
-                         Fold add, const std::string& name);
+                         Fold add, const std::string& name, Merge merge);
 
 // Each operator's spec, one file each.
 dsl::OperatorSpec from_spec();

@@ -18,7 +18,10 @@ dsl::OperatorSpec count_spec() {
                   [](const dsl::Key&, const nlohmann::json&, nlohmann::json count) {
                     return nlohmann::json(count.get<std::int64_t>() + 1);
                   },
-                  "count");
+                  "count",
+                  [](const dsl::Key&, nlohmann::json older, nlohmann::json newer) {
+                    return nlohmann::json(older.get<std::int64_t>() + newer.get<std::int64_t>());
+                  });
             }
             return group_values(*input, context.node_name)
                 .count(config.string("store"), context.node_name)

@@ -20,8 +20,9 @@ dsl::OperatorSpec reduce_spec() {
           .example = "- reduce: {expr: \"value.ts > agg.ts and value or agg\", store: latest}",
           .build = [](dsl::BuildContext& context, const dsl::OperatorConfig& config,
                       std::optional<dsl::Stream> input) -> std::optional<dsl::Stream> {
+            // Two sessions merge as their aggregates reduce (agg: the older, value: the newer).
             return fold_by_expression(*input, config, context.node_name, config.expression("expr"),
-                                      std::nullopt);
+                                      std::nullopt, config.expression("expr"));
           }};
 }
 

@@ -3,6 +3,14 @@
 #include "common.h"
 
 namespace streamrun::operators::detail {
+namespace {
+// Integers stay integers; any other number makes the sum a double.
+nlohmann::json plus(const nlohmann::json& a, const nlohmann::json& b) {
+  if (a.is_number_integer() && b.is_number_integer())
+    return a.get<std::int64_t>() + b.get<std::int64_t>();
+  return a.get<double>() + b.get<double>();
+}
+}  // namespace
 
 dsl::OperatorSpec sum_spec() {
   return {.name = "sum",
@@ -29,11 +37,12 @@ dsl::OperatorSpec sum_spec() {
                     return total;
                   if (!add.is_number())
                     throw std::invalid_argument("sum: " + add.dump() + " is not a number");
-                  if (total.is_number_integer() && add.is_number_integer())
-                    return nlohmann::json(total.get<std::int64_t>() + add.get<std::int64_t>());
-                  return nlohmann::json(total.get<double>() + add.get<double>());
+                  return plus(total, add);
                 },
-                "sum");
+                "sum",
+                [](const dsl::Key&, nlohmann::json older, nlohmann::json newer) {
+                  return plus(older, newer);
+                });
           }};
 }
 
