@@ -218,6 +218,52 @@ TEST(WindowedAggregateTest, EmitOnWindowCloseGivesOneFinalResultPerWindowOnceIts
   EXPECT_TRUE(updates().empty()) << "each window once";
 }
 
+TEST(WindowedAggregateTest, EmitEveryGivesEachUpdatedWindowOncePerIntervalWithItsLatestCount) {
+  const auto windows = TimeWindows::of(1000ms);
+  StreamBuilder builder;
+  builder.stream("clicks", kStrings)
+      .group_by_key(kStrings)
+      .windowed_by(windows)
+      .emit_every(500ms)
+      .count("clicks-per-window")
+      .to_stream()
+      .to("counts", {serdes::windowed(serdes::string(), 1000ms), serdes::int64()});
+  TopologyTestDriver driver(builder.build());
+  auto clicks = driver.input_topic("clicks", kStrings);
+  auto counts = driver.output_topic(
+      "counts", Serdes<Windowed<std::string>, std::int64_t>{
+                    serdes::windowed(serdes::string(), 1000ms), serdes::int64()});
+  clicks.pipe("ann", "x", 1000);
+  clicks.pipe("ann", "x", 1500);
+  clicks.pipe("bob", "x", 1200);
+  clicks.pipe("ann", "x", 2100);
+  EXPECT_TRUE(updates_of(counts).empty()) << "nothing before the interval is over";
+  driver.advance_time(500ms);
+  // In order of window start, then key.
+  EXPECT_EQ(updates_of(counts), (std::vector<Update>{{"ann", 1000, 2000, 2, 2000},
+                                                     {"bob", 1000, 2000, 1, 2000},
+                                                     {"ann", 2000, 3000, 1, 3000}}));
+  clicks.pipe("ann", "x", 2200);
+  driver.advance_time(499ms);
+  EXPECT_TRUE(updates_of(counts).empty());
+  driver.advance_time(1ms);
+  EXPECT_EQ(updates_of(counts), (std::vector<Update>{{"ann", 2000, 3000, 2, 3000}}));
+  driver.advance_time(500ms);
+  EXPECT_TRUE(updates_of(counts).empty()) << "a window not updated again is not emitted again";
+
+  EXPECT_THROW(static_cast<void>(builder.stream("other", kStrings)
+                                     .group_by_key(kStrings)
+                                     .windowed_by(windows)
+                                     .emit_on_window_close()
+                                     .emit_every(500ms)),
+               std::logic_error);
+  EXPECT_THROW(static_cast<void>(builder.stream("more", kStrings)
+                                     .group_by_key(kStrings)
+                                     .windowed_by(windows)
+                                     .emit_every(0ms)),
+               std::invalid_argument);
+}
+
 TEST(WindowedAggregateTest, WithLateRecordsFailALateRecordGoesToTheErrorPolicy) {
   StreamBuilder builder;
   builder.stream("clicks", kStrings)

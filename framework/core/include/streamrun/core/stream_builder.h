@@ -522,9 +522,28 @@ class TimeWindowedKStream {
   // Emits each window's aggregate once, when the window closes (stream time passes its end plus
   // the grace period), instead of on every record: one final result per window (Kafka
   // Streams' suppress(untilWindowCloses) and EmitStrategy.onWindowClose()).
+  // Throws std::logic_error after emit_every().
   [[nodiscard]] TimeWindowedKStream emit_on_window_close() const {
+    if (options_.emit_every_ms > 0)
+      throw std::logic_error("emit_on_window_close() and emit_every() exclude each other");
     auto copy = *this;
     copy.options_.emit_on_close = true;
+    return copy;
+  }
+  // Emits the windows updated since the last emission every `interval` of wall-clock time, each
+  // once with its latest aggregate, instead of on every record: fewer, coalesced updates, as
+  // Kafka Streams' record cache gives at each commit. An update is marked in the store with
+  // the window, so that a crash before its emission loses nothing: the restarted task emits
+  // it. Throws std::invalid_argument for interval <= 0, std::logic_error after
+  // emit_on_window_close().
+  [[nodiscard]] TimeWindowedKStream emit_every(std::chrono::milliseconds interval) const {
+    if (interval.count() <= 0)
+      throw std::invalid_argument("emit_every: the interval must be > 0 ms (got " +
+                                  std::to_string(interval.count()) + " ms)");
+    if (options_.emit_on_close)
+      throw std::logic_error("emit_on_window_close() and emit_every() exclude each other");
+    auto copy = *this;
+    copy.options_.emit_every_ms = interval.count();
     return copy;
   }
   // A record too late for all its windows fails instead of being dropped: its error policy

@@ -86,6 +86,21 @@ class WindowStoreLayout : public SegmentedLayout {
   }
   // The window start of a stored window's key.
   [[nodiscard]] static std::int64_t start_of(std::string_view stored) { return time_at(stored, 8); }
+
+  // With emit_every: the windows updated since the last emission are marked under
+  //   kUpdatedPrefix | start | key bytes
+  // beyond every segment (a mark outlives its window's segment; emitting skips it then).
+  static inline const std::string kUpdatedPrefix = std::string(8, '\xfe');
+  [[nodiscard]] static std::string updated_key(std::string_view raw_key, std::int64_t start_ms) {
+    auto out = kUpdatedPrefix;
+    append_time(out, start_ms);
+    out.append(raw_key);
+    return out;
+  }
+  // The window start and key bytes of an update mark.
+  [[nodiscard]] static std::pair<std::int64_t, std::string_view> updated(std::string_view mark) {
+    return {time_at(mark, 8), mark.substr(16)};
+  }
 };
 
 // A session store keeps each session's aggregate under
@@ -153,6 +168,9 @@ struct WindowOptions {
   Windows windows;
   // Emit each window once, when it closes, instead of every update.
   bool emit_on_close = false;
+  // > 0 (time windows only): emit the windows updated since the last emission every this many
+  // ms of wall-clock time, each once with its latest aggregate, instead of every update.
+  std::int64_t emit_every_ms = 0;
   // A record too late for all its windows fails (its error policy applies) instead of being
   // dropped.
   bool late_records_fail = false;
@@ -251,6 +269,10 @@ class WindowAggregateNode final : public Input<K, V>, public Output<Windowed<K>,
     NodeInstance::init(environment);
     store_ = &environment.store(store_name_);
     clock_.attach(*store_);
+    if (options_.emit_every_ms > 0) {
+      environment.schedule(this->name(), std::chrono::milliseconds(options_.emit_every_ms),
+                           PunctuationType::wall_clock, [this](std::int64_t) { emit_updated(); });
+    }
   }
 
   void receive(Record<K, V>&& record) override {
@@ -272,7 +294,9 @@ class WindowAggregateNode final : public Input<K, V>, public Output<Windowed<K>,
         taken = true;
         VA aggregate =
             fold_into(*store_, layout_.key(*raw_key, window.start_ms), record, value_serde_, fold_);
-        if (!options_.emit_on_close) {
+        if (options_.emit_every_ms > 0) {
+          store_->put(WindowStoreLayout::updated_key(*raw_key, window.start_ms), {});
+        } else if (!options_.emit_on_close) {
           out.push_back(Record<Windowed<K>, VA>{Windowed<K>{record.key, window},
                                                 std::move(aggregate), record.headers, window.end_ms,
                                                 record.origin});
@@ -317,6 +341,35 @@ class WindowAggregateNode final : public Input<K, V>, public Output<Windowed<K>,
                     return true;
                   });
     clock_.set_emitted_before(until);
+  }
+
+  // With emit_every: emits each window marked as updated with its current aggregate, in order
+  // of start and key, and clears the marks. A window that expired meanwhile is skipped. The
+  // marks are store entries: committed with the updates, so a crash before the emission
+  // leaves it to the restarted task.
+  void emit_updated() {
+    const auto size = options_.windows.size_ms();
+    std::vector<std::string> marks;
+    std::vector<Record<Windowed<K>, VA>> out;
+    store_->range(
+        WindowStoreLayout::kUpdatedPrefix, std::string(8, '\xff'),
+        [&](std::string_view mark, std::string_view) {
+          marks.emplace_back(mark);
+          const auto [start, raw_key] = WindowStoreLayout::updated(mark);
+          if (auto aggregate = read_stored(*store_, layout_.key(raw_key, start), value_serde_)) {
+            out.push_back(Record<Windowed<K>, VA>{
+                Windowed<K>{key_serde_.deserialize(raw_key), Window{start, start + size}},
+                std::move(*aggregate),
+                {},
+                start + size,
+                {}});
+          }
+          return true;
+        });
+    for (const auto& mark : marks)
+      store_->remove(mark);
+    for (auto& windowed : out)
+      this->emit(std::move(windowed));
   }
 
   std::string store_name_;
