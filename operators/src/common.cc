@@ -191,6 +191,10 @@ std::vector<dsl::FieldSpec> window_fields() {
        "With window_ms or session_gap_ms: every update, or one final result per window once it "
        "closes",
        {"updates", "final"}},
+      {"emit_every_ms", dsl::FieldType::integer, false, std::nullopt,
+       "With window_ms and emit: updates: the windows updated since the last time, each once "
+       "with its latest aggregate, every this many ms of wall-clock time (instead of every "
+       "update)"},
       {"late",
        dsl::FieldType::string,
        false,
@@ -223,6 +227,7 @@ struct WindowChoice {
   std::optional<TimeWindows> time;
   std::optional<SessionWindows> session;
   bool final = false;
+  std::int64_t emit_every_ms = 0;  // time windows only
   bool fail = false;
 };
 
@@ -237,14 +242,26 @@ WindowChoice windows_of(const dsl::OperatorConfig& config) {
                         "windows: give one"});
   } else if (!time && !session) {
     for (const auto& field : window_fields()) {
-      if (config.given(field.name) && field.name != "advance_ms")
+      if (config.given(field.name) && field.name != "advance_ms" &&
+          field.name != "emit_every_ms")
         problems.push_back(
             {field.name,
              fmt::format("'{}' is used only with 'window_ms' or 'session_gap_ms'", field.name)});
     }
   }
-  if (!time && config.given("advance_ms"))
-    problems.push_back({"advance_ms", "'advance_ms' is used only with 'window_ms'"});
+  for (const auto* only_time : {"advance_ms", "emit_every_ms"}) {
+    if (!time && config.given(only_time))
+      problems.push_back({only_time, fmt::format("'{}' is used only with 'window_ms'", only_time)});
+  }
+  const auto emit_every = config.given("emit_every_ms") ? config.integer("emit_every_ms") : 0;
+  if (time && config.given("emit_every_ms")) {
+    if (config.string("emit") == "final")
+      problems.push_back({"emit_every_ms", "'emit_every_ms' is used only with 'emit: updates' (with "
+                                           "'emit: final' each window comes once anyway)"});
+    else if (emit_every < 1 || emit_every > kMax)
+      problems.push_back({"emit_every_ms", fmt::format("'emit_every_ms' must be in [1, {}] (got {})",
+                                                       kMax, emit_every)});
+  }
   const auto size = time ? config.integer("window_ms") : 1;
   const auto advance = config.given("advance_ms") ? config.integer("advance_ms") : size;
   const auto gap = session ? config.integer("session_gap_ms") : 1;
@@ -274,6 +291,7 @@ WindowChoice windows_of(const dsl::OperatorConfig& config) {
                          .grace(std::chrono::milliseconds(grace));
   }
   choice.final = config.string("emit") == "final";
+  choice.emit_every_ms = emit_every;
   choice.fail = config.string("late") == "fail";
   return choice;
 }
@@ -312,7 +330,10 @@ dsl::Stream fold_per_key(const dsl::Stream& input, const dsl::OperatorConfig& co
   const auto serde = record_serdes("json").value;
   const auto choice = windows_of(config);
   if (choice.time) {
-    return with_options(grouped.windowed_by(*choice.time), choice)
+    auto windowed = grouped.windowed_by(*choice.time);
+    if (choice.emit_every_ms > 0)
+      windowed = windowed.emit_every(std::chrono::milliseconds(choice.emit_every_ms));
+    return with_options(windowed, choice)
         .aggregate(init, add, store, serde, node_name)
         .to_stream()
         .map(

@@ -335,7 +335,8 @@ std::vector<std::string> run_case(const dsl::Pipeline& pipeline,
   }
   const auto sources = user_topics(pipeline.topology.source_topics());
   for (const auto& record : test_case.input) {
-    if (std::find(sources.begin(), sources.end(), record.topic) == sources.end()) {
+    if (!record.wait_ms &&
+        std::find(sources.begin(), sources.end(), record.topic) == sources.end()) {
       diff.push_back(fmt::format("{}: the pipeline does not read topic '{}' (it reads {})",
                                  record.where.to_string(), record.topic, fmt::join(sources, ", ")));
       return diff;
@@ -343,6 +344,10 @@ std::vector<std::string> run_case(const dsl::Pipeline& pipeline,
   }
   for (const auto& record : test_case.input) {
     try {
+      if (record.wait_ms) {
+        driver.advance_time(std::chrono::milliseconds(*record.wait_ms));
+        continue;
+      }
       driver.pipe_raw(record.topic, {record.key, record.bytes, {}, record.timestamp_ms});
       if (!settle_calls(driver)) {
         diff.push_back(fmt::format(

@@ -158,11 +158,28 @@ class SuiteLoader {
           error(at(value),
                 "'timestamp' of a record must be milliseconds since the epoch (a "
                 "whole number, 0 or more)");
+      } else if (field == "wait_ms" && input) {
+        const auto wait =
+            value.IsScalar() ? detail::scalar_to_json(value, value.Scalar()) : nlohmann::json();
+        if (wait.is_number_integer() && wait.get<std::int64_t>() >= 0)
+          spec.wait_ms = wait.get<std::int64_t>();
+        else
+          error(at(value), "'wait_ms' must be milliseconds (a whole number, 0 or more)");
+        if (!spec.wait_ms)
+          spec.wait_ms = 0;  // reported; a wait all the same, which needs no topic
       } else {
         error(at(entry.first), fmt::format("unknown field '{}' of a record; expected {}key, "
-                                           "value or text",
-                                           field, input ? "topic, timestamp, " : ""));
+                                           "value or text{}",
+                                           field, input ? "topic, timestamp, " : "",
+                                           input ? " (or wait_ms alone)" : ""));
       }
+    }
+    if (spec.wait_ms) {
+      if (node.size() != 1) {
+        error(spec.where, "{wait_ms: N} moves the clock on: it takes no other field");
+        return std::nullopt;
+      }
+      return spec;
     }
     if (input && spec.topic.empty()) {
       error(spec.where, "an input record needs 'topic'");

@@ -34,6 +34,9 @@ struct TestRecordSpec {
   std::optional<std::string> key;
   std::optional<std::string> bytes;  // the value as written: JSON text, raw text, or null
   std::int64_t timestamp_ms = 0;     // input records only: the record's time
+  // Input only ({wait_ms: N} instead of a record): move the test's clock on by N ms, running
+  // the wall-clock punctuators that are due (emit_every_ms).
+  std::optional<std::int64_t> wait_ms;
   Location where;
 };
 
