@@ -13,8 +13,9 @@
 #   DEMO_LISTEN=127.0.0.1:19092 scripts/demo.sh   # if port 9092 is taken
 #
 # Every accepted order is also confirmed with the order service (seckill-orders) over HTTP by a
-# second pipeline, pipelines/confirm-orders.yaml (docs/external-calls.md); the checker waits for
-# the confirmations too.
+# second pipeline, pipelines/confirm-orders.yaml (docs/external-calls.md), and a third,
+# pipelines/sales-rate.yaml, counts orders and sales per SKU and second (docs/time.md); the
+# checker waits for the confirmations and the sales rates too, and shows the sell-through.
 #
 # Options: --yaml, --orders N, --rate R (orders/s, 0: as fast as possible), --skus N,
 # --hot-share S, --malformed-share S, --partitions N (of every topic; default 16),
@@ -99,6 +100,7 @@ broker_pid=""
 pipeline_pid=""
 orders_pid=""
 confirmer_pid=""
+rater_pid=""
 
 stop() {
   local pid=$1 name=$2
@@ -113,6 +115,7 @@ stop() {
 }
 cleanup() {
   # The pipelines first: they commit while the broker is still there.
+  stop "$rater_pid" "the sales-rate pipeline"
   stop "$confirmer_pid" "the confirmer"
   stop "$pipeline_pid" "the pipeline"
   stop "$orders_pid" "the order service"
@@ -131,8 +134,9 @@ else
   topics=$("$bin/seckill-inventory" --topics "$partitions")
   dead_letter=seckill-dead-letter
 fi
-# The confirmer's topics too (`decisions` is listed by both).
+# The confirmer's and the sales-rate pipeline's topics too (`decisions` is listed by all).
 topics+=$'\n'$("$bin/streamrun" topics pipelines/confirm-orders.yaml --partitions "$partitions")
+topics+=$'\n'$("$bin/streamrun" topics pipelines/sales-rate.yaml --partitions "$partitions")
 topic_args=()
 while IFS=$'\t' read -r topic _; do
   topic_args+=(--topic "$topic")
@@ -209,6 +213,15 @@ ORDERS_URL=$orders_url "$bin/streamrun" pipelines/confirm-orders.yaml \
 confirmer_pid=$!
 wait_for_tasks "$confirmer_pid" "$work/confirmer.log" decisions "the confirmer"
 
+"$bin/streamrun" pipelines/sales-rate.yaml --set "bootstrap.servers=$bootstrap" \
+  --set consumer.session.timeout.ms=6000 --set admin.timeout.ms=500 \
+  --set consumer.fetch.wait.max.ms=10 --set "state.dir=$work/rater-state" \
+  --set admin.listen=127.0.0.1:0 >"$work/rater.log" 2>&1 &
+rater_pid=$!
+wait_for_tasks "$rater_pid" "$work/rater.log" decisions "the sales-rate pipeline"
+rater_admin=$(grep -o "admin endpoint on http://[0-9.:]*" "$work/rater.log" | awk '{print $NF}')
+echo "demo: started pipelines/sales-rate.yaml (its status page: $rater_admin/)"
+
 if $chaos_orders; then
   # Accepted orders come early in the burst (the stock sells out first): the outage starts 1 s
   # in, so that the calls for them meet it.
@@ -225,7 +238,8 @@ fi
 echo "demo: checking (waits until every order is decided)"
 status=0
 "$bin/seckill-check" --bootstrap "$bootstrap" --dead-letter "$dead_letter" --wait 1800 \
-  --idle 120 --confirmations confirmations --confirm-dead-letter confirmer-dead-letter ||
+  --idle 120 --confirmations confirmations --confirm-dead-letter confirmer-dead-letter \
+  --sales-rate sales-rate ||
   status=$?
 # What the confirmer's circuit breaker went through, from its /metrics.
 confirmer_admin=$(grep -o "admin endpoint on http://[0-9.:]*" "$work/confirmer.log" | awk '{print $NF}')
@@ -235,6 +249,10 @@ if [ -n "$confirmer_admin" ]; then
   closed=$(grep -o 'streamrun_call_breaker_transitions_total{[^}]*to="closed"} [0-9]*' <<<"$metrics" | awk '{print $NF}')
   echo "demo: order service: $(curl -fsS "$orders_url/stats" || echo unreachable);" \
     "the confirmer's breaker opened ${opened:-0} and closed ${closed:-0} times"
+fi
+if ! kill -0 "$rater_pid" 2>/dev/null; then
+  echo "demo: the sales-rate pipeline had stopped; its log:" >&2
+  tail -20 "$work/rater.log" >&2
 fi
 if ! kill -0 "$confirmer_pid" 2>/dev/null; then
   echo "demo: the confirmer had stopped; its log:" >&2

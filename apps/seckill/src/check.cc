@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <set>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -141,6 +142,66 @@ void Checker::add_confirmation_dead_letter() {
   ++confirmation_dead_letters_;
 }
 
+void Checker::add_sales_rate(std::optional<std::string_view> sku,
+                             std::optional<std::string_view> value) {
+  sales_rate_checked_ = true;
+  ++sales_rate_records_;
+  const auto record = parse_object(value);
+  if (!sku || sku->empty() || !record) {
+    ++sales_rate_unreadable_;
+    return;
+  }
+  const auto start = integer_of(*record, "window_start");
+  const auto orders = integer_of(*record, "orders");
+  const auto accepted = integer_of(*record, "accepted");
+  if (!start || !orders || !accepted) {
+    ++sales_rate_unreadable_;
+    return;
+  }
+  sales_rate_[std::string(*sku)][*start] = SecondSales{*start, *orders, *accepted};
+}
+
+std::map<std::string, Checker::Totals> Checker::decided_per_sku() const {
+  std::map<std::string, Totals> totals;
+  for (const auto& [id, decision] : decided_) {
+    if (decision.sku.empty())
+      continue;
+    auto& sku = totals[decision.sku];
+    ++sku.orders;
+    if (decision.decision == "accepted")
+      ++sku.accepted;
+  }
+  return totals;
+}
+
+std::map<std::string, Checker::Totals> Checker::sales_rate_per_sku() const {
+  std::map<std::string, Totals> totals;
+  for (const auto& [sku, seconds] : sales_rate_) {
+    auto& sum = totals[sku];
+    for (const auto& [start, second] : seconds) {
+      sum.orders += second.orders;
+      sum.accepted += second.accepted;
+    }
+  }
+  return totals;
+}
+
+std::int64_t Checker::sales_rate_behind() const {
+  const auto decided = decided_per_sku();
+  const auto sold = sales_rate_per_sku();
+  std::int64_t behind = 0;
+  for (const auto& [sku, totals] : decided) {
+    auto it = sold.find(sku);
+    if (it == sold.end() || !(it->second == totals))
+      ++behind;
+  }
+  for (const auto& [sku, totals] : sold) {
+    if (!decided.contains(sku))
+      ++behind;
+  }
+  return behind;
+}
+
 std::int64_t Checker::unconfirmed() const {
   std::int64_t count = 0;
   for (const auto& [id, decision] : decided_) {
@@ -241,6 +302,33 @@ Report Checker::report() const {
     if (it == decided_.end() || it->second.decision != "accepted")
       ++r.confirmations_unexpected;
   }
+  r.sales_rate_checked = sales_rate_checked_;
+  r.sales_rate_records = sales_rate_records_;
+  r.sales_rate_unreadable = sales_rate_unreadable_;
+  if (sales_rate_checked_) {
+    const auto decided = decided_per_sku();
+    const auto sold = sales_rate_per_sku();
+    std::set<std::string> names;
+    for (const auto& [sku, totals] : decided)
+      names.insert(sku);
+    for (const auto& [sku, totals] : sold)
+      names.insert(sku);
+    for (const auto& sku : names) {
+      const auto d = decided.contains(sku) ? decided.at(sku) : Totals{};
+      const auto s = sold.contains(sku) ? sold.at(sku) : Totals{};
+      if (!(d == s)) {
+        r.sales_rate_differ.push_back(
+            fmt::format("{}: {} orders, {} accepted in sales-rate; {} decided, {} accepted", sku,
+                        s.orders, s.accepted, d.orders, d.accepted));
+      }
+    }
+    for (auto& sku : r.skus) {
+      if (auto it = sales_rate_.find(sku.sku); it != sales_rate_.end()) {
+        for (const auto& [start, second] : it->second)
+          sku.seconds.push_back(second);
+      }
+    }
+  }
   std::stable_sort(r.skus.begin(), r.skus.end(),
                    [](const SkuReport& a, const SkuReport& b) { return a.orders > b.orders; });
   std::sort(r.latencies_ms.begin(), r.latencies_ms.end());
@@ -253,7 +341,8 @@ bool Report::ok() const {
          orders_missing == 0 && decisions_missing == 0 &&
          (!confirmations_checked ||
           (unconfirmed == 0 && confirmations_conflicting == 0 && confirmations_unexpected == 0 &&
-           confirmations_dead_lettered == 0));
+           confirmations_dead_lettered == 0)) &&
+         (!sales_rate_checked || (sales_rate_differ.empty() && sales_rate_unreadable == 0));
 }
 
 std::string Report::to_text(std::size_t hot_skus) const {
@@ -290,6 +379,8 @@ std::string Report::to_text(std::size_t hot_skus) const {
   }
   if (skus.size() > hot_skus)
     fmt::format_to(out, "({} more SKUs)\n", skus.size() - hot_skus);
+  if (sales_rate_checked)
+    sell_through_to_text(text, hot_skus);
   if (!latencies_ms.empty()) {
     fmt::format_to(out, "\norder to decision: p50 {} ms, p99 {} ms, max {} ms ({} orders)\n",
                    percentile(latencies_ms, 0.50), percentile(latencies_ms, 0.99),
@@ -329,7 +420,67 @@ std::string Report::to_text(std::size_t hot_skus) const {
                      confirmed, confirmations, unconfirmed, confirmations_conflicting,
                      confirmations_unexpected, confirmations_dead_lettered));
   }
+  if (sales_rate_checked) {
+    const bool agree = sales_rate_differ.empty() && sales_rate_unreadable == 0;
+    std::string what = fmt::format(
+        "sales-rate adds up to the decisions: per SKU, its seconds' orders and accepted orders "
+        "({} records read, {} unreadable)",
+        sales_rate_records, sales_rate_unreadable);
+    if (!sales_rate_differ.empty()) {
+      what += fmt::format(
+          "; {} SKUs differ: {}", sales_rate_differ.size(),
+          fmt::join(sales_rate_differ.begin(),
+                    sales_rate_differ.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(
+                                                    sales_rate_differ.size(), 3)),
+                    "; "));
+    }
+    line(agree, what);
+  }
   return text;
+}
+
+void Report::sell_through_to_text(std::string& text, std::size_t hot_skus) const {
+  auto out = std::back_inserter(text);
+  // Seconds counted from the first second with an order of any SKU shown.
+  std::optional<std::int64_t> first;
+  for (std::size_t i = 0; i < skus.size() && i < hot_skus; ++i) {
+    if (!skus[i].seconds.empty())
+      first = std::min(first.value_or(skus[i].seconds.front().start_ms),
+                       skus[i].seconds.front().start_ms);
+  }
+  fmt::format_to(out,
+                 "\nsell-through per second of the orders' time (sales-rate), from the first "
+                 "order:\n| SKU | seconds | peak orders/s | accepted in second 1, 2, 3... | "
+                 "sold out in second |\n|---|---:|---:|---|---:|\n");
+  for (std::size_t i = 0; i < skus.size() && i < hot_skus; ++i) {
+    const auto& sku = skus[i];
+    if (sku.seconds.empty() || !first) {
+      fmt::format_to(out, "| {} | 0 | - | - | - |\n", sku.sku);
+      continue;
+    }
+    std::int64_t peak = 0;
+    std::int64_t sold = 0;
+    std::optional<std::int64_t> sold_out;
+    std::vector<std::string> per_second;
+    const auto second_of = [&](const SecondSales& s) { return (s.start_ms - *first) / 1000 + 1; };
+    std::int64_t next = 1;
+    for (const auto& second : sku.seconds) {
+      peak = std::max(peak, second.orders);
+      // Seconds without an order of this SKU sold nothing.
+      for (; next < second_of(second) && per_second.size() < 10; ++next)
+        per_second.emplace_back("0");
+      if (per_second.size() < 10)
+        per_second.push_back(fmt::format("{}", second.accepted));
+      next = second_of(second) + 1;
+      sold += second.accepted;
+      if (!sold_out && sku.stock && *sku.stock > 0 && sold >= *sku.stock)
+        sold_out = second_of(second);
+    }
+    const auto span = second_of(sku.seconds.back()) - second_of(sku.seconds.front()) + 1;
+    fmt::format_to(out, "| {} | {} | {} | {}{} | {} |\n", sku.sku, span, peak,
+                   fmt::join(per_second, ", "), next - 1 > 10 ? ", ..." : "",
+                   sold_out ? fmt::format("{}", *sold_out) : std::string("not sold out"));
+  }
 }
 
 }  // namespace seckill

@@ -11,7 +11,9 @@
 //   6. with confirmations (pipelines/confirm-orders.yaml): every accepted order is confirmed by
 //      the order service, repeated confirmations of an order agree (the service was called at
 //      least once, idempotently), no other order is confirmed, and the confirmer dead-lettered
-//      nothing.
+//      nothing;
+//   7. with sales rates (pipelines/sales-rate.yaml): for every SKU, the orders and accepted
+//      orders of its seconds add up to its decided and accepted orders (each counted once).
 
 #include <cstdint>
 #include <map>
@@ -25,8 +27,16 @@
 
 namespace seckill {
 
+// One SKU's sales in one second (of the orders' time), from the sales-rate topic.
+struct SecondSales {
+  std::int64_t start_ms = 0;
+  std::int64_t orders = 0;
+  std::int64_t accepted = 0;
+};
+
 struct SkuReport {
   std::string sku;
+  std::vector<SecondSales> seconds;   // with sales rates: oldest first
   std::optional<std::int64_t> stock;  // nullopt: not in the stock topic
   std::int64_t orders = 0;            // well-formed orders for it
   std::int64_t accepted = 0;
@@ -63,10 +73,19 @@ struct Report {
   std::int64_t confirmations_conflicting = 0;  // orders with two different confirmations
   std::int64_t confirmations_unexpected = 0;   // confirmations of orders not accepted
   std::int64_t confirmations_dead_lettered = 0;
+  // Invariant 7, when checked.
+  bool sales_rate_checked = false;
+  std::int64_t sales_rate_records = 0;         // records read (updates of a second included)
+  std::int64_t sales_rate_unreadable = 0;      // without a SKU, or not {window_start, orders, ...}
+  std::vector<std::string> sales_rate_differ;  // "sku: ..." where the seconds do not add up
 
   [[nodiscard]] bool ok() const;
   // The table and the invariants, `hot_skus` SKUs shown.
   [[nodiscard]] std::string to_text(std::size_t hot_skus = 3) const;
+
+ private:
+  // With sales rates: the sell-through table of the `hot_skus` SKUs.
+  void sell_through_to_text(std::string& text, std::size_t hot_skus) const;
 };
 
 class Checker {
@@ -87,6 +106,13 @@ class Checker {
   void add_confirmation(std::optional<std::string_view> value);
   void add_confirmation_dead_letter();
   void expect_confirmations() { confirmations_checked_ = true; }
+  // Invariant 7: a record of the sales-rate topic (key SKU, value {"window_start", "orders",
+  // "accepted", ...}; a later record of the same SKU and second replaces an earlier one). The
+  // first call makes the report check invariant 7.
+  void add_sales_rate(std::optional<std::string_view> sku, std::optional<std::string_view> value);
+  void expect_sales_rate() { sales_rate_checked_ = true; }
+  // SKUs whose seconds do not add up to their decisions yet.
+  [[nodiscard]] std::int64_t sales_rate_behind() const;
   // Accepted orders without a confirmation so far.
   [[nodiscard]] std::int64_t unconfirmed() const;
 
@@ -126,6 +152,19 @@ class Checker {
     bool conflicting = false;
   };
   std::unordered_map<std::string, Confirmed> confirmed_;  // by order id
+  bool sales_rate_checked_ = false;
+  std::int64_t sales_rate_records_ = 0;
+  std::int64_t sales_rate_unreadable_ = 0;
+  // By SKU, then second.
+  std::map<std::string, std::map<std::int64_t, SecondSales>> sales_rate_;
+  struct Totals {
+    std::int64_t orders = 0;
+    std::int64_t accepted = 0;
+    bool operator==(const Totals&) const = default;
+  };
+  // Decided and accepted orders per SKU (decisions without a SKU left out).
+  [[nodiscard]] std::map<std::string, Totals> decided_per_sku() const;
+  [[nodiscard]] std::map<std::string, Totals> sales_rate_per_sku() const;
   std::int64_t decisions_without_id_ = 0;
   std::int64_t decisions_missing_ = 0;
   std::set<std::pair<int, std::int64_t>> dead_lettered_;

@@ -1,5 +1,6 @@
-// seckill-check: reads the stock, orders, decisions and dead-letter topics from the beginning
-// and checks the flash sale's invariants (check.h). With --wait it keeps reading the decisions
+// seckill-check: reads the stock, orders, decisions and dead-letter topics (and, when asked,
+// the confirmations and sales rates) from the beginning and checks the flash sale's invariants
+// (check.h). With --wait it keeps reading the decisions
 // until every well-formed order has one (or nothing new arrives for --idle seconds), so that it
 // can run right after a burst. Prints a table and the invariants; exit status 0 only when every
 // invariant holds, 1 when one does not, 2 on bad usage or when the topics cannot be read.
@@ -107,6 +108,7 @@ int main(int argc, char** argv) {
   std::string dead_letter = "seckill-dead-letter";
   std::string confirmations;
   std::string confirm_dead_letter = "confirmer-dead-letter";
+  std::string sales_rate;
   double wait_s = 0;
   double idle_s = 30;
   std::size_t hot_skus = 3;
@@ -126,10 +128,13 @@ int main(int argc, char** argv) {
   cli.add_option("--confirm-dead-letter", confirm_dead_letter,
                  "the confirmer's dead-letter topic (with --confirmations)")
       ->capture_default_str();
+  cli.add_option("--sales-rate", sales_rate,
+                 "also check invariant 7 and show the sell-through per second: the topic of "
+                 "sales per SKU and second (pipelines/sales-rate.yaml writes `sales-rate`)");
   cli.add_option("--wait", wait_s,
                  "keep reading decisions up to this many seconds until every order has one "
-                 "(and, with --confirmations, every accepted order a confirmation; 0: read what "
-                 "is there once)")
+                 "(and, with --confirmations, every accepted order a confirmation; with "
+                 "--sales-rate, until every SKU's seconds add up; 0: read what is there once)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   cli.add_option("--idle", idle_s, "give up waiting after this many seconds without a new decision")
@@ -160,6 +165,8 @@ int main(int argc, char** argv) {
     topics.push_back(&confirmations);
     topics.push_back(&confirm_dead_letter);
   }
+  if (!sales_rate.empty())
+    topics.push_back(&sales_rate);
   for (const auto* topic : topics) {
     auto count = (*metadata)->partition_count(*topic, std::chrono::seconds(10));
     if (!count) {
@@ -182,6 +189,12 @@ int main(int argc, char** argv) {
     confirmations_tail.emplace(**reader, confirmations, partitions[confirmations]);
     confirm_letters_tail.emplace(**reader, confirm_dead_letter, partitions[confirm_dead_letter]);
   }
+  std::optional<TopicTail> sales_rate_tail;
+  if (!sales_rate.empty()) {
+    checker.expect_sales_rate();
+    sales_rate_tail.emplace(**reader, sales_rate, partitions[sales_rate]);
+  }
+  std::int64_t sales_rate_missing = 0;
   std::int64_t confirmations_missing = 0;
   std::int64_t ignored = 0;
   std::int64_t orders_missing = 0;
@@ -222,22 +235,45 @@ int main(int argc, char** argv) {
         last_progress = Clock::now();
       unconfirmed = checker.unconfirmed();
     }
+    std::int64_t behind = 0;
+    if (sales_rate_tail) {
+      auto sold = sales_rate_tail->read_new(
+          [&](const Message& m) { checker.add_sales_rate(m.key(), m.value()); },
+          sales_rate_missing);
+      if (!sold)
+        return fail(sold.error());
+      if (*sold > 0)
+        last_progress = Clock::now();
+    }
     const auto undecided = checker.undecided();
+    if (sales_rate_tail && undecided == 0 && unconfirmed == 0)
+      behind = checker.sales_rate_behind();
     const auto now = Clock::now();
-    if ((undecided == 0 && unconfirmed == 0) ||
+    if ((undecided == 0 && unconfirmed == 0 && behind == 0) ||
         std::chrono::duration<double>(now - started).count() >= wait_s ||
         std::chrono::duration<double>(now - last_progress).count() >= idle_s)
       break;
     if (undecided > 0) {
       std::fprintf(stderr, "seckill-check: %lld orders not decided yet, waiting\n",
                    static_cast<long long>(undecided));
-    } else {
+    } else if (unconfirmed > 0) {
       std::fprintf(stderr, "seckill-check: %lld accepted orders not confirmed yet, waiting\n",
                    static_cast<long long>(unconfirmed));
+    } else {
+      std::fprintf(stderr,
+                   "seckill-check: the sales rates of %lld SKUs do not add up to their "
+                   "decisions yet, waiting\n",
+                   static_cast<long long>(behind));
     }
     std::this_thread::sleep_for(std::chrono::seconds(1));
   }
   checker.add_decisions_missing(decisions_missing);
+  if (sales_rate_missing > 0) {
+    std::fprintf(stderr,
+                 "seckill-check: %lld sales-rate records were dropped by the broker "
+                 "before they were read\n",
+                 static_cast<long long>(sales_rate_missing));
+  }
   if (auto read = letters_tail.read_new(
           [&](const Message& m) {
             std::map<std::string, std::optional<std::string>> headers;

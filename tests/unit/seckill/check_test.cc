@@ -160,3 +160,45 @@ TEST(SeckillCheckTest, EveryAcceptedOrderMustBeConfirmedOnceAndOnlyThose) {
 
 }  // namespace
 }  // namespace seckill
+
+namespace seckill {
+namespace {
+
+std::string second(std::int64_t start, std::int64_t orders, std::int64_t accepted) {
+  return R"({"window_start":)" + std::to_string(start) + R"(,"window_end":)" +
+         std::to_string(start + 1000) + R"(,"orders":)" + std::to_string(orders) +
+         R"(,"accepted":)" + std::to_string(accepted) + "}";
+}
+
+TEST(SeckillCheckTest, SalesRatesMustAddUpToTheDecisionsAndShowTheSellThrough) {
+  auto checker = honest_sale();
+  checker.expect_sales_rate();
+  EXPECT_EQ(checker.sales_rate_behind(), 1) << "sku-1 has decisions and no seconds yet";
+  // Second 1: ann's two orders and bob's (the earlier update of it replaced); second 3: cat's.
+  checker.add_sales_rate("sku-1", second(5000, 2, 1));
+  checker.add_sales_rate("sku-1", second(5000, 3, 2));
+  checker.add_sales_rate("sku-1", second(7000, 1, 0));
+  EXPECT_EQ(checker.sales_rate_behind(), 0);
+  auto report = checker.report();
+  EXPECT_TRUE(report.ok()) << report.to_text();
+  const auto text = report.to_text();
+  EXPECT_THAT(text, HasSubstr("| sku-1 | 3 | 3 | 2, 0, 0 | 1 |")) << text;
+  EXPECT_THAT(text, HasSubstr("ok    sales-rate adds up to the decisions")) << text;
+
+  // A second counted twice (a decision applied twice) is caught and named.
+  checker.add_sales_rate("sku-1", second(7000, 2, 1));
+  report = checker.report();
+  EXPECT_FALSE(report.ok());
+  EXPECT_THAT(report.to_text(),
+              HasSubstr("sku-1: 5 orders, 3 accepted in sales-rate; 4 decided, 2 accepted"));
+  // So is a record that is not a second's sales.
+  auto unreadable = honest_sale();
+  unreadable.add_sales_rate("sku-1", second(5000, 3, 2));
+  unreadable.add_sales_rate("sku-1", second(6000, 1, 0));
+  unreadable.add_sales_rate("sku-1", std::string_view(R"({"orders": 1})"));
+  EXPECT_FALSE(unreadable.report().ok());
+  EXPECT_EQ(unreadable.report().sales_rate_unreadable, 1);
+}
+
+}  // namespace
+}  // namespace seckill
