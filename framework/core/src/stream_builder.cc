@@ -63,9 +63,9 @@ void StreamBuilder::set_error_policy(int id, ErrorPolicy policy) {
   nodes_.at(id).error_policy = std::move(policy);
 }
 
-void StreamBuilder::attach_window_store(int id, std::string store, std::int64_t retention_ms) {
+void StreamBuilder::attach_window_store(int id, std::string store, WindowStoreSpec spec) {
   attach_store(id, store);
-  nodes_.at(id).window_retention_ms[store] = retention_ms;
+  nodes_.at(id).window_stores[store] = spec;
 }
 
 void StreamBuilder::use_store(int id, const std::string& store) {

@@ -186,12 +186,17 @@ std::string Topology::describe_mermaid() const {
   return out.str();
 }
 
-std::optional<std::int64_t> Topology::window_retention_ms(std::string_view store) const {
+std::optional<WindowStoreSpec> Topology::window_store(std::string_view store) const {
   for (const auto& node : nodes_) {
-    if (auto it = node.window_retention_ms.find(std::string(store));
-        it != node.window_retention_ms.end())
+    if (auto it = node.window_stores.find(std::string(store)); it != node.window_stores.end())
       return it->second;
   }
+  return std::nullopt;
+}
+
+std::optional<std::int64_t> Topology::window_retention_ms(std::string_view store) const {
+  if (auto spec = window_store(store))
+    return spec->retention_ms;
   return std::nullopt;
 }
 

@@ -1191,8 +1191,10 @@ HttpAnswer Application::Impl::answer_state(const std::string& store,
   }
 
   // Local tasks first, under tasks_mutex_ (the I/O fiber destroys tasks under it).
+  const auto window_store = topology_.window_store(query.store);
   RangeAnswer range;
   std::optional<StateEntry> found;
+  std::vector<StateEntry> windows;  // of query.key, in a window store
   std::string task_id;
   std::vector<std::int32_t> elsewhere;
   std::optional<std::string> read_error;
@@ -1206,6 +1208,33 @@ HttpAnswer Application::Impl::answer_state(const std::string& store,
       }
       const auto& task = *it->second.task;
       const bool read = task.read_committed_state([&](const state::TaskState& state) {
+        if (window_store) {
+          // A window store's entries are windows of many keys under binary prefixes: read them
+          // all (they are bounded by its retention) and keep those asked for.
+          task_id = task.id();
+          auto [from, to] = window_entries_range();
+          while (true) {
+            auto entries = state.range_committed(query.store, from, to, StateQuery::kMaxLimit);
+            if (!entries) {
+              read_error = entries.error().message();
+              return;
+            }
+            for (auto& [k, v] : entries->entries) {
+              auto entry = window_entry(*window_store, k, v, partition);
+              if (!entry)
+                continue;
+              if (query.key) {
+                if (entry->key == *query.key)
+                  windows.push_back(std::move(*entry));
+              } else if (entry->key >= query.from && (query.to.empty() || entry->key < query.to)) {
+                range.entries.push_back(std::move(*entry));
+              }
+            }
+            if (!entries->more || entries->entries.empty())
+              return;
+            from = entries->entries.back().first + '\0';
+          }
+        }
         if (query.key) {
           task_id = task.id();
           auto value = state.get_committed(query.store, *query.key);
@@ -1266,6 +1295,18 @@ HttpAnswer Application::Impl::answer_state(const std::string& store,
       }
       return state_redirect(query, owner->address, partition);
     }
+    if (query.key && window_store) {
+      if (windows.empty()) {
+        return json_error(404, fmt::format("no windows of key '{}' in window store '{}' "
+                                           "(partition {}, as of its last commit)",
+                                           *query.key, query.store, partition));
+      }
+      std::sort(windows.begin(), windows.end(),
+                [](const auto& a, const auto& b) { return a.window < b.window; });
+      if (windows.size() > query.limit)
+        windows.erase(windows.begin(), windows.end() - static_cast<std::ptrdiff_t>(query.limit));
+      return state_windows_answer(query, windows, partition, task_id);
+    }
     if (query.key) {
       if (!found) {
         return json_error(404, fmt::format("no key '{}' in store '{}' (partition {}, as of its "
@@ -1276,8 +1317,9 @@ HttpAnswer Application::Impl::answer_state(const std::string& store,
     }
   }
   // A range: what this instance holds, in key order, and where the rest is.
-  std::sort(range.entries.begin(), range.entries.end(),
-            [](const auto& a, const auto& b) { return a.key < b.key; });
+  std::sort(range.entries.begin(), range.entries.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.key, a.window) < std::tie(b.key, b.window);
+  });
   if (range.entries.size() > query.limit) {
     range.entries.resize(query.limit);
     range.more = true;

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <streamrun/base/errc.h>
+#include <streamrun/core/detail/window_nodes.h>
 
 namespace streamrun::runtime {
 
@@ -155,12 +156,56 @@ HttpAnswer state_value_answer(const StateQuery& query, const StateEntry& entry,
   return json_answer(200, body);
 }
 
+std::optional<StateEntry> window_entry(const WindowStoreSpec& spec, std::string_view stored_key,
+                                       std::string_view value, std::int32_t partition) {
+  if (spec.kind == WindowStoreSpec::Kind::session) {
+    if (!detail::SessionStoreLayout::is_session(stored_key))
+      return std::nullopt;
+    const auto session = detail::SessionStoreLayout::session_of(stored_key);
+    return StateEntry{std::string(detail::SessionStoreLayout::raw_key_of(stored_key)),
+                      std::string(value), partition, std::pair{session.start_ms, session.end_ms}};
+  }
+  if (stored_key.size() < 16 || stored_key[0] == '\xff' || stored_key[0] == '\xfe')
+    return std::nullopt;
+  const auto start = detail::WindowStoreLayout::start_of(stored_key);
+  return StateEntry{std::string(detail::WindowStoreLayout::raw_key_of(stored_key)),
+                    std::string(value), partition, std::pair{start, start + spec.size_ms}};
+}
+
+std::pair<std::string, std::string> window_entries_range() {
+  // Windows are under segment numbers (below 2^63); bookkeeping under 0xfe... and 0xff...
+  return {std::string(), std::string(1, '\x80')};
+}
+
+namespace {
+json window_json(const StateEntry& entry) {
+  json item = {{"window_start", entry.window->first}, {"window_end", entry.window->second}};
+  put_bytes(item, "value", entry.value, /*parse_json=*/true);
+  return item;
+}
+}  // namespace
+
+HttpAnswer state_windows_answer(const StateQuery& query, const std::vector<StateEntry>& windows,
+                                std::int32_t partition, std::string_view task) {
+  json list = json::array();
+  for (const auto& window : windows)
+    list.push_back(window_json(window));
+  json body = {{"store", query.store},
+               {"windows", std::move(list)},
+               {"partition", partition},
+               {"task", task}};
+  put_bytes(body, "key", *query.key, /*parse_json=*/false);
+  return json_answer(200, body);
+}
+
 HttpAnswer state_range_answer(const StateQuery& query, const RangeAnswer& range) {
   json entries = json::array();
   for (const auto& entry : range.entries) {
-    json item = {{"partition", entry.partition}};
+    json item = entry.window ? window_json(entry) : json::object();
+    item["partition"] = entry.partition;
     put_bytes(item, "key", entry.key, /*parse_json=*/false);
-    put_bytes(item, "value", entry.value, /*parse_json=*/true);
+    if (!entry.window)
+      put_bytes(item, "value", entry.value, /*parse_json=*/true);
     entries.push_back(std::move(item));
   }
   json elsewhere = json::object();

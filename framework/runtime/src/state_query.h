@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <streamrun/base/result.h>
+#include <streamrun/core/topology.h>
 
 #include "admin_server.h"
 
@@ -41,12 +42,28 @@ struct StateQuery {
 // The smallest string greater than every string that starts with `prefix` (empty: none).
 [[nodiscard]] std::string prefix_end(std::string_view prefix);
 
-// One entry read from a task's state.
+// One entry read from a task's state; of a window store, one window of a key.
 struct StateEntry {
   std::string key;
   std::string value;
   std::int32_t partition = 0;
+  std::optional<std::pair<std::int64_t, std::int64_t>> window;  // [start, end] ms
 };
+
+// The window a window store's entry holds, with its key; nullopt for the store's bookkeeping
+// (stream time, marks).
+[[nodiscard]] std::optional<StateEntry> window_entry(const WindowStoreSpec& spec,
+                                                     std::string_view stored_key,
+                                                     std::string_view value,
+                                                     std::int32_t partition);
+// Where the windows of a window store are: [from, to) of stored keys.
+[[nodiscard]] std::pair<std::string, std::string> window_entries_range();
+
+// 200: {"store", "key", "windows": [{"window_start", "window_end", "value"}], "partition",
+// "task"}, oldest window first.
+[[nodiscard]] HttpAnswer state_windows_answer(const StateQuery& query,
+                                              const std::vector<StateEntry>& windows,
+                                              std::int32_t partition, std::string_view task);
 
 // 200: {"store", "key", "value", "partition", "task"}; a JSON value is embedded as JSON, other
 // readable UTF-8 text as a string, anything else (e.g. an int64 count) as "value_hex" (keys

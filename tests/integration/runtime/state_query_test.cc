@@ -40,7 +40,9 @@ class StateQueryTest : public testing::BrokerFixture {
   std::vector<kafka::TopicSpec> topics() const override {
     return {{"orders", kPartitions},
             {"counts", kPartitions},
-            {"state-query-counts-changelog", kPartitions}};
+            {"state-query-counts-changelog", kPartitions},
+            {"state-query-per-second-changelog", kPartitions},
+            {"state-query-sessions-changelog", kPartitions}};
   }
 
   static std::filesystem::path state_dir(int instance) {
@@ -251,6 +253,67 @@ TEST_F(StateQueryTest, TwoInstancesAnswerLocalRemoteAndMissingKeys) {
     EXPECT_EQ(answer.status, 200) << key << ": " << answer.body.dump();
     EXPECT_FALSE(answer.redirected) << key;
   }
+}
+
+// A window store answers a key with its windows (each with its bounds and value), and a range
+// with every key's windows; its own bookkeeping (stream time) never shows.
+TEST_F(StateQueryTest, WindowStoresAnswerTheWindowsOfAKey) {
+  StreamBuilder builder;
+  const Serdes<std::string, std::string> strings{serdes::string(), serdes::string()};
+  const auto grouped = builder.stream("orders", strings).group_by_key(strings);
+  // With grace, so that no window expires while the test looks at it.
+  static_cast<void>(grouped.windowed_by(TimeWindows::of(1000ms).grace(60s)).count("per-second"));
+  static_cast<void>(grouped.windowed_by(SessionWindows::with_inactivity_gap(1000ms).grace(60s))
+                        .count("sessions"));
+  testing::RunningApp app(builder.build(), properties(0));
+  const auto address = app.admin_address();
+  {
+    auto producer = kafka::Producer::create(producer_properties()).value();
+    for (const std::int64_t at : {1000, 1500, 2500, 5000})
+      send_waiting(*producer, {"orders", std::nullopt, "k0", "o", {}, at});
+    send_waiting(*producer, {"orders", std::nullopt, "k1", "o", {}, 1200});
+    ASSERT_TRUE(producer->flush(10s).ok());
+  }
+  const auto windows_of = [&](const std::string& path) {
+    json body;
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    do {
+      auto response = get(address, path);
+      if (response && response->status == 200) {
+        body = json::parse(response->body);
+        if (body["windows"].size() >= 2 && body["windows"].back()["window_start"] == 5000)
+          break;
+      }
+      std::this_thread::sleep_for(100ms);
+    } while (std::chrono::steady_clock::now() < deadline);
+    json windows = json::array();
+    for (const auto& window : body["windows"])
+      windows.push_back({window["window_start"], window["window_end"], window["value_hex"]});
+    return windows;
+  };
+  const auto count = [](int n) { return fmt::format("{:016x}", n); };
+  EXPECT_EQ(windows_of("/state/per-second/k0"),
+            (json{{1000, 2000, count(2)}, {2000, 3000, count(1)}, {5000, 6000, count(1)}}));
+  // Sessions: [first, last] record, both included.
+  EXPECT_EQ(windows_of("/state/sessions/k0"),
+            (json{{1000, 2500, count(3)}, {5000, 5000, count(1)}}));
+  auto range = get(address, "/state/per-second?prefix=k&limit=1000");
+  ASSERT_TRUE(range);
+  ASSERT_EQ(range->status, 200) << range->body;
+  const auto range_body = json::parse(range->body);
+  json entries = json::array();
+  for (const auto& entry : range_body["entries"])
+    entries.push_back({entry["key"], entry["window_start"], entry["value_hex"]});
+  EXPECT_EQ(entries, (json{{"k0", 1000, count(2)},
+                           {"k0", 2000, count(1)},
+                           {"k0", 5000, count(1)},
+                           {"k1", 1000, count(1)}}));
+  auto missing = get(address, "/state/per-second/k9");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_NE(missing->body.find("no windows of key 'k9' in window store 'per-second'"),
+            std::string::npos)
+      << missing->body;
 }
 
 TEST_F(StateQueryTest, KeysOfAnInstanceWithoutAdminEndpointAreSaidToBeUnreachable) {

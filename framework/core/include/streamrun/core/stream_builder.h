@@ -82,8 +82,8 @@ class StreamBuilder {
 
   // Declares that operator `id` owns state store `store` (names are unique per topology).
   void attach_store(int id, std::string store);
-  // attach_store() for a window store that keeps windows `retention_ms`.
-  void attach_window_store(int id, std::string store, std::int64_t retention_ms);
+  // attach_store() for a window store.
+  void attach_window_store(int id, std::string store, WindowStoreSpec spec);
   // Declares that operator `id` reads the store another operator owns: both run in one task.
   void use_store(int id, const std::string& store);
   // Records that fail in operator `id` follow `policy` instead of the pipeline's.
@@ -588,7 +588,9 @@ class TimeWindowedKStream {
                              return std::make_unique<detail::WindowAggregateNode<K, V, VA, Fold>>(
                                  node_name, store, options, key_serde, value_serde, fold_fn);
                            });
-    builder_->attach_window_store(id, store, options_.windows.retention_ms());
+    builder_->attach_window_store(
+        id, store,
+        {WindowStoreSpec::Kind::time, options_.windows.size_ms(), options_.windows.retention_ms()});
     return KTable<Windowed<K>, VA>(
         builder_, id, store,
         {serdes::windowed(serdes_.key, std::chrono::milliseconds(options_.windows.size_ms())),
@@ -670,7 +672,8 @@ class SessionWindowedKStream {
           return std::make_unique<detail::SessionAggregateNode<K, V, VA, Fold, Merge>>(
               node_name, store, options, key_serde, value_serde, fold_fn, merge);
         });
-    builder_->attach_window_store(id, store, options_.windows.retention_ms());
+    builder_->attach_window_store(
+        id, store, {WindowStoreSpec::Kind::session, 0, options_.windows.retention_ms()});
     return KTable<Windowed<K>, std::optional<VA>>(
         builder_, id, store,
         {serdes::session_windowed(serdes_.key), serdes::optional(std::move(value_serde))});

@@ -17,6 +17,15 @@ class AsyncCallBase;
 }
 
 // One operator in the blueprint.
+// A window store (KGroupedStream::windowed_by): how its entries are laid out and how long it
+// keeps a window, for its changelog and for interactive queries.
+struct WindowStoreSpec {
+  enum class Kind { time, session };
+  Kind kind = Kind::time;
+  std::int64_t size_ms = 0;       // time windows: a window's size (end = start + size)
+  std::int64_t retention_ms = 0;  // how long after its start (session: end) a window is kept
+};
+
 struct NodeSpec {
   int id = 0;
   std::string name;  // unique in the topology: "filter-1" or the user's name
@@ -26,9 +35,9 @@ struct NodeSpec {
   std::vector<std::string> stores;  // state stores the operator uses
   std::function<std::unique_ptr<detail::NodeInstance>()> factory;
   std::optional<ErrorPolicy> error_policy;  // overrides the pipeline's for this operator
-  // Window stores among `stores`, with how long they keep a window (ms): their changelogs may
-  // let older entries go.
-  std::map<std::string, std::int64_t> window_retention_ms;
+  // Window stores among `stores`: their changelogs may let older entries go, and their entries
+  // are windows.
+  std::map<std::string, WindowStoreSpec> window_stores;
 
   // Reads topics (a stream's source or a table).
   [[nodiscard]] bool is_source() const { return kind == "source" || kind == "table"; }
@@ -55,6 +64,8 @@ class Topology {
   [[nodiscard]] std::vector<std::string> sink_topics() const;
   // Names of the state stores the tasks of a sub-topology need.
   [[nodiscard]] std::vector<std::string> stores(int subtopology) const;
+  // Window store `store`; nullopt for other stores.
+  [[nodiscard]] std::optional<WindowStoreSpec> window_store(std::string_view store) const;
   // How long window store `store` keeps a window (ms); nullopt for other stores.
   [[nodiscard]] std::optional<std::int64_t> window_retention_ms(std::string_view store) const;
   [[nodiscard]] bool stateful() const;

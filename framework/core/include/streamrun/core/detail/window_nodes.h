@@ -131,6 +131,17 @@ class SessionStoreLayout : public SegmentedLayout {
     append_time(out, session.start_ms);
     return out;
   }
+  // Whether a stored key is a session's (not an index entry, nor the owner's bookkeeping).
+  [[nodiscard]] static bool is_session(std::string_view stored) {
+    return stored.size() >= 29 && stored[0] != '\xff' && stored[0] != '\xfe' && stored[8] == '\0';
+  }
+  // The key bytes of a stored session's key.
+  [[nodiscard]] static std::string_view raw_key_of(std::string_view stored) {
+    std::size_t size = 0;
+    for (std::size_t i = 9; i < 13; ++i)
+      size = (size << 8) | static_cast<unsigned char>(stored[i]);
+    return stored.substr(13, size);
+  }
   // The session a stored session's key names.
   [[nodiscard]] static Window session_of(std::string_view stored) {
     return {time_at(stored, stored.size() - 8), time_at(stored, stored.size() - 16)};
