@@ -251,6 +251,14 @@ TEST(WindowedAggregateTest, EmitEveryGivesEachUpdatedWindowOncePerIntervalWithIt
   driver.advance_time(500ms);
   EXPECT_TRUE(updates_of(counts).empty()) << "a window not updated again is not emitted again";
 
+  // A window about to expire (stream time past its retention) before the next emission gives
+  // its update then: none is lost when stream time leaps, as when a backlog is read.
+  clicks.pipe("ann", "x", 2900);
+  clicks.pipe("bob", "x", 9000);
+  EXPECT_EQ(updates_of(counts), (std::vector<Update>{{"ann", 2000, 3000, 3, 3000}}));
+  driver.advance_time(500ms);
+  EXPECT_EQ(updates_of(counts), (std::vector<Update>{{"bob", 9000, 10000, 1, 10000}}));
+
   EXPECT_THROW(static_cast<void>(builder.stream("other", kStrings)
                                      .group_by_key(kStrings)
                                      .windowed_by(windows)
@@ -286,6 +294,34 @@ TEST(WindowedAggregateTest, WithLateRecordsFailALateRecordGoesToTheErrorPolicy) 
   EXPECT_NE(message.find("record at 1000 ms is late: stream time is 5000 ms"), std::string::npos)
       << message;
   EXPECT_EQ(driver.dropped(), 0);
+}
+
+// Timestamps beyond what windows can take without overflowing (10^15 ms) fail their record,
+// for time windows and sessions alike, instead of overflowing into a flood of windows.
+TEST(WindowedAggregateTest, ATimestampBeyondTenToTheFifteenMsFailsItsRecord) {
+  StreamBuilder builder;
+  const auto grouped = builder.stream("clicks", kStrings).group_by_key(kStrings);
+  static_cast<void>(grouped.windowed_by(TimeWindows::of(1000ms).advance_by(500ms)).count("hops"));
+  static_cast<void>(
+      grouped.windowed_by(SessionWindows::with_inactivity_gap(1000ms)).count("sessions"));
+  TopologyTestDriver driver(builder.build());
+  driver.set_error_policy(ErrorPolicy::dead_letter("dead"));
+  auto clicks = driver.input_topic("clicks", kStrings);
+  clicks.pipe("ann", "far", std::numeric_limits<std::int64_t>::max());
+  clicks.pipe("ann", "edge", TimeWindows::kMaxMs + 1);
+  clicks.pipe("ann", "ok", TimeWindows::kMaxMs);
+  const auto letters = driver.read_raw("dead");
+  ASSERT_EQ(letters.size(), 2u);
+  EXPECT_EQ(letters[0].value, "far");
+  EXPECT_EQ(letters[1].value, "edge");
+  std::string message;
+  for (const auto& header : letters[0].headers)
+    if (header.key == "streamrun.error.message")
+      message = header.value.value_or("");
+  EXPECT_NE(message.find("ms is beyond what windows take (at most 1000000000000000 ms)"),
+            std::string::npos)
+      << message;
+  EXPECT_THROW(static_cast<void>(TimeWindows::of(10ms).windows_for(-1)), std::invalid_argument);
 }
 
 // Closed windows leave the store by whole segments once stream time has moved past their

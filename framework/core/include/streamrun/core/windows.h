@@ -71,8 +71,12 @@ class TimeWindows {
   // How long the store keeps a window after its start: until it can no longer change.
   [[nodiscard]] std::int64_t retention_ms() const noexcept { return size_ + grace_; }
 
-  // The windows a record with `timestamp_ms` (>= 0) belongs to, oldest first.
+  // The windows a record with `timestamp_ms` belongs to, oldest first. Throws
+  // std::invalid_argument unless 0 <= timestamp_ms <= kMaxMs.
   [[nodiscard]] std::vector<Window> windows_for(std::int64_t timestamp_ms) const {
+    if (timestamp_ms < 0 || timestamp_ms > kMaxMs)
+      throw std::invalid_argument("timestamp " + std::to_string(timestamp_ms) +
+                                  " ms is outside [0, " + std::to_string(kMaxMs) + "]");
     std::vector<Window> windows;
     const std::int64_t last_start = timestamp_ms - timestamp_ms % advance_;
     std::int64_t start = last_start;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -29,6 +30,9 @@ class SegmentedLayout {
 
   [[nodiscard]] std::int64_t segment_of(std::int64_t time_ms) const {
     return time_ms / segment_ms_;
+  }
+  [[nodiscard]] std::int64_t segment_start(std::int64_t segment) const {
+    return segment * segment_ms_;
   }
   // The first segment still live at `stream_time_ms`: the windows of earlier ones are closed.
   [[nodiscard]] std::int64_t first_live_segment(std::int64_t stream_time_ms) const {
@@ -173,6 +177,16 @@ class SessionStoreLayout : public SegmentedLayout {
   }
 };
 
+// Windows end (and sessions take records) up to size, gap and grace after a record's
+// timestamp, each at most TimeWindows::kMaxMs: a timestamp beyond kMaxMs (about the year 33658)
+// fails its record rather than overflow them.
+inline void check_timestamp(std::int64_t time_ms) {
+  if (time_ms > TimeWindows::kMaxMs)
+    throw std::invalid_argument("record timestamp " + std::to_string(time_ms) +
+                                " ms is beyond what windows take (at most " +
+                                std::to_string(TimeWindows::kMaxMs) + " ms)");
+}
+
 // How a windowed aggregate treats its windows (TimeWindows or SessionWindows).
 template <typename Windows>
 struct WindowOptions {
@@ -198,8 +212,10 @@ class WindowClock {
   void attach(KeyValueStore& store) { store_ = &store; }
 
   // Moves stream time to `time_ms` if later, removes the segments that closed and returns
-  // stream time.
-  std::int64_t advance(std::int64_t time_ms) {
+  // stream time. Before removing segments, calls `before_expiry(t)`: the windows in segments
+  // before time t (by start, or a session's end) are about to go.
+  std::int64_t advance(std::int64_t time_ms,
+                       const std::function<void(std::int64_t)>& before_expiry = {}) {
     stream_time_ = read_time(SegmentedLayout::kStreamTimeKey, -1);
     if (time_ms > stream_time_) {
       stream_time_ = time_ms;
@@ -213,6 +229,8 @@ class WindowClock {
     const auto first_live = layout_.first_live_segment(expire_at);
     if (first_live > expired_before_ || !expired_once_) {
       const auto [from, to] = SegmentedLayout::segments_before(first_live);
+      if (before_expiry)
+        before_expiry(layout_.segment_start(first_live));
       if (from < to)
         store_->remove_range(from, to);
       expired_before_ = first_live;
@@ -229,11 +247,11 @@ class WindowClock {
     write_time(SegmentedLayout::kEmittedKey, time_ms);
   }
 
-  // The error of a record too late for its windows (late_records_fail).
-  [[nodiscard]] LateRecordError late(std::int64_t time_ms, std::int64_t grace_ms) const {
+  // The error of a record too late for its windows (late_records_fail); `closed`: why they
+  // are, e.g. "its windows closed (grace 0 ms)".
+  [[nodiscard]] LateRecordError late(std::int64_t time_ms, const std::string& closed) const {
     return LateRecordError("record at " + std::to_string(time_ms) + " ms is late: stream time is " +
-                           std::to_string(stream_time_) + " ms and its windows closed (grace " +
-                           std::to_string(grace_ms) + " ms)");
+                           std::to_string(stream_time_) + " ms and " + closed);
   }
 
  private:
@@ -297,7 +315,12 @@ class WindowAggregateNode final : public Input<K, V>, public Output<Windowed<K>,
         this->environment().record_dropped(this->name(), "negative timestamp");
         return;
       }
-      const auto stream_time = clock_.advance(time);
+      check_timestamp(time);
+      // With emit_every, the updates still to emit of windows about to expire go now.
+      const auto stream_time = clock_.advance(time, [&](std::int64_t expiring_before) {
+        if (options_.emit_every_ms > 0)
+          collect_updated(expiring_before, out);
+      });
       bool taken = false;
       for (const auto& window : options_.windows.windows_for(time)) {
         if (window.end_ms + options_.windows.grace_ms() <= stream_time)
@@ -315,7 +338,8 @@ class WindowAggregateNode final : public Input<K, V>, public Output<Windowed<K>,
       }
       if (!taken) {
         if (options_.late_records_fail)
-          throw clock_.late(time, options_.windows.grace_ms());
+          throw clock_.late(time, "its windows closed (grace " +
+                                      std::to_string(options_.windows.grace_ms()) + " ms)");
         this->environment().record_dropped(this->name(), kLateRecord);
       }
       if (options_.emit_on_close)
@@ -355,16 +379,27 @@ class WindowAggregateNode final : public Input<K, V>, public Output<Windowed<K>,
   }
 
   // With emit_every: emits each window marked as updated with its current aggregate, in order
-  // of start and key, and clears the marks. A window that expired meanwhile is skipped. The
-  // marks are store entries: committed with the updates, so a crash before the emission
-  // leaves it to the restarted task.
+  // of start and key, and clears the marks. The marks are store entries: committed with the
+  // updates, so a crash before the emission leaves it to the restarted task.
   void emit_updated() {
+    std::vector<Record<Windowed<K>, VA>> out;
+    collect_updated(std::nullopt, out);
+    for (auto& windowed : out)
+      this->emit(std::move(windowed));
+  }
+  // The updates of the windows marked as updated that start before `before` (all: nullopt),
+  // their marks cleared.
+  void collect_updated(std::optional<std::int64_t> before,
+                       std::vector<Record<Windowed<K>, VA>>& out) {
     const auto size = options_.windows.size_ms();
     std::vector<std::string> marks;
-    std::vector<Record<Windowed<K>, VA>> out;
+    std::string to(8, '\xff');
+    if (before) {
+      to = WindowStoreLayout::kUpdatedPrefix;
+      append_be64(to, static_cast<std::uint64_t>(*before));
+    }
     store_->range(
-        WindowStoreLayout::kUpdatedPrefix, std::string(8, '\xff'),
-        [&](std::string_view mark, std::string_view) {
+        WindowStoreLayout::kUpdatedPrefix, to, [&](std::string_view mark, std::string_view) {
           marks.emplace_back(mark);
           const auto [start, raw_key] = WindowStoreLayout::updated(mark);
           if (auto aggregate = read_stored(*store_, layout_.key(raw_key, start), value_serde_)) {
@@ -379,8 +414,6 @@ class WindowAggregateNode final : public Input<K, V>, public Output<Windowed<K>,
         });
     for (const auto& mark : marks)
       store_->remove(mark);
-    for (auto& windowed : out)
-      this->emit(std::move(windowed));
   }
 
   std::string store_name_;
@@ -437,6 +470,7 @@ class SessionAggregateNode final : public Input<K, V>,
         this->environment().record_dropped(this->name(), "negative timestamp");
         return;
       }
+      check_timestamp(time);
       const auto stream_time = clock_.advance(time);
       const auto gap = options_.windows.gap_ms();
       // Sessions ending before this are closed: final, never merged into again.
@@ -449,7 +483,9 @@ class SessionAggregateNode final : public Input<K, V>,
       }
       if (merged.end_ms < open_from) {
         if (options_.late_records_fail)
-          throw clock_.late(time, options_.windows.grace_ms());
+          throw clock_.late(time, "a session there would be closed (gap " + std::to_string(gap) +
+                                      " ms, grace " + std::to_string(options_.windows.grace_ms()) +
+                                      " ms)");
         this->environment().record_dropped(this->name(), kLateRecord);
         return;
       }
