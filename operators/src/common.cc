@@ -179,7 +179,7 @@ std::vector<dsl::FieldSpec> window_fields() {
        "With window_ms: a window starts every advance_ms (hopping windows; default window_ms: "
        "tumbling)"},
       {"session_gap_ms", dsl::FieldType::integer, false, std::nullopt,
-       "Aggregate per session instead: a key's records less than this apart (ms, by record "
+       "Aggregate per session instead: a key's records at most this far apart (ms, by record "
        "timestamp) are one session, and a record between two sessions merges them"},
       {"grace_ms", dsl::FieldType::integer, false, "0",
        "With window_ms or session_gap_ms: how long after its end a window (after its end plus "
@@ -242,8 +242,7 @@ WindowChoice windows_of(const dsl::OperatorConfig& config) {
                         "windows: give one"});
   } else if (!time && !session) {
     for (const auto& field : window_fields()) {
-      if (config.given(field.name) && field.name != "advance_ms" &&
-          field.name != "emit_every_ms")
+      if (config.given(field.name) && field.name != "advance_ms" && field.name != "emit_every_ms")
         problems.push_back(
             {field.name,
              fmt::format("'{}' is used only with 'window_ms' or 'session_gap_ms'", field.name)});
@@ -256,11 +255,13 @@ WindowChoice windows_of(const dsl::OperatorConfig& config) {
   const auto emit_every = config.given("emit_every_ms") ? config.integer("emit_every_ms") : 0;
   if (time && config.given("emit_every_ms")) {
     if (config.string("emit") == "final")
-      problems.push_back({"emit_every_ms", "'emit_every_ms' is used only with 'emit: updates' (with "
-                                           "'emit: final' each window comes once anyway)"});
+      problems.push_back({"emit_every_ms",
+                          "'emit_every_ms' is used only with 'emit: updates' (with "
+                          "'emit: final' each window comes once anyway)"});
     else if (emit_every < 1 || emit_every > kMax)
-      problems.push_back({"emit_every_ms", fmt::format("'emit_every_ms' must be in [1, {}] (got {})",
-                                                       kMax, emit_every)});
+      problems.push_back(
+          {"emit_every_ms",
+           fmt::format("'emit_every_ms' must be in [1, {}] (got {})", kMax, emit_every)});
   }
   const auto size = time ? config.integer("window_ms") : 1;
   const auto advance = config.given("advance_ms") ? config.integer("advance_ms") : size;

@@ -1,3 +1,5 @@
+#include <cmath>
+
 #include "common.h"
 
 namespace streamrun::operators::detail {
@@ -24,16 +26,30 @@ dsl::OperatorSpec from_spec() {
         if (field.empty())
           throw dsl::FieldErrors(std::vector<dsl::FieldErrors::Problem>{
               {"timestamp", "'timestamp' must name a field"}});
+        if (config.string("format") != "json")
+          throw dsl::FieldErrors(std::vector<dsl::FieldErrors::Problem>{
+              {"timestamp",
+               "'timestamp' names a field of a JSON value: it needs 'format: json' "
+               "(got '" +
+                   config.string("format") + "')"}});
         return stream.with_timestamp(
             [field](const dsl::Key&, const nlohmann::json& value, std::int64_t) {
               const auto* time = find_field(value, field);
-              if (time == nullptr || time->is_null())
+              if (time == nullptr)
                 throw std::invalid_argument("the record has no timestamp field '" + field + "'");
-              if (!time->is_number_integer())
-                throw std::invalid_argument("timestamp field '" + field +
-                                            "' is not a whole number of ms (got " + time->dump() +
-                                            ")");
-              return time->get<std::int64_t>();
+              if (time->is_null())
+                throw std::invalid_argument("timestamp field '" + field + "' is null");
+              if (time->is_number_integer())
+                return time->get<std::int64_t>();
+              // 1500.0, as some JSON writers put a whole number.
+              if (time->is_number_float()) {
+                const double ms = time->get<double>();
+                if (std::trunc(ms) == ms && std::abs(ms) < 9.0e15)
+                  return static_cast<std::int64_t>(ms);
+              }
+              throw std::invalid_argument("timestamp field '" + field +
+                                          "' is not a whole number of ms (got " + time->dump() +
+                                          ")");
             },
             context.node_name + "-timestamp");
       }};

@@ -377,10 +377,18 @@ std::vector<std::string> run_case(const dsl::Pipeline& pipeline,
         diff.push_back(
             fmt::format("  {}[{}] unexpected: {}", topic, i, show(actual[i].key, actual[i].value)));
       } else if (expected[i].key != actual[i].key ||
-                 !same_value(expected[i].bytes, actual[i].value)) {
-        diff.push_back(fmt::format("  {}[{}] expected: {}\n  {}[{}] actual:   {}", topic, i,
-                                   show(expected[i].key, expected[i].bytes), topic, i,
-                                   show(actual[i].key, actual[i].value)));
+                 !same_value(expected[i].bytes, actual[i].value) ||
+                 (expected[i].timestamp_given &&
+                  expected[i].timestamp_ms != actual[i].timestamp_ms)) {
+        // Timestamps are shown when the test gives one.
+        const auto stamp = [&](std::int64_t ms) {
+          return expected[i].timestamp_given ? fmt::format(" timestamp={}", ms) : std::string();
+        };
+        diff.push_back(fmt::format("  {}[{}] expected: {}{}\n  {}[{}] actual:   {}{}", topic, i,
+                                   show(expected[i].key, expected[i].bytes),
+                                   stamp(expected[i].timestamp_ms), topic, i,
+                                   show(actual[i].key, actual[i].value),
+                                   stamp(actual[i].timestamp_ms)));
       }
     }
   }

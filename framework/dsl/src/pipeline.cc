@@ -315,8 +315,16 @@ class Loader {
       case FieldType::integer:
       case FieldType::boolean:
       case FieldType::scalar: {
-        if (!node.IsScalar())
-          return expect(fmt::format("a {}", to_string(field.type)));
+        if (!node.IsScalar()) {
+          const std::string type(to_string(field.type));
+          return expect(fmt::format(
+              "{} {} (got {})",
+              std::string_view("aeiou").find(type.front()) == std::string_view::npos ? "a" : "an",
+              type,
+              node.IsNull()       ? "nothing"
+              : node.IsSequence() ? "a list"
+                                  : "a mapping"));
+        }
         auto text = substitute(node, node.Scalar());
         if (!text)
           return std::nullopt;

@@ -149,9 +149,10 @@ class SuiteLoader {
           spec.bytes = json.dump();
       } else if (field == "text") {
         spec.bytes = text();
-      } else if (field == "timestamp" && input) {
+      } else if (field == "timestamp") {
         const auto time =
             value.IsScalar() ? detail::scalar_to_json(value, value.Scalar()) : nlohmann::json();
+        spec.timestamp_given = true;
         if (time.is_number_integer() && time.get<std::int64_t>() >= 0)
           spec.timestamp_ms = time.get<std::int64_t>();
         else
@@ -169,8 +170,8 @@ class SuiteLoader {
           spec.wait_ms = 0;  // reported; a wait all the same, which needs no topic
       } else {
         error(at(entry.first), fmt::format("unknown field '{}' of a record; expected {}key, "
-                                           "value or text{}",
-                                           field, input ? "topic, timestamp, " : "",
+                                           "value, text or timestamp{}",
+                                           field, input ? "topic, " : "",
                                            input ? " (or wait_ms alone)" : ""));
       }
     }

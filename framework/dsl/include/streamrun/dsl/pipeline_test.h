@@ -33,7 +33,9 @@ struct TestRecordSpec {
   std::string topic;  // input records only
   std::optional<std::string> key;
   std::optional<std::string> bytes;  // the value as written: JSON text, raw text, or null
-  std::int64_t timestamp_ms = 0;     // input records only: the record's time
+  // Input: the record's time. Expected: the time the record must carry, when given.
+  std::int64_t timestamp_ms = 0;
+  bool timestamp_given = false;
   // Input only ({wait_ms: N} instead of a record): move the test's clock on by N ms, running
   // the wall-clock punctuators that are due (emit_every_ms).
   std::optional<std::int64_t> wait_ms;
