@@ -258,6 +258,7 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
   [[nodiscard]] Result<std::int32_t> partitions_of(int subtopology) const;
   // GET /api/status: the status page's figures (JSON).
   [[nodiscard]] std::string status_json() const;
+  [[nodiscard]] nlohmann::json recent_windows_json() const;
   // Who the last commit of each partition of the sub-topology's tasks names (nullopt: no commit,
   // or a client that did not say).
   [[nodiscard]] Result<std::map<std::int32_t, std::optional<PartitionOwner>>> owners_of(
@@ -1340,6 +1341,58 @@ HttpAnswer Application::Impl::answer_state(const std::string& store,
   return state_range_answer(query, range);
 }
 
+// The status page's windows: for each window store, the most recent windows of the tasks
+// running here (as of their last commit), newest first, then by key; 20 at most per store.
+nlohmann::json Application::Impl::recent_windows_json() const {
+  using nlohmann::json;
+  constexpr std::size_t kShown = 20;
+  json stores = json::array();
+  for (int i = 0; i < topology_.subtopology_count(); ++i) {
+    for (const auto& store : topology_.stores(i)) {
+      const auto spec = topology_.window_store(store);
+      if (!spec)
+        continue;
+      std::vector<StateEntry> latest;
+      {
+        std::lock_guard lock(tasks_mutex_);
+        for (const auto& [key, slot] : tasks_) {
+          if (key.first != i)
+            continue;
+          static_cast<void>(slot.task->read_committed_state([&](const state::TaskState& state) {
+            auto stream_time = state.get_committed(store, window_stream_time_key());
+            if (!stream_time || !*stream_time)
+              return;
+            const auto range = recent_windows_range(*spec, **stream_time);
+            if (!range)
+              return;
+            auto entries =
+                state.range_committed(store, range->from, range->to, StateQuery::kMaxLimit);
+            if (!entries)
+              return;
+            for (const auto& [k, v] : entries->entries) {
+              auto entry = window_entry(*spec, k, v, key.second);
+              if (entry && range->recent(*entry))
+                latest.push_back(std::move(*entry));
+            }
+          }));
+        }
+      }
+      std::sort(latest.begin(), latest.end(), [](const auto& a, const auto& b) {
+        return std::tie(b.window->first, a.key) < std::tie(a.window->first, b.key);
+      });
+      if (latest.size() > kShown)
+        latest.resize(kShown);
+      json windows = json::array();
+      for (const auto& entry : latest)
+        windows.push_back(window_entry_json(entry));
+      stores.push_back({{"store", store},
+                        {"kind", spec->kind == WindowStoreSpec::Kind::session ? "session" : "time"},
+                        {"latest", std::move(windows)}});
+    }
+  }
+  return stores;
+}
+
 std::string Application::Impl::status_json() const {
   using nlohmann::json;
   const auto stats = this->stats();
@@ -1442,6 +1495,7 @@ std::string Application::Impl::status_json() const {
   return json{{"application_id", application_id_},
               {"instance", application_server()},
               {"calls", std::move(calls)},
+              {"windows", recent_windows_json()},
               {"now_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
                              std::chrono::system_clock::now().time_since_epoch())
                              .count()},

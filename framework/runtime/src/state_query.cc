@@ -185,6 +185,31 @@ json window_json(const StateEntry& entry) {
 }
 }  // namespace
 
+json window_entry_json(const StateEntry& entry) {
+  auto item = window_json(entry);
+  put_bytes(item, "key", entry.key, /*parse_json=*/false);
+  return item;
+}
+
+const std::string& window_stream_time_key() {
+  return detail::SegmentedLayout::kStreamTimeKey;
+}
+
+std::optional<RecentWindows> recent_windows_range(const WindowStoreSpec& spec,
+                                                  std::string_view stream_time) {
+  if (stream_time.size() != 8)
+    return std::nullopt;
+  const auto now = static_cast<std::int64_t>(detail::read_be64(stream_time));
+  const auto since = std::max<std::int64_t>(0, now - 2 * spec.size_ms);
+  // Keys start with the segment of a window's start (sessions: end): from the segment `since`
+  // is in.
+  const detail::SegmentedLayout layout(spec.retention_ms);
+  std::string from;
+  detail::append_be64(from, static_cast<std::uint64_t>(layout.segment_of(since)));
+  return RecentWindows{std::move(from), window_entries_range().second, since,
+                       spec.kind == WindowStoreSpec::Kind::session};
+}
+
 HttpAnswer state_windows_answer(const StateQuery& query, const std::vector<StateEntry>& windows,
                                 std::int32_t partition, std::string_view task) {
   json list = json::array();

@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include <streamrun/base/result.h>
 #include <streamrun/core/topology.h>
 
@@ -58,6 +60,26 @@ struct StateEntry {
                                                      std::int32_t partition);
 // Where the windows of a window store are: [from, to) of stored keys.
 [[nodiscard]] std::pair<std::string, std::string> window_entries_range();
+// Where its most recent windows are, given its stored stream time (`stream_time`: the value of
+// its stream-time entry): [from, to) of stored keys holding the windows that start (sessions:
+// end) at `since_ms` or later, two window sizes (gaps) before stream time, and some earlier
+// ones (recent() tells them apart). nullopt when `stream_time` is unreadable.
+struct RecentWindows {
+  std::string from;
+  std::string to;
+  std::int64_t since_ms = 0;
+  bool session = false;
+  [[nodiscard]] bool recent(const StateEntry& window) const {
+    return (session ? window.window->second : window.window->first) >= since_ms;
+  }
+};
+[[nodiscard]] std::optional<RecentWindows> recent_windows_range(const WindowStoreSpec& spec,
+                                                                std::string_view stream_time);
+// The stored key of a window store's stream time.
+[[nodiscard]] const std::string& window_stream_time_key();
+// {"key", "window_start", "window_end", "value"} of a window (value and key as in
+// state_value_answer).
+[[nodiscard]] nlohmann::json window_entry_json(const StateEntry& entry);
 
 // 200: {"store", "key", "windows": [{"window_start", "window_end", "value"}], "partition",
 // "task"}, oldest window first.

@@ -62,6 +62,19 @@ constexpr std::string_view kPage = R"html(<!doctype html>
 <table id="tasks"><thead><tr><th>task</th><th>partitions (lag)</th><th>status</th>
 <th class="n">processed</th><th class="n">buffered</th><th class="n">restored</th>
 <th class="n">dead-lettered</th><th class="n">state size</th></tr></thead><tbody></tbody></table>
+<div id="windows-section" hidden>
+<h2>Windows</h2>
+<div class="legend">the latest windows of each window store on this instance, as of its last
+commit (times in UTC)</div>
+<div id="windows"></div>
+</div>
+<div id="calls-section" hidden>
+<h2>Calls to other services</h2>
+<table id="calls"><thead><tr><th>endpoint</th><th>circuit breaker</th>
+<th class="n">in flight</th><th class="n">ok</th><th class="n">failed</th>
+<th class="n">timed out</th><th class="n">rejected</th><th class="n">retried</th>
+<th class="n">opened</th><th class="n">closed</th></tr></thead><tbody></tbody></table>
+</div>
 <script>
 "use strict";
 const SVG = "http://www.w3.org/2000/svg";
@@ -69,6 +82,23 @@ let drawnFor = "";     // the topology the diagram shows
 const boxes = {};      // node name -> {group, rate text}
 
 function fmt(n) { return Math.round(n).toLocaleString("en-US"); }
+// A window bound: a time of day for epoch milliseconds, the number otherwise.
+function when(ms) { return ms >= 1e12 ? new Date(ms).toISOString().slice(11, 23) : String(ms); }
+// A stored value as the state queries give it: JSON, text, or hex (an 8-byte count: a number).
+function valueText(x) {
+  if ("value" in x) return typeof x.value === "string" ? x.value : JSON.stringify(x.value);
+  const hex = x.value_hex || "";
+  return hex.length === 16 ? BigInt.asIntN(64, BigInt("0x" + hex)).toString() : "0x" + hex;
+}
+function row(body, cells) {
+  const r = body.insertRow();
+  for (const [text, numeric] of cells) {
+    const c = r.insertCell();
+    c.textContent = text;
+    if (numeric) c.className = "n";
+  }
+  return r;
+}
 function bytes(n) {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let i = 0;
@@ -283,6 +313,38 @@ function show(status) {
     cell(fmt(task.restored), true);
     cell(fmt(task.dead_lettered), true);
     cell(bytes(task.state_bytes), true);
+  }
+
+  const windows = status.windows || [];
+  document.getElementById("windows-section").hidden = windows.length === 0;
+  const holder = document.getElementById("windows");
+  holder.replaceChildren();
+  for (const store of windows) {
+    const title = document.createElement("h3");
+    title.className = "legend";
+    title.textContent = `store ${store.store} (${store.kind} windows)`;
+    const table = document.createElement("table");
+    row(table.createTHead(), [["key"], ["window"], ["value"]]);
+    const rows = table.createTBody();
+    for (const w of store.latest) {
+      const bounds = store.kind === "session" ? `[${when(w.window_start)}, ${when(w.window_end)}]`
+                                              : `[${when(w.window_start)}, ${when(w.window_end)})`;
+      row(rows, [[w.key !== undefined ? w.key : "0x" + w.key_hex], [bounds], [valueText(w)]]);
+    }
+    if (store.latest.length === 0) row(rows, [["no windows yet"], [""], [""]]);
+    holder.append(title, table);
+  }
+
+  const calls = status.calls || [];
+  document.getElementById("calls-section").hidden = calls.length === 0;
+  const callRows = document.querySelector("#calls tbody");
+  callRows.replaceChildren();
+  for (const c of calls) {
+    const r = row(callRows, [[c.endpoint], [c.breaker], [fmt(c.in_flight), true], [fmt(c.ok), true],
+                             [fmt(c.failed), true], [fmt(c.timed_out), true],
+                             [fmt(c.rejected), true], [fmt(c.retried), true],
+                             [fmt(c.opened), true], [fmt(c.closed), true]]);
+    if (c.breaker === "open" || c.breaker === "half-open") r.cells[1].className = "tag paused";
   }
 }
 

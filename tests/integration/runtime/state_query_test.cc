@@ -308,6 +308,22 @@ TEST_F(StateQueryTest, WindowStoresAnswerTheWindowsOfAKey) {
                            {"k0", 2000, count(1)},
                            {"k0", 5000, count(1)},
                            {"k1", 1000, count(1)}}));
+  // The status page's figures show the latest windows of each window store, newest first.
+  auto status = get(address, "/api/status");
+  ASSERT_TRUE(status);
+  const auto status_body = json::parse(status->body);
+  json latest = json::object();
+  for (const auto& store : status_body["windows"]) {
+    json windows = json::array();
+    for (const auto& window : store["latest"])
+      windows.push_back({window["key"], window["window_start"], window["window_end"]});
+    latest[store["store"].get<std::string>()] = std::move(windows);
+  }
+  // k0 and k1 share partition 1 (murmur2), whose stream time is 5000: the windows that start
+  // (sessions: end) at 3000 or later, two window sizes (gaps) back, are shown; k1's are older.
+  EXPECT_EQ(latest["per-second"], (json{{"k0", 5000, 6000}})) << latest;
+  EXPECT_EQ(latest["sessions"], (json{{"k0", 5000, 5000}})) << latest;
+
   auto missing = get(address, "/state/per-second/k9");
   ASSERT_TRUE(missing);
   EXPECT_EQ(missing->status, 404);

@@ -32,16 +32,19 @@ const Serdes<std::string, std::string> kStrings{serdes::string(), serdes::string
 const Serdes<std::string, std::int64_t> kCounts{serdes::string(), serdes::int64()};
 constexpr int kPartitions = 2;
 // Operators of the topology below, as the page names them.
-const std::vector<std::string> kOperators = {"source-0", "filter-1", "count-2", "sink-3"};
+const std::vector<std::string> kOperators = {"source-0", "filter-1", "count-2", "sink-3",
+                                             "per-second"};
 
 Topology topology() {
   StreamBuilder builder;
-  builder.stream("clicks", kStrings)
-      .filter([](const std::string&, const std::string& value) { return !value.empty(); })
-      .group_by_key(kStrings)
-      .count("clicks-per-page")
-      .to_stream()
-      .to("click-counts", kCounts);
+  const auto pages =
+      builder.stream("clicks", kStrings)
+          .filter([](const std::string&, const std::string& value) { return !value.empty(); })
+          .group_by_key(kStrings);
+  pages.count("clicks-per-page").to_stream().to("click-counts", kCounts);
+  // A window store: the page lists its latest windows.
+  static_cast<void>(
+      pages.windowed_by(TimeWindows::of(1s)).count("clicks-per-second", "per-second"));
   return builder.build();
 }
 
@@ -173,6 +176,11 @@ TEST_F(StatusPageTest, ChromiumShowsTheTopologyWithLiveRates) {
   }
   EXPECT_NE(dom.find("processed/s"), std::string::npos);
   EXPECT_NE(dom.find("clicks-per-page"), std::string::npos) << "the count's store is named";
+  // The latest windows of the window store: a page's clicks in a second of today (UTC).
+  EXPECT_NE(dom.find("store clicks-per-second (time windows)"), std::string::npos) << dom;
+  const std::regex window(
+      R"(<td>/page/[0-6]</td><td>\[\d\d:\d\d:\d\d\.000, \d\d:\d\d:\d\d\.000\)</td><td>[1-9][0-9]*</td>)");
+  EXPECT_TRUE(std::regex_search(dom, window)) << dom;
 
   // The screenshot: operator boxes filled in the "flowing" green, none left in the idle blue,
   // topics in their yellow. A box is 150x54 px at most; drawn scaled down no further than

@@ -672,8 +672,9 @@ class SessionWindowedKStream {
           return std::make_unique<detail::SessionAggregateNode<K, V, VA, Fold, Merge>>(
               node_name, store, options, key_serde, value_serde, fold_fn, merge);
         });
-    builder_->attach_window_store(
-        id, store, {WindowStoreSpec::Kind::session, 0, options_.windows.retention_ms()});
+    builder_->attach_window_store(id, store,
+                                  {WindowStoreSpec::Kind::session, options_.windows.gap_ms(),
+                                   options_.windows.retention_ms()});
     return KTable<Windowed<K>, std::optional<VA>>(
         builder_, id, store,
         {serdes::session_windowed(serdes_.key), serdes::optional(std::move(value_serde))});

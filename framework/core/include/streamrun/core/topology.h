@@ -22,7 +22,7 @@ class AsyncCallBase;
 struct WindowStoreSpec {
   enum class Kind { time, session };
   Kind kind = Kind::time;
-  std::int64_t size_ms = 0;       // time windows: a window's size (end = start + size)
+  std::int64_t size_ms = 0;       // a time window's size (end = start + size); a session's gap
   std::int64_t retention_ms = 0;  // how long after its start (session: end) a window is kept
 };
 
