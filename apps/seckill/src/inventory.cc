@@ -7,6 +7,51 @@
 
 namespace seckill {
 
+namespace {
+
+// Orders and accepted orders per SKU and second (inventory.h). The decisions are still keyed by
+// SKU here, in the task that made them: no repartition.
+void sales_rate(const streamrun::dsl::Stream& decided, const std::string& topic) {
+  using nlohmann::json;
+  using streamrun::Windowed;
+  using namespace std::chrono_literals;
+  const auto serdes = streamrun::dsl::record_serdes("json");
+  decided
+      // Orders with an id and a SKU: the others are no sale of anything (answered invalid).
+      .filter(
+          [](const streamrun::dsl::Key&, const json& decision) {
+            return decision.is_object() && decision.contains("order_id") &&
+                   decision.contains("sku") && !decision["order_id"].is_null() &&
+                   !decision["sku"].is_null();
+          },
+          "sales-of-skus")
+      .group_by_key(serdes, "sales-by-sku")
+      .windowed_by(streamrun::TimeWindows::of(1s).grace(60s))
+      .emit_every(1s)
+      .aggregate(
+          [] {
+            return json{{"orders", 0}, {"accepted", 0}};
+          },
+          [](const streamrun::dsl::Key&, const json& decision, json sales) {
+            sales["orders"] = sales["orders"].get<std::int64_t>() + 1;
+            if (decision.is_object() && decision.value("decision", "") == "accepted")
+              sales["accepted"] = sales["accepted"].get<std::int64_t>() + 1;
+            return sales;
+          },
+          "sales-rate", serdes.value, "sales-rate")
+      .to_stream()
+      .map(
+          [](const Windowed<streamrun::dsl::Key>& key, json sales) {
+            sales["window_start"] = key.window.start_ms;
+            sales["window_end"] = key.window.end_ms;
+            return streamrun::KeyValue<streamrun::dsl::Key, json>{key.key, std::move(sales)};
+          },
+          "sales-per-second")
+      .to(topic, serdes, "sales-rate-out");
+}
+
+}  // namespace
+
 streamrun::Topology inventory_topology(const Topics& topics) {
   namespace ops = streamrun::operators;
   const auto json = streamrun::dsl::record_serdes("json");
@@ -28,6 +73,7 @@ streamrun::Topology inventory_topology(const Topics& topics) {
                                .store = "reserved",
                                .decided_at = kDecidedAtField},
                               "reserve");
+  sales_rate(decided, topics.sales_rate);
   // Keyed by order id: the answers spread over every partition (those of a hot SKU would all
   // land in one), and whoever looks an order up finds it by its id.
   ops::key_by_field(decided, "order_id", std::nullopt, "by-order")

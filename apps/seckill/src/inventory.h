@@ -11,6 +11,13 @@
 //  "reason": accepted|sold_out|duplicate|invalid|unknown_item, "remaining", "decided_ms"}.
 // An order that is not JSON fails its record: with errors.policy=dead_letter (the app's
 // default) it goes to the dead-letter topic.
+//
+// Beside the decisions, the sales per SKU and second of the orders' time (1 s tumbling windows
+// by the orders' timestamps, a minute of grace) go to `sales-rate`, keyed by SKU:
+// {"window_start", "window_end", "orders", "accepted"} (orders decided, orders accepted: units
+// sold). Each second that changed is written once a second (of the clock) with its latest
+// figures, so the last record per SKU and window_start is that second's total. Counted in the
+// task that decides, with its state, each order counts once, crashes included.
 
 #include <string>
 
@@ -23,6 +30,7 @@ struct Topics {
   std::string orders = "orders";
   std::string stock = "stock";
   std::string decisions = "decisions";
+  std::string sales_rate = "sales-rate";
 };
 
 // The field of a decision that holds when it was made (ms since the epoch).

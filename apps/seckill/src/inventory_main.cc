@@ -31,6 +31,9 @@ int main(int argc, char** argv) {
   cli.add_option("--stock", topics.stock, "the topic of stock per SKU")->capture_default_str();
   cli.add_option("--decisions", topics.decisions, "the topic decisions go to")
       ->capture_default_str();
+  cli.add_option("--sales-rate", topics.sales_rate,
+                 "the topic of sales per SKU and second (orders, accepted) goes to")
+      ->capture_default_str();
   cli.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->capture_default_str();
   cli.add_option("--set", overrides,

@@ -15,6 +15,18 @@ void log_callback(const rd_kafka_t* rk, int level, const char* facility, const c
   auto* context = context_of(rd_kafka_opaque(rk));
   if (context == nullptr)
     return;
+  // A consumer whose position the broker no longer has (it deleted the records: retention)
+  // moves on by auto.offset.reset and says so only here, at warning level: the records in
+  // between are never read. Nothing else reports it, and nothing is worse to miss.
+  if (level <= 4 && std::string_view(facility) == "OFFSET") {
+    context->count_offset_reset();
+    context->logger()->error(
+        "librdkafka {}: {} (the records between the two offsets were deleted by the broker "
+        "before they were read: they are lost to this consumer; a topic's retention must "
+        "outlast the longest backlog)",
+        facility, text);
+    return;
+  }
   // librdkafka reports every problem that matters through the error callback as well; its log
   // lines are detail for debugging, except the critical ones.
   const auto spd_level = level <= 2 ? spdlog::level::err : spdlog::level::debug;

@@ -3,6 +3,7 @@
 // What producer, consumer and development broker share: building a configuration from
 // properties, routing librdkafka's logs and errors to spdlog, metadata queries.
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -48,6 +49,11 @@ class ClientContext {
                                              const ClientProperties& properties);
 
   void record_error(rd_kafka_resp_err_t err, std::string_view reason);
+  // Positions moved on by auto.offset.reset because the broker no longer had them.
+  void count_offset_reset() noexcept { offset_resets_.fetch_add(1, std::memory_order_relaxed); }
+  [[nodiscard]] std::int64_t offset_resets() const noexcept {
+    return offset_resets_.load(std::memory_order_relaxed);
+  }
   [[nodiscard]] std::string last_error() const;
 
   [[nodiscard]] Result<void> check_connection(rd_kafka_t* rk, std::chrono::milliseconds timeout);
@@ -64,6 +70,7 @@ class ClientContext {
   std::string last_error_;
   std::chrono::steady_clock::time_point last_logged_{};
   std::string last_logged_text_;
+  std::atomic<std::int64_t> offset_resets_{0};
 };
 
 }  // namespace streamrun::kafka

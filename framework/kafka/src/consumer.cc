@@ -466,6 +466,10 @@ std::optional<std::int64_t> Consumer::cached_end_offset(const TopicPartition& pa
   return high;
 }
 
+std::int64_t Consumer::offset_resets() const noexcept {
+  return impl_->offset_resets();
+}
+
 std::string Consumer::member_id() const {
   char* id = rd_kafka_memberid(impl_->rk.get());
   if (id == nullptr)

@@ -281,9 +281,10 @@ class Application::Impl final : public kafka::RebalanceListener, public TaskFail
     std::map<std::string, std::int64_t> node_in;
     std::int64_t processed, produced, dead_lettered;
   };
-  std::deque<RateSample> rate_samples_;       // I/O fiber
-  LatencyHistogram commit_latency_;           // I/O fiber: from a commit's request to its result
-  std::atomic<std::int64_t> lag_records_{0};  // published with the views
+  std::deque<RateSample> rate_samples_;         // I/O fiber
+  LatencyHistogram commit_latency_;             // I/O fiber: from a commit's request to its result
+  std::atomic<std::int64_t> lag_records_{0};    // published with the views
+  std::atomic<std::int64_t> offset_resets_{0};  // likewise
   std::atomic<std::int64_t> state_bytes_{0};
   // Under views_mutex_ (the admin endpoint serves before start_admin() has set it); empty: no
   // admin endpoint.
@@ -1579,6 +1580,7 @@ void Application::Impl::publish_slot_views() {
     views.push_back(std::move(view));
   }
   lag_records_ = lag;
+  offset_resets_ = consumer_->offset_resets();
   state_bytes_ = state_bytes;
   if (admin_)
     sample_rates(stats());
@@ -1638,6 +1640,10 @@ std::string Application::Impl::metrics_text() const {
           static_cast<double>(stats.records_restored));
   counter("streamrun_commits_total", "Offset commits that succeeded",
           static_cast<double>(stats.commits));
+  counter("streamrun_consumer_offset_resets_total",
+          "Times a partition's position was moved on because the broker had deleted its records "
+          "before they were read (retention): those records are lost to the application",
+          static_cast<double>(stats.offset_resets));
   counter("streamrun_commit_failures_total",
           "Offset commits that failed (the records after them are processed again)",
           static_cast<double>(stats.commit_failures));
@@ -1869,6 +1875,7 @@ ApplicationStats Application::Impl::stats() const {
         stats.max_channel_depth, static_cast<std::int64_t>(slot.task->max_depth()));
   }
   stats.lag_records = lag_records_;
+  stats.offset_resets = offset_resets_;
   stats.state_bytes = state_bytes_;
   stats.commits = commits_;
   stats.commit_failures = commit_failures_;

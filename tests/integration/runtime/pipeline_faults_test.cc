@@ -85,5 +85,50 @@ TEST_F(PipelineFaultsTest, OutageAndRequestErrorsMidRunLoseNothingAndNeedNoResta
   runner.join();
 }
 
+// Records the broker deleted before the application read them (retention shorter than its
+// backlog) are lost to it: the application says so, with an error log and a metric, instead of
+// moving on in silence. A first start, without committed offsets, moves on from nothing lost.
+TEST_F(PipelineFaultsTest, RecordsDeletedBeforeTheyWereReadAreCountedAsOffsetResets) {
+  const Serdes<std::string, std::string> strings{serdes::string(), serdes::string()};
+  StreamBuilder builder;
+  builder.stream("in", strings).to("out", strings);
+  const auto topology = builder.build();
+  const config::Properties properties = {{"application.id", "resets"},
+                                         {"admin.timeout.ms", "500"},
+                                         {"bootstrap.servers", bootstrap_servers()},
+                                         {"consumer.session.timeout.ms", "6000"}};
+  auto producer = kafka::Producer::create(producer_properties()).value();
+  const auto produce = [&](int count, std::size_t size) {
+    const std::string value(size, 'x');
+    for (int i = 0; i < count; ++i)
+      testing::send_waiting(*producer, {"in", 0, fmt::format("k{}", i), value, {}, std::nullopt});
+    ASSERT_TRUE(producer->flush(60s).ok());
+  };
+  const auto run_until = [&](std::int64_t processed, bool resets) {
+    auto app = Application::create(topology, properties).value();
+    std::thread runner([&] { EXPECT_TRUE(app->run().ok()); });
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while ((app->stats().records_processed < processed ||
+            (resets && app->stats().offset_resets == 0)) &&
+           std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(10ms);  // sampling the application's counters
+    const auto stats = app->stats();
+    app->stop();
+    runner.join();
+    return stats;
+  };
+
+  produce(10, 100);
+  const auto first = run_until(10, false);
+  EXPECT_EQ(first.records_processed, 10);
+  EXPECT_EQ(first.offset_resets, 0) << "a first start loses nothing";
+  // While the application is away, more than the development broker keeps (about 5 MiB per
+  // partition): it deletes the oldest, the next records the application would read among them.
+  produce(8'000, 1'024);
+  const auto second = run_until(1, true);
+  EXPECT_GE(second.offset_resets, 1);
+  EXPECT_LT(second.records_processed, 8'000) << "the deleted records were not read";
+}
+
 }  // namespace
 }  // namespace streamrun::runtime

@@ -111,6 +111,10 @@ class Consumer {
 
   [[nodiscard]] std::vector<TopicPartition> assignment() const;
   [[nodiscard]] std::string member_id() const;
+  // Times a partition's position was moved on by auto.offset.reset because the broker no
+  // longer had its records (deleted by retention before they were read: lost to this
+  // consumer). Each is logged as an error. Any thread.
+  [[nodiscard]] std::int64_t offset_resets() const noexcept;
   // The partition's end (high watermark) as of the last fetch response, without asking the
   // broker; nullopt before the first. Any thread.
   [[nodiscard]] std::optional<std::int64_t> cached_end_offset(

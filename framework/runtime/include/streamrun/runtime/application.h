@@ -37,6 +37,9 @@ struct ApplicationStats {
   std::int64_t max_task_start_ms = 0;
   // Records after the tasks' positions, to each partition's end as of the last fetch.
   std::int64_t lag_records = 0;
+  // Positions moved on because the broker had deleted the records before they were read
+  // (retention): those records were never processed.
+  std::int64_t offset_resets = 0;
   // RocksDB's estimate of the tasks' state (files and memtables), as of their last commits.
   std::int64_t state_bytes = 0;
 };
