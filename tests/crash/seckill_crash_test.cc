@@ -107,8 +107,11 @@ class SeckillCrashTest : public ::testing::Test {
   }
 
   void expect_checker_passes() {
-    auto check = ChildProcess::spawn(SECKILL_CHECK_PATH,
-                                     {"--bootstrap", bootstrap(), "--wait", "300", "--idle", "90"});
+    // With the sales per SKU and second: counted in the deciding task's state, they must add
+    // up to the decisions after every kill (invariant 7).
+    auto check =
+        ChildProcess::spawn(SECKILL_CHECK_PATH, {"--bootstrap", bootstrap(), "--wait", "300",
+                                                 "--idle", "90", "--sales-rate", "sales-rate"});
     ASSERT_TRUE(check.ok());
     while (auto line = check->read_line(400s))
       std::cout << *line << "\n";  // the checker's table, in the test's log
