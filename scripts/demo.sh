@@ -15,9 +15,8 @@
 # Every accepted order is also confirmed with the order service (seckill-orders) over HTTP by a
 # second pipeline, pipelines/confirm-orders.yaml (docs/external-calls.md). The inventory
 # pipeline also counts orders and sales per SKU and second into `sales-rate` (docs/time.md; with
-# --yaml, which has no such step, pipelines/sales-rate.yaml does, started once the burst is
-# sent); the checker waits for the confirmations and the sales rates too, and shows the
-# sell-through.
+# --yaml, which has no such step, pipelines/sales-rate.yaml does, beside it); the checker waits
+# for the confirmations and the sales rates too, and shows the sell-through.
 #
 # Options: --yaml, --orders N, --rate R (orders/s, 0: as fast as possible), --skus N,
 # --hot-share S, --malformed-share S, --partitions N (of every topic; default 16),
@@ -223,6 +222,20 @@ ORDERS_URL=$orders_url nice -n 10 "$bin/streamrun" pipelines/confirm-orders.yaml
 confirmer_pid=$!
 wait_for_tasks "$confirmer_pid" "$work/confirmer.log" decisions "the confirmer"
 
+if $yaml; then
+  # YAML pipelines have one output: the sales per SKU and second come from a pipeline of their
+  # own, pipelines/sales-rate.yaml, which reads `decisions` as they come. (Started later, it
+  # would read them as a backlog, faster than it can count them: the hot SKU's share would
+  # outgrow what the development broker keeps of its repartition topic.)
+  nice -n 5 "$bin/streamrun" pipelines/sales-rate.yaml --set "bootstrap.servers=$bootstrap" \
+    --set consumer.session.timeout.ms=6000 --set admin.timeout.ms=500 \
+    --set consumer.fetch.wait.max.ms=10 --set "state.dir=$work/rater-state" \
+    --set admin.listen=127.0.0.1:0 >"$work/rater.log" 2>&1 &
+  rater_pid=$!
+  wait_for_tasks "$rater_pid" "$work/rater.log" decisions "the sales-rate pipeline"
+  echo "demo: started pipelines/sales-rate.yaml (log, while the demo runs: $work/rater.log)"
+fi
+
 if $chaos_orders; then
   # Accepted orders come early in the burst (the stock sells out first): the outage starts 1 s
   # in, so that the calls for them meet it.
@@ -236,16 +249,6 @@ fi
 "$bin/seckill-load" --bootstrap "$bootstrap" --no-stock --orders "$orders" --rate "$rate" \
   --skus "$skus" --hot-share "$hot_share" --malformed-share "$malformed_share" \
   --set compression.type=zstd
-if $yaml; then
-  # Started now, not during the burst: on a small machine a third pipeline reading every
-  # decision would slow the inventory pipeline down while orders pour in.
-  "$bin/streamrun" pipelines/sales-rate.yaml --set "bootstrap.servers=$bootstrap" \
-    --set consumer.session.timeout.ms=6000 --set admin.timeout.ms=500 \
-    --set consumer.fetch.wait.max.ms=10 --set "state.dir=$work/rater-state" \
-    --set admin.listen=127.0.0.1:0 >"$work/rater.log" 2>&1 &
-  rater_pid=$!
-  echo "demo: started pipelines/sales-rate.yaml (log: $work/rater.log)"
-fi
 echo "demo: checking (waits until every order is decided)"
 status=0
 nice -n 10 "$bin/seckill-check" --bootstrap "$bootstrap" --dead-letter "$dead_letter" --wait 1800 \
@@ -271,11 +274,13 @@ if ! kill -0 "$confirmer_pid" 2>/dev/null; then
 fi
 # Records the broker deleted before the pipeline read them (its retention is shorter than the
 # backlog) are logged as errors: say so, since they show up above as undecided orders.
-if grep -q "librdkafka OFFSET" "$work/pipeline.log"; then
-  echo "demo: the broker deleted records before the pipeline read them (its log):" >&2
-  grep "librdkafka OFFSET" "$work/pipeline.log" | head -3 >&2
-  echo "demo: the hot SKU's backlog outgrew what the development broker keeps: try a lower --rate" >&2
-fi
+for log in "$work/pipeline.log" "$work/rater.log"; do
+  if [ -f "$log" ] && grep -q "librdkafka OFFSET" "$log"; then
+    echo "demo: the broker deleted records before a pipeline read them ($(basename "$log")):" >&2
+    grep "librdkafka OFFSET" "$log" | head -3 >&2
+    echo "demo: the hot SKU's backlog outgrew what the development broker keeps: try a lower --rate" >&2
+  fi
+done
 if ! kill -0 "$pipeline_pid" 2>/dev/null; then
   echo "demo: the pipeline had stopped; its log:" >&2
   tail -20 "$work/pipeline.log" >&2
