@@ -201,11 +201,15 @@ std::optional<RecentWindows> recent_windows_range(const WindowStoreSpec& spec,
     return std::nullopt;
   const auto now = static_cast<std::int64_t>(detail::read_be64(stream_time));
   const auto since = std::max<std::int64_t>(0, now - 2 * spec.size_ms);
-  // Keys start with the segment of a window's start (sessions: end): from the segment `since`
-  // is in.
-  const detail::SegmentedLayout layout(spec.retention_ms);
+  // Time windows are ordered by start: from the first at `since`. Sessions are ordered by key
+  // within the segment of their end: from the segment `since` is in.
   std::string from;
-  detail::append_be64(from, static_cast<std::uint64_t>(layout.segment_of(since)));
+  if (spec.kind == WindowStoreSpec::Kind::time) {
+    from = detail::WindowStoreLayout(spec.retention_ms).prefix(since);
+  } else {
+    detail::append_be64(from, static_cast<std::uint64_t>(
+                                  detail::SegmentedLayout(spec.retention_ms).segment_of(since)));
+  }
   return RecentWindows{std::move(from), window_entries_range().second, since,
                        spec.kind == WindowStoreSpec::Kind::session};
 }

@@ -62,8 +62,9 @@ struct StateEntry {
 [[nodiscard]] std::pair<std::string, std::string> window_entries_range();
 // Where its most recent windows are, given its stored stream time (`stream_time`: the value of
 // its stream-time entry): [from, to) of stored keys holding the windows that start (sessions:
-// end) at `since_ms` or later, two window sizes (gaps) before stream time, and some earlier
-// ones (recent() tells them apart). nullopt when `stream_time` is unreadable.
+// end) at `since_ms` or later, two window sizes (gaps) before stream time: time windows from
+// the first such one on, sessions from the start of its segment, earlier ones among them
+// (recent() tells them apart). nullopt when `stream_time` is unreadable.
 struct RecentWindows {
   std::string from;
   std::string to;

@@ -338,19 +338,24 @@ class ProcessorNode final : public Input<KIn, VIn>,
   std::vector<std::string> stores_;
 };
 
-// The value `store` holds under `raw_key`, decoded; a value the serde cannot read is reported
-// as the store's.
+// A value read from `store`, decoded; a value the serde cannot read is reported as the store's.
+template <typename V>
+V decode_stored(const KeyValueStore& store, std::string_view stored, const Serde<V>& value_serde) {
+  try {
+    return value_serde.deserialize(stored);
+  } catch (const SerdeError& e) {
+    throw SerdeError("store '" + store.name() + "': stored value unreadable: " + e.what());
+  }
+}
+
+// The value `store` holds under `raw_key`, decoded (decode_stored).
 template <typename V>
 std::optional<V> read_stored(const KeyValueStore& store, std::string_view raw_key,
                              const Serde<V>& value_serde) {
   auto stored = store.get(raw_key);
   if (!stored)
     return std::nullopt;
-  try {
-    return value_serde.deserialize(*stored);
-  } catch (const SerdeError& e) {
-    throw SerdeError("store '" + store.name() + "': stored value unreadable: " + e.what());
-  }
+  return decode_stored(store, *stored, value_serde);
 }
 
 // The serialized key a keyed aggregate folds `record` under; nullopt when the record has a null

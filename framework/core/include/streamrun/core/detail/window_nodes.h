@@ -583,11 +583,7 @@ class SessionAggregateNode final : public Input<K, V>,
   }
 
   [[nodiscard]] VA decode(std::string_view raw) const {
-    try {
-      return value_serde_.deserialize(raw);
-    } catch (const SerdeError& e) {
-      throw SerdeError("store '" + store_->name() + "': stored value unreadable: " + e.what());
-    }
+    return decode_stored(*store_, raw, value_serde_);
   }
 
   std::string store_name_;
