@@ -167,14 +167,23 @@ int main(int argc, char** argv) {
   }
   if (!sales_rate.empty())
     topics.push_back(&sales_rate);
+  // From the list of every topic: asking for one by name would create it on a cluster that
+  // creates topics on first use (the development broker, Kafka's default), and a misspelt
+  // topic would read as an empty one.
+  auto existing = (*metadata)->list_topics(std::chrono::seconds(10));
+  if (!existing) {
+    std::fprintf(stderr, "seckill-check: listing the topics: %s\n",
+                 existing.error().message().c_str());
+    return 2;
+  }
   for (const auto* topic : topics) {
-    auto count = (*metadata)->partition_count(*topic, std::chrono::seconds(10));
-    if (!count) {
-      std::fprintf(stderr, "seckill-check: topic '%s': %s\n", topic->c_str(),
-                   count.error().message().c_str());
+    const auto it = existing->find(*topic);
+    if (it == existing->end()) {
+      std::fprintf(stderr, "seckill-check: topic '%s' does not exist (check the topic options)\n",
+                   topic->c_str());
       return 2;
     }
-    partitions[*topic] = *count;
+    partitions[*topic] = it->second;
   }
 
   seckill::Checker checker(orders);
