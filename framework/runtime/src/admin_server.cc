@@ -127,6 +127,11 @@ Result<std::unique_ptr<AdminServer>> AdminServer::start(const std::string& liste
           key = request.matches[2].str();
         send(response, state(request.matches[1].str(), key, request.params));
       });
+  // GET /state: the stores there are to ask.
+  server.Get(R"(/state/?)", [state = handlers.state, send](const httplib::Request& request,
+                                                           httplib::Response& response) {
+    send(response, state("", std::nullopt, request.params));
+  });
   server.Get("/api/status",
              [status = handlers.status](const httplib::Request&, httplib::Response& response) {
                response.set_header("Cache-Control", "no-store");
@@ -140,10 +145,11 @@ Result<std::unique_ptr<AdminServer>> AdminServer::start(const std::string& liste
     if (!response.body.empty())
       return;
     response.set_content(
-        fmt::format("{} {}: not served here. GET: / (status page), /api/status, /metrics, "
-                    "/healthz, /readyz, /state/<store>/<key>, /state/<store>?prefix=|from=&to="
-                    "&limit= (docs/operations.md)\n",
-                    request.method, request.path),
+        fmt::format(
+            "{} {}: not served here. GET: / (status page), /api/status, /metrics, "
+            "/healthz, /readyz, /state, /state/<store>/<key>, /state/<store>?prefix=|from=&to="
+            "&limit= (docs/operations.md)\n",
+            request.method, request.path),
         "text/plain");
   });
   int port = parts->port;

@@ -32,7 +32,8 @@ class AdminServer {
     std::function<std::string()> metrics;
     // Empty when ready; else why not, for the 503's body.
     std::function<std::string()> not_ready;
-    // GET /state/<store>[/<key>] (percent-decoded) with the query's parameters.
+    // GET /state/<store>[/<key>] (percent-decoded) with the query's parameters; GET /state: an
+    // empty store.
     std::function<HttpAnswer(const std::string& store, const std::optional<std::string>& key,
                              const Params& params)>
         state;

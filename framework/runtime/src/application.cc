@@ -1151,6 +1151,21 @@ Result<std::map<std::int32_t, std::optional<PartitionOwner>>> Application::Impl:
 HttpAnswer Application::Impl::answer_state(const std::string& store,
                                            const std::optional<std::string>& key,
                                            const AdminServer::Params& params) const {
+  if (store.empty() && !key && params.empty()) {
+    // GET /state: which stores there are to ask, and what their entries are.
+    nlohmann::json stores = nlohmann::json::array();
+    for (int i = 0; i < topology_.subtopology_count(); ++i) {
+      for (const auto& name : topology_.stores(i)) {
+        const auto window = topology_.window_store(name);
+        stores.push_back(
+            {{"store", name},
+             {"kind", !window                                          ? "key-value"
+                      : window->kind == WindowStoreSpec::Kind::session ? "session windows"
+                                                                       : "time windows"}});
+      }
+    }
+    return {200, "application/json", nlohmann::json{{"stores", std::move(stores)}}.dump(), {}};
+  }
   auto parsed = parse_state_query(store, key, params);
   if (!parsed)
     return json_error(400, parsed.error().message());

@@ -324,6 +324,15 @@ TEST_F(StateQueryTest, WindowStoresAnswerTheWindowsOfAKey) {
   EXPECT_EQ(latest["per-second"], (json{{"k0", 5000, 6000}})) << latest;
   EXPECT_EQ(latest["sessions"], (json{{"k0", 5000, 5000}})) << latest;
 
+  // GET /state lists the stores and their kinds.
+  auto listing = get(address, "/state");
+  ASSERT_TRUE(listing);
+  ASSERT_EQ(listing->status, 200) << listing->body;
+  EXPECT_EQ(json::parse(listing->body),
+            (json{{"stores",
+                   {{{"store", "per-second"}, {"kind", "time windows"}},
+                    {{"store", "sessions"}, {"kind", "session windows"}}}}}));
+
   auto missing = get(address, "/state/per-second/k9");
   ASSERT_TRUE(missing);
   EXPECT_EQ(missing->status, 404);
